@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` and `make test`. Everything else is a step.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+export RASA_TELEMETRY_ENABLED := false
+export RASA_MAX_CACHE_SIZE := 500
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: run test venv train lint format validate benchmark lock
+
+venv:
+	@scripts/bootstrap.sh
+
+# Rasa fingerprints data and config: --dry-run exits 0 when the newest model is current.
+train: venv
+	@$(BIN)/rasa train --dry-run --data bot/data --out bot/models >/dev/null 2>&1 \
+		|| $(BIN)/rasa train --data bot/data --out bot/models
+
+run: train
+	@scripts/run.sh
+
+test: venv
+	@scripts/test.sh
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+validate: venv
+	$(BIN)/rasa data validate --data bot/data --fail-on-warnings
+
+benchmark: train
+	$(BIN)/python scripts/benchmark.py
+
+# Regenerate the lock from requirements.in (needs network); commit both files.
+lock:
+	python3.10 -m venv /tmp/daan-lock && /tmp/daan-lock/bin/pip install -q pip-tools==7.4.1
+	/tmp/daan-lock/bin/pip-compile --no-header --strip-extras -o requirements.lock requirements.in

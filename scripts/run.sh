@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Start the assistant on loopback (action server, Rasa server) and open a terminal chat.
+# Embedded defaults: SQLite files and logs under var/, in-memory locks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD" RASA_TELEMETRY_ENABLED=false
+mkdir -p var/log
+
+pids=()
+stop_all() { [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true; }
+trap stop_all EXIT INT TERM
+
+start() { # name, command...
+  local name=$1; shift
+  "$@" >"var/log/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+wait_for() { # name, url
+  for _ in $(seq 1 180); do
+    if curl -fsS "$2" >/dev/null 2>&1; then return 0; fi
+    sleep 1
+  done
+  echo "$1 did not start; see var/log/$1.log" >&2
+  exit 1
+}
+
+SANIC_HOST=127.0.0.1 start actions .venv/bin/python -m rasa_sdk --actions bot.actions --port 5055
+start rasa .venv/bin/rasa run --model bot/models --interface 127.0.0.1 --port 5005 \
+  --credentials credentials.yml --endpoints endpoints.yml
+
+wait_for actions http://127.0.0.1:5055/health
+wait_for rasa http://127.0.0.1:5005/status 2>/dev/null || wait_for rasa http://127.0.0.1:5005/
+
+cat <<MSG
+
+大安区便民服务小助手 is running:
+  REST channel   POST http://127.0.0.1:5005/webhooks/rest/webhook
+                 {"sender": "resident-1", "message": "老年证咋个办"}
+  action server  http://127.0.0.1:5055
+  logs           var/log/
+MSG
+
+if [ -t 0 ]; then
+  echo "Type a message (Ctrl-D or 再见 then Ctrl-D to quit)."
+  .venv/bin/python scripts/chat.py
+else
+  echo "No terminal attached: serving until stopped (Ctrl-C)."
+  wait
+fi
