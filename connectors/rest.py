@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from rasa.core.channels import rest
 from rasa.core.channels.channel import UserMessage
@@ -14,7 +14,5 @@ from connectors.guard import guarded
 class RestInput(rest.RestInput):
     """Rasa's REST input, keeping its name and route, with messages screened."""
 
-    def blueprint(
-        self, on_new_message: Callable[[UserMessage], Awaitable[None]]
-    ) -> Blueprint:
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[None]]) -> Blueprint:
         return super().blueprint(guarded(on_new_message))

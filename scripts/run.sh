@@ -25,12 +25,20 @@ wait_for() { # name, url
   exit 1
 }
 
+# Secrets for the embedded setup: made once, kept out of git, readable by the owner only.
+if [ ! -f var/secrets.env ]; then
+  (umask 077 && .venv/bin/python scripts/local_secrets.py >var/secrets.env)
+fi
+set -a && . var/secrets.env && set +a
+
+start store .venv/bin/python -m backend
 SANIC_HOST=127.0.0.1 start actions .venv/bin/python -m rasa_sdk --actions bot.actions --port 5055
 start rasa .venv/bin/rasa run --model bot/models --interface 127.0.0.1 --port 5005 \
-  --credentials credentials.yml --endpoints endpoints.yml
+  --credentials credentials.yml --endpoints endpoints.yml --enable-api --auth-token "$RASA_API_TOKEN"
 
+wait_for store http://127.0.0.1:5100/health
 wait_for actions http://127.0.0.1:5055/health
-wait_for rasa http://127.0.0.1:5005/status 2>/dev/null || wait_for rasa http://127.0.0.1:5005/
+wait_for rasa http://127.0.0.1:5005/webhooks/rest/
 
 cat <<MSG
 
@@ -38,6 +46,7 @@ cat <<MSG
   REST channel   POST http://127.0.0.1:5005/webhooks/rest/webhook
                  {"sender": "resident-1", "message": "老年证咋个办"}
   action server  http://127.0.0.1:5055
+  status store   http://127.0.0.1:5100  (API: /openapi.yaml; staff token in var/secrets.env)
   logs           var/log/
 MSG
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.servers import Stack, running_stack
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "bot" / "models"
@@ -63,3 +66,11 @@ def label_of(parse: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def parser(model_path: Path) -> Parser:
     return Parser(model_path)
+
+
+@pytest.fixture(scope="session")
+def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The whole assistant running on loopback, shared by the end-to-end tests."""
+    credentials = "connectors.rest.RestInput:\n"
+    with running_stack(tmp_path_factory.mktemp("stack"), model_path, credentials) as running:
+        yield running

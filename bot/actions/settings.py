@@ -10,6 +10,10 @@ def _float(name: str, default: float) -> float:
     return float(os.environ.get(name, default))
 
 
+def _int(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
 @dataclass(frozen=True)
 class ActionSettings:
     # Measured on the held-out file: wrong FAQ topics cluster at low selector
@@ -18,6 +22,10 @@ class ActionSettings:
     # Candidates weaker than this are noise and would only confuse the resident.
     clarify_min_confidence: float = _float("CLARIFY_MIN_CONFIDENCE", 0.1)
     clarify_max_options: int = 3
+    # The national rule; a place with another age sets ELDERLY_CARD_MIN_AGE.
+    elderly_card_min_age: int = _int("ELDERLY_CARD_MIN_AGE", 60)
+    # After this many unusable answers to one question, offer a person instead.
+    max_field_failures: int = _int("MAX_FIELD_FAILURES", 3)
 
 
 settings = ActionSettings()

@@ -78,6 +78,7 @@ def test_every_button_payload_is_understood_as_training_data():
         for variations in responses().values()
         for variation in variations
         for button in variation.get("buttons") or []
+        if "{" not in button["payload"]  # filled from slots at run time
     }
     assert payloads, "no buttons found"
     assert not payloads - known

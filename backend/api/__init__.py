@@ -1,0 +1,13 @@
+"""HTTP routes of the status store, split by concern."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from backend.api import applications, health, staff
+
+
+def setup_routes(app: web.Application) -> None:
+    app.add_routes(health.routes)
+    app.add_routes(applications.routes)
+    app.add_routes(staff.routes)

@@ -1,0 +1,31 @@
+"""Unauthenticated endpoints: health check and the API description."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from backend.api.common import OPENAPI_SPEC, STORE, json_response
+
+routes = web.RouteTableDef()
+logger = logging.getLogger(__name__)
+
+# Load balancers give up after a few seconds; answering "unavailable" first is more useful.
+DATABASE_TIMEOUT_SECONDS = 3
+
+
+@routes.get("/health")
+async def health(request: web.Request) -> web.Response:
+    try:
+        await asyncio.wait_for(request.app[STORE].ping(), DATABASE_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("health check: database unreachable (%s)", type(exc).__name__)
+        return json_response({"status": "unavailable", "database": "error"}, status=503)
+    return json_response({"status": "ok", "database": "ok"})
+
+
+@routes.get("/openapi.yaml")
+async def openapi_spec(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[OPENAPI_SPEC], content_type="application/yaml")

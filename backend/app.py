@@ -1,0 +1,73 @@
+"""The aiohttp application of the status store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from backend.api import setup_routes
+from backend.api.common import OPENAPI_SPEC, SETTINGS, STORE
+from backend.api.middleware import auth_middleware, error_middleware
+from backend.config import Settings
+from backend.crypto import FieldCipher
+from backend.db import create_async_db_engine, session_factory, upgrade_database
+from backend.store import Clock, Store, utc_now
+
+OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
+# Requests are small JSON documents; a tight limit stops memory abuse early.
+MAX_REQUEST_BYTES = 64 * 1024
+
+
+def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        # Alembic is synchronous; a thread keeps the loop free while it runs.
+        await asyncio.to_thread(upgrade_database, settings.database_url)
+        engine = create_async_db_engine(settings.database_url)
+        cipher = FieldCipher(settings.encryption_key, settings.hash_key)
+        app[STORE] = Store(session_factory(engine), cipher, settings, clock)
+        yield
+        await engine.dispose()
+
+    return context
+
+
+def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application:
+    """The store; migrations run and the database opens when the app starts."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=MAX_REQUEST_BYTES
+    )
+    app[SETTINGS] = settings
+    app[OPENAPI_SPEC] = OPENAPI_PATH.read_bytes()
+    app.cleanup_ctx.append(_database(clock))
+    setup_routes(app)
+    return app
+
+
+@dataclass(frozen=True)
+class RunningServer:
+    runner: web.AppRunner
+    url: str
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+async def start_server(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> RunningServer:
+    """Start the store inside a running event loop (tests, benchmarks).
+
+    Port 0 picks a free port; the returned URL names the one actually bound.
+    """
+    # No access log: benchmarks measure the store, not log formatting.
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host or settings.host, settings.port if port is None else port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    return RunningServer(runner, f"http://{bound_host}:{bound_port}")

@@ -1,0 +1,117 @@
+"""Status-store configuration: every setting read from the environment, in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy.engine import make_url
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = "sqlite:///var/store.db"
+
+# Tokens and the hash key are guessable below this length; refusing them at startup is
+# cheaper than discovering a weak secret in production.
+MIN_SECRET_LENGTH = 16
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    service_token: str = field(repr=False)
+    staff_token: str = field(repr=False)
+    encryption_key: str = field(repr=False)
+    hash_key: str = field(repr=False)
+    host: str = "127.0.0.1"
+    port: int = 5100
+    proof_max_failures: int = 5
+    proof_window_seconds: int = 900
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        service_token = _secret(env, "STORE_SERVICE_TOKEN")
+        staff_token = _secret(env, "STORE_STAFF_TOKEN")
+        if service_token == staff_token:
+            # With equal tokens the action server could act as staff.
+            raise ConfigError("STORE_STAFF_TOKEN must differ from STORE_SERVICE_TOKEN")
+        return cls(
+            database_url=database_url_from_env(env),
+            host=env.get("STORE_HOST", "127.0.0.1"),
+            port=_int(env, "STORE_PORT", 5100, minimum=0),
+            service_token=service_token,
+            staff_token=staff_token,
+            encryption_key=_fernet_key(env, "STORE_ENCRYPTION_KEY"),
+            hash_key=_secret(env, "STORE_HASH_KEY"),
+            proof_max_failures=_int(env, "STORE_PROOF_MAX_FAILURES", 5, minimum=1),
+            proof_window_seconds=_int(env, "STORE_PROOF_WINDOW_SECONDS", 900, minimum=1),
+        )
+
+
+def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
+    """DATABASE_URL with relative SQLite paths anchored at the repository root.
+
+    Migrations run from the CLI need only this, not the secrets, hence a separate function.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    try:
+        url = make_url(raw)
+    except Exception as exc:
+        raise ConfigError("DATABASE_URL is not a valid database URL") from exc
+    backend = url.get_backend_name()
+    if backend == "sqlite":
+        if not url.database or url.database == ":memory:":
+            # The migrations and the app use separate connections: an in-memory
+            # database would be migrated and then thrown away.
+            raise ConfigError("DATABASE_URL: in-memory SQLite is not supported, use a file")
+        path = Path(url.database)
+        if not path.is_absolute():
+            path = REPO_ROOT / path
+        return str(url.set(database=str(path)))
+    if backend not in ("postgresql", "postgres"):
+        raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
+    return raw
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set")
+    if len(value) < MIN_SECRET_LENGTH:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
+    return value
+
+
+def _fernet_key(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(
+            f"{name} is not set (generate one with: python -c "
+            '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+        )
+    try:
+        Fernet(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+    return value
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer") from exc
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}")
+    return value

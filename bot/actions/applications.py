@@ -1,0 +1,90 @@
+"""Submitting a confirmed application to the status store, and forgetting one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
+
+# Service-specific facts each form collects, stored as the application's details.
+DETAIL_SLOTS = {
+    "elderly_card": (),
+    "subsistence_allowance": ("household_size",),
+    "housing_renovation": ("house_condition",),
+    "temporary_relief": ("incident",),
+}
+APPLICATION_SLOTS = (
+    "applicant_name",
+    "id_number",
+    "id_number_masked",
+    "phone",
+    "phone_masked",
+    "township",
+    "household_size",
+    "house_condition",
+    "incident",
+    "confirmed",
+    "submission_key",
+    "failed_attempts",
+    "gave_up",
+)
+
+
+def forget_application() -> list[dict[str, Any]]:
+    """Events that drop every answer of the current application (personal data too)."""
+    return [SlotSet(slot, None) for slot in APPLICATION_SLOTS]
+
+
+def outcome(value: str) -> dict[str, Any]:
+    return SlotSet("application_outcome", value)
+
+
+class ActionSubmitApplication(Action):
+    """Runs when a form ends: submits what was confirmed, or reports why not."""
+
+    def name(self) -> str:
+        return "action_submit_application"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        if tracker.get_slot("confirmed") is not True:
+            return [SlotSet("gave_up", False), outcome("gave_up")]
+        service = tracker.get_slot("service_type")
+        try:
+            created = await shared_client().create_application(
+                service_type=service,
+                applicant_name=tracker.get_slot("applicant_name"),
+                id_number=tracker.get_slot("id_number"),
+                phone=tracker.get_slot("phone"),
+                township=tracker.get_slot("township"),
+                channel=tracker.get_latest_input_channel() or "unknown",
+                conversation_id=tracker.sender_id,
+                idempotency_key=tracker.get_slot("submission_key"),
+                details={slot: tracker.get_slot(slot) for slot in DETAIL_SLOTS[service]},
+            )
+        except StoreUnavailable:
+            # The answers stay in the conversation and the key stays the same, so the
+            # retry the resident is offered cannot create a second application.
+            return [outcome("unavailable")]
+        except StoreRejected:
+            return [outcome("refused")]
+        return [
+            *forget_application(),
+            SlotSet("tracking_number", created.tracking_number),
+            outcome("submitted"),
+        ]
+
+
+class ActionClearApplication(Action):
+    def name(self) -> str:
+        return "action_clear_application"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        return forget_application()

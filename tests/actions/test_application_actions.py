@@ -1,0 +1,189 @@
+"""Form validation and submission actions with real trackers and a real store."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+import yaml
+from cryptography.fernet import Fernet
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from backend.app import RunningServer, start_server
+from backend.config import Settings
+from bot.actions import applications, forms
+from bot.actions.settings import settings
+from bot.actions.store_client import StoreClient
+from tests.conftest import ROOT
+
+DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
+TOKEN = "service-token-for-action-tests"
+SENIOR_ID = "510304195503120042"
+
+
+def form_tracker(form: str, requested: str, given: dict[str, Any], **slots: Any) -> Tracker:
+    """A tracker just after the resident answered `requested` inside `form`."""
+    events = [
+        {"event": "user", "text": str(next(iter(given.values())))},
+        *({"event": "slot", "name": name, "value": value} for name, value in given.items()),
+    ]
+    return Tracker(
+        sender_id="resident-1",
+        slots={"requested_slot": requested, **slots, **given},
+        latest_message={"intent": {"name": "inform"}, "entities": [], "text": ""},
+        events=events,
+        paused=False,
+        followup_action=None,
+        active_loop={"name": form},
+        latest_action_name="action_listen",
+    )
+
+
+def slot_values(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+async def validate(action: forms.ApplicationFormValidation, tracker: Tracker):
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, DOMAIN)
+    return slot_values(events), [m["text"] for m in dispatcher.messages]
+
+
+async def test_a_valid_id_number_is_kept_normalised_and_masked_for_display():
+    tracker = form_tracker(
+        "elderly_card_form", "id_number", {"id_number": "５１０３０４１９５５０３１２００４２"}
+    )
+    slots, messages = await validate(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["id_number"] == SENIOR_ID
+    assert slots["id_number_masked"] == "5103**********0042"
+    assert not messages
+
+
+async def test_the_elderly_card_age_rule_applies_to_that_form_only():
+    young = "510304198001010023"
+    elderly = form_tracker("elderly_card_form", "id_number", {"id_number": young})
+    slots, messages = await validate(forms.ValidateElderlyCardForm(), elderly)
+    assert slots["id_number"] is None
+    assert f"{settings.elderly_card_min_age}岁" in messages[0]
+    subsistence = form_tracker("subsistence_form", "id_number", {"id_number": young})
+    slots, _ = await validate(forms.ValidateSubsistenceForm(), subsistence)
+    assert slots["id_number"] == young
+
+
+async def test_third_unusable_answer_stops_the_form_and_keeps_earlier_answers():
+    failures: dict[str, int] = {}
+    for attempt in range(1, settings.max_field_failures + 1):
+        tracker = form_tracker(
+            "elderly_card_form",
+            "phone",
+            {"phone": "12345"},
+            failed_attempts=failures,
+            applicant_name="王秀英",
+        )
+        slots, messages = await validate(forms.ValidateElderlyCardForm(), tracker)
+        failures = slots["failed_attempts"]
+        if attempt < settings.max_field_failures:
+            assert "手机号" in messages[0] and "requested_slot" not in slots
+    assert slots["gave_up"] is True and slots["requested_slot"] is None
+    assert "applicant_name" not in slots  # the name given earlier is not touched
+
+
+async def test_unknown_township_lists_the_districts_townships():
+    tracker = form_tracker("housing_form", "township", {"township": "北京"})
+    slots, messages = await validate(forms.ValidateHousingForm(), tracker)
+    assert slots["township"] is None
+    assert "牛佛镇" in messages[0] and "凤凰乡" in messages[0]
+
+
+async def test_confirmation_makes_one_submission_key_and_keeps_it():
+    tracker = form_tracker("relief_form", "confirmed", {"confirmed": True})
+    slots, _ = await validate(forms.ValidateReliefForm(), tracker)
+    key = slots["submission_key"]
+    assert key and slots["confirmed"] is True
+    again = form_tracker("relief_form", "confirmed", {"confirmed": True}, submission_key=key)
+    slots, _ = await validate(forms.ValidateReliefForm(), again)
+    assert slots["submission_key"] == key
+
+
+async def test_saying_no_at_confirmation_asks_what_to_correct():
+    tracker = form_tracker("relief_form", "confirmed", {"confirmed": False})
+    slots, messages = await validate(forms.ValidateReliefForm(), tracker)
+    assert slots["confirmed"] is None
+    assert "正确的内容" in messages[0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def store_settings(folder: Path, port: int) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{folder}/store.db",
+        service_token=TOKEN,
+        staff_token="staff-token-for-action-tests",
+        encryption_key=Fernet.generate_key().decode(),
+        hash_key="hash-key-for-action-tests",
+        port=port,
+    )
+
+
+@pytest_asyncio.fixture
+async def store_client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StoreClient]:
+    port = free_port()
+    async with StoreClient(f"http://127.0.0.1:{port}", TOKEN, timeout_seconds=2) as client:
+        monkeypatch.setattr(applications, "shared_client", lambda: client)
+        yield client
+
+
+def confirmed_application(**slots: Any) -> Tracker:
+    values = {
+        "service_type": "elderly_card",
+        "applicant_name": "王秀英",
+        "id_number": SENIOR_ID,
+        "phone": "13812345678",
+        "township": "牛佛镇",
+        "confirmed": True,
+        "submission_key": "key-1",
+        **slots,
+    }
+    return Tracker("resident-7", values, {}, [], False, None, None, "elderly_card_form")
+
+
+async def submit(tracker: Tracker) -> dict[str, Any]:
+    events = await applications.ActionSubmitApplication().run(
+        CollectingDispatcher(), tracker, DOMAIN
+    )
+    return slot_values(events)
+
+
+async def test_store_down_loses_nothing_and_the_retry_submits_exactly_once(
+    store_client: StoreClient, tmp_path: Path
+):
+    tracker = confirmed_application()
+    slots = await submit(tracker)
+    assert slots == {"application_outcome": "unavailable"}  # answers untouched
+
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server: RunningServer = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    try:
+        first = await submit(tracker)
+        second = await submit(tracker)  # e.g. the resident pressed 再试一次 twice
+        assert first["application_outcome"] == "submitted"
+        assert first["tracking_number"] == second["tracking_number"]
+        assert first["id_number"] is None and first["phone"] is None  # forgotten after submission
+        own = await store_client.list_for_conversation("resident-7")
+        assert [a.tracking_number for a in own] == [first["tracking_number"]]
+    finally:
+        await server.stop()
+
+
+async def test_nothing_is_submitted_without_confirmation(store_client: StoreClient):
+    slots = await submit(confirmed_application(confirmed=None))
+    assert slots["application_outcome"] == "gave_up"

@@ -1,0 +1,96 @@
+"""Constants and request helpers shared by the status-store tests."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from backend.app import create_app
+from backend.config import Settings
+
+SERVICE_TOKEN = "service-token-for-tests-0123456789"
+STAFF_TOKEN = "staff-token-for-tests-0123456789"
+SERVICE_HEADERS = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+STAFF_HEADERS = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+MAX_FAILURES = 3
+WINDOW_SECONDS = 900
+
+# Valid numbers: 大安区 (510304) applicants born before 1983 included on purpose.
+ID_NUMBER = "510304196211081234"
+ID_NUMBER_2 = "510304195003150026"
+PHONE = "13812345678"
+PHONE_2 = "13987654321"
+NAME = "王秀英"
+
+TABLES = ("status_history", "applications", "tracking_counters", "proof_failures")
+
+
+def application_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "service_type": "elderly_card",
+        "applicant_name": NAME,
+        "id_number": ID_NUMBER,
+        "phone": PHONE,
+        "township": "牛佛镇",
+        "details": {"proxy": False},
+        "channel": "rest",
+        "conversation_id": "conv-1",
+    }
+    body.update(overrides)
+    return body
+
+
+class FakeClock:
+    """A settable clock, so throttling windows can pass without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+
+
+async def start_client(settings: Settings, clock: FakeClock) -> TestClient:
+    client = TestClient(TestServer(create_app(settings, clock=clock)))
+    await client.start_server()
+    return client
+
+
+async def create(client: TestClient, key: str = "key-1", **overrides: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/applications",
+        json=application_body(**overrides),
+        headers={**SERVICE_HEADERS, "Idempotency-Key": key},
+    )
+    assert response.status == 201, await response.text()
+    return await response.json()
+
+
+async def lookup(
+    client: TestClient, tracking_number: str, proof: str, conversation_id: str = "conv-1"
+) -> Any:
+    return await client.post(
+        "/applications/lookup",
+        json={
+            "tracking_number": tracking_number,
+            "proof": proof,
+            "conversation_id": conversation_id,
+        },
+        headers=SERVICE_HEADERS,
+    )
+
+
+async def transition(
+    client: TestClient, tracking_number: str, status: str, note: str | None = None
+) -> Any:
+    body: dict[str, Any] = {"status": status, "actor": "李科员"}
+    if note is not None:
+        body["note"] = note
+    return await client.post(
+        f"/staff/applications/{tracking_number}/transitions", json=body, headers=STAFF_HEADERS
+    )

@@ -1,0 +1,123 @@
+"""Starts the whole assistant on loopback for end-to-end tests: status store, action
+server and Rasa server, each a real process on a free port with its own data folder."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv" / "bin"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
+
+
+@dataclass
+class Stack:
+    folder: Path
+    store_url: str
+    actions_url: str
+    rasa_url: str
+    env: dict[str, str]
+    logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def staff_token(self) -> str:
+        return self.env["STORE_STAFF_TOKEN"]
+
+    @property
+    def api_token(self) -> str:
+        return self.env["RASA_API_TOKEN"]
+
+
+def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "DATABASE_URL": f"sqlite:///{folder}/store.db",
+        "STORE_PORT": str(store_port),
+        "STORE_URL": f"http://127.0.0.1:{store_port}",
+        "STORE_SERVICE_TOKEN": secrets.token_urlsafe(24),
+        "STORE_STAFF_TOKEN": secrets.token_urlsafe(24),
+        "STORE_HASH_KEY": secrets.token_urlsafe(24),
+        "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
+        "RASA_API_TOKEN": secrets.token_urlsafe(24),
+        "SANIC_HOST": "127.0.0.1",
+    }
+
+
+@contextmanager
+def running_stack(folder: Path, model: Path, credentials: str) -> Iterator[Stack]:
+    """Start store, action server and Rasa (REST + the given channels); stop them after."""
+    store_port, actions_port, rasa_port = free_port(), free_port(), free_port()
+    env = stack_environment(folder, store_port)
+    (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
+    (folder / "endpoints.yml").write_text(
+        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
+        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n',
+        encoding="utf-8",
+    )
+    commands = {
+        "store": [VENV / "python", "-m", "backend"],
+        "actions": [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
+        + ["--port", str(actions_port)],
+        "rasa": [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"]
+        + ["--port", str(rasa_port), "--credentials", str(folder / "credentials.yml")]
+        + ["--endpoints", str(folder / "endpoints.yml")]
+        + ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
+    }
+    stack = Stack(
+        folder=folder,
+        store_url=f"http://127.0.0.1:{store_port}",
+        actions_url=f"http://127.0.0.1:{actions_port}",
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        env=env,
+    )
+    processes: dict[str, subprocess.Popen] = {}
+    try:
+        for name, command in commands.items():
+            stack.logs[name] = folder / f"{name}.log"
+            with stack.logs[name].open("wb") as log:
+                processes[name] = subprocess.Popen(
+                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+                )
+        wait_for(f"{stack.store_url}/health", processes["store"], stack.logs["store"])
+        wait_for(f"{stack.actions_url}/health", processes["actions"], stack.logs["actions"])
+        wait_for(f"{stack.rasa_url}/webhooks/rest/", processes["rasa"], stack.logs["rasa"])
+        yield stack
+    finally:
+        for process in processes.values():
+            process.terminate()
+        for process in processes.values():
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
