@@ -47,6 +47,7 @@ cat <<MSG
                  {"sender": "resident-1", "message": "老年证咋个办"}
   action server  http://127.0.0.1:5055
   status store   http://127.0.0.1:5100  (API: /openapi.yaml; staff token in var/secrets.env)
+  web widget     http://127.0.0.1:5100/demo/  (the district page stand-in)
   logs           var/log/
 MSG
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.api import applications, health, staff
+from backend.api import applications, health, pages, staff
 
 
 def setup_routes(app: web.Application) -> None:
     app.add_routes(health.routes)
     app.add_routes(applications.routes)
     app.add_routes(staff.routes)
+    app.add_routes(pages.routes)

@@ -16,7 +16,7 @@ logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PUBLIC_PATHS = frozenset({"/health", "/openapi.yaml"})
+PUBLIC_PATHS = frozenset({"/health", "/openapi.yaml", "/demo/"})
 STAFF_PREFIX = "/staff/"
 
 _HTTP_CODES = {

@@ -1,0 +1,251 @@
+"""Benchmark: this assistant against the vanilla `rasa init` bot, measured in one run.
+
+Prints model load time, NLU parse latency, REST round trips (sequential and with
+concurrent senders), messages per second and the Rasa server's resident memory, then
+the status store's create/lookup throughput and a complete application conversation.
+Run with `make benchmark`; figures go to stdout and results/benchmark.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import aiohttp
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.servers import VENV, free_port, running_stack, wait_for  # noqa: E402
+
+QUESTIONS = [
+    "低保要带啥子材料", "老年证好多岁能办", "医保今年交好多", "危房改造补助好多钱",
+    "便民服务中心几点上班", "养老金每个月好多钱", "社保卡丢了咋办", "你好",
+    "临时救助哪些人能申请", "高龄津贴咋个领", "法律援助咋个申请", "谢谢",
+]  # fmt: skip
+BASELINE_QUESTIONS = ["hello", "I am sad", "yes", "are you a bot?", "goodbye", "great"]
+SEQUENTIAL = 200
+CONCURRENT_SENDERS, PER_SENDER = 10, 30
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def summary(milliseconds: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(percentile(milliseconds, 0.5), 1),
+        "p99_ms": round(percentile(milliseconds, 0.99), 1),
+        "mean_ms": round(statistics.mean(milliseconds), 1),
+    }
+
+
+NLU_PROBE = """
+import json, logging, sys, time
+import psutil
+from rasa.utils.log_utils import configure_structlog
+configure_structlog(logging.WARNING)
+from rasa.core.agent import Agent
+import asyncio
+start = time.perf_counter()
+agent = Agent.load(sys.argv[1])
+load = time.perf_counter() - start
+questions = json.loads(sys.argv[2])
+loop = asyncio.new_event_loop()
+times = []
+for i in range(300):
+    t = time.perf_counter()
+    loop.run_until_complete(agent.parse_message(questions[i % len(questions)]))
+    times.append((time.perf_counter() - t) * 1000)
+print(json.dumps({"load_s": load, "parse_ms": times[20:],
+                  "rss_mb": psutil.Process().memory_info().rss / 2**20}))
+"""
+
+
+def measure_nlu(model: Path, questions: list[str]) -> dict[str, float]:
+    """Load and parse in a fresh process, so load time and memory are the model's own."""
+    output = subprocess.run(
+        [VENV / "python", "-c", NLU_PROBE, str(model), json.dumps(questions)],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    ).stdout  # fmt: skip
+    data = json.loads(output.strip().splitlines()[-1])
+    return {
+        "model_load_s": round(data["load_s"], 1),
+        **{f"parse_{k}": v for k, v in summary(data["parse_ms"]).items()},
+        "nlu_process_rss_mb": round(data["rss_mb"]),
+    }
+
+
+async def rest_round_trips(url: str, questions: list[str]) -> dict[str, float]:
+    webhook = f"{url}/webhooks/rest/webhook"
+    async with aiohttp.ClientSession() as session:
+
+        async def send(sender: str, text: str) -> float:
+            start = time.perf_counter()
+            async with session.post(webhook, json={"sender": sender, "message": text}) as reply:
+                await reply.read()
+                assert reply.status == 200
+            return (time.perf_counter() - start) * 1000
+
+        for text in questions:  # warm-up: first calls trace TensorFlow functions
+            await send("warm-up", text)
+        sequential = [await send("seq", questions[i % len(questions)]) for i in range(SEQUENTIAL)]
+
+        async def sender(number: int) -> list[float]:
+            name = f"sender-{number}-{uuid.uuid4().hex[:6]}"
+            return [await send(name, questions[i % len(questions)]) for i in range(PER_SENDER)]
+
+        start = time.perf_counter()
+        batches = await asyncio.gather(*(sender(n) for n in range(CONCURRENT_SENDERS)))
+        elapsed = time.perf_counter() - start
+    concurrent = [t for batch in batches for t in batch]
+    return {
+        **{f"rest_sequential_{k}": v for k, v in summary(sequential).items()},
+        **{f"rest_concurrent_{k}": v for k, v in summary(concurrent).items()},
+        "rest_concurrent_messages_per_s": round(len(concurrent) / elapsed, 1),
+    }
+
+
+def server_rss_mb(port: int) -> int:
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if "run" in cmdline and str(port) in cmdline:
+            return round(process.memory_info().rss / 2**20)
+    return -1
+
+
+def newest(folder: Path) -> Path:
+    return max(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+
+
+def baseline(folder: Path) -> dict[str, float]:
+    """The vanilla `rasa init` bot, trained and served the same way."""
+    project = folder / "init-bot"
+    start = time.perf_counter()
+    subprocess.run(
+        [VENV / "rasa", "init", "--no-prompt", "--init-dir", str(project)],
+        check=True, capture_output=True, cwd=folder,
+    )  # fmt: skip
+    figures = {"train_s": round(time.perf_counter() - start, 1)}
+    model = newest(project / "models")
+    figures |= measure_nlu(model, BASELINE_QUESTIONS)
+    port = free_port()
+    log = folder / "init-bot.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [VENV / "rasa", "run", "--model", str(model), "--port", str(port)]
+            + ["--interface", "127.0.0.1"],
+            cwd=project, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        wait_for(f"http://127.0.0.1:{port}/webhooks/rest/", server, log)
+        figures |= asyncio.run(rest_round_trips(f"http://127.0.0.1:{port}", BASELINE_QUESTIONS))
+        figures["rasa_server_rss_mb"] = server_rss_mb(port)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    return figures
+
+
+async def store_throughput(store_url: str, token: str, clients: int = 20, each: int = 25) -> dict:
+    headers = {"Authorization": f"Bearer {token}"}
+    created: list[str] = []
+
+    async def create(session: aiohttp.ClientSession, n: int) -> float:
+        body = {
+            "service_type": "elderly_card", "applicant_name": "王秀英",
+            "id_number": "510304195503120042", "phone": "13812345678", "township": "牛佛镇",
+            "details": {}, "channel": "benchmark", "conversation_id": f"bench-{n % 50}",
+        }  # fmt: skip
+        start = time.perf_counter()
+        async with session.post(
+            f"{store_url}/applications", json=body,
+            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+        ) as reply:  # fmt: skip
+            created.append((await reply.json())["tracking_number"])
+        return (time.perf_counter() - start) * 1000
+
+    async def lookup(session: aiohttp.ClientSession, n: int) -> float:
+        body = {"tracking_number": created[n % len(created)], "proof": "0042",
+                "conversation_id": f"bench-lookup-{n}"}  # fmt: skip
+        start = time.perf_counter()
+        async with session.post(
+            f"{store_url}/applications/lookup", json=body, headers=headers
+        ) as r:
+            await r.read()
+        return (time.perf_counter() - start) * 1000
+
+    figures = {}
+    async with aiohttp.ClientSession() as session:
+        for name, call in (("create", create), ("lookup", lookup)):
+
+            async def client(c: int, call=call) -> list[float]:
+                return [await call(session, c * each + i) for i in range(each)]
+
+            start = time.perf_counter()
+            batches = await asyncio.gather(*(client(c) for c in range(clients)))
+            elapsed = time.perf_counter() - start
+            times = [t for batch in batches for t in batch]
+            figures[f"store_{name}_per_s"] = round(len(times) / elapsed, 1)
+            figures[f"store_{name}_p99_ms"] = round(percentile(times, 0.99), 1)
+    return figures
+
+
+async def application_conversation(rasa_url: str) -> float:
+    steps = ["我要办老年证", "王秀英", "510304195503120042", "13812345678", "牛佛", "对的"]
+    sender = f"bench-{uuid.uuid4().hex[:8]}"
+    async with aiohttp.ClientSession() as session:
+        start = time.perf_counter()
+        for text in steps:
+            async with session.post(
+                f"{rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
+            ) as reply:
+                answer = await reply.json()
+        elapsed = time.perf_counter() - start
+    assert "DA" in json.dumps(answer, ensure_ascii=False), answer
+    return round(elapsed, 2)
+
+
+def ours(folder: Path) -> dict[str, float]:
+    start = time.perf_counter()
+    subprocess.run(["make", "--no-print-directory", "train"], cwd=ROOT, check=True,
+                   capture_output=True)  # fmt: skip
+    figures = {"train_s (0 when data unchanged)": round(time.perf_counter() - start, 1)}
+    model = newest(ROOT / "bot" / "models")
+    figures["model_mb"] = round(model.stat().st_size / 2**20, 1)
+    figures |= measure_nlu(model, QUESTIONS)
+    with running_stack(folder / "stack", model, "connectors.rest.RestInput:\n") as stack:
+        figures |= asyncio.run(rest_round_trips(stack.rasa_url, QUESTIONS))
+        figures["rasa_server_rss_mb"] = server_rss_mb(int(stack.rasa_url.rsplit(":", 1)[1]))
+        figures |= asyncio.run(store_throughput(stack.store_url, stack.env["STORE_SERVICE_TOKEN"]))
+        figures["application_conversation_s"] = asyncio.run(
+            application_conversation(stack.rasa_url)
+        )
+    return figures
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        (folder / "stack").mkdir()
+        results = {"baseline (rasa init)": baseline(folder), "this assistant": ours(folder)}
+    (ROOT / "results").mkdir(exist_ok=True)
+    (ROOT / "results" / "benchmark.json").write_text(json.dumps(results, indent=2))
+    names = sorted({k for figures in results.values() for k in figures})
+    print(f"{'figure':40} {'baseline':>12} {'this':>12}")
+    for name in names:
+        row = [results[side].get(name, "") for side in results]
+        print(f"{name:40} {row[0]!s:>12} {row[1]!s:>12}")
+
+
+if __name__ == "__main__":
+    main()

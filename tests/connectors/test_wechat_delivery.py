@@ -1,0 +1,157 @@
+"""The 5-second rule and late delivery, against a local fake of the WeChat API."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import aiohttp
+import pytest
+from wechat_harness import (
+    APP_ID,
+    APP_SECRET,
+    OPENID,
+    RecordingRasa,
+    StubAgent,
+    fake_wechat_api,
+    make_channel,
+    platform,
+    serve_channel,
+)
+
+from connectors.wechat.conversations import WAIT_REPLY
+from connectors.wechat.delivery import AccessTokenHolder, CustomerServiceClient, WeChatApi
+from connectors.wechat.settings import Timing
+
+SHORT = Timing(deadline=0.5)
+
+
+async def test_slow_answer_arrives_through_customer_service_api() -> None:
+    rasa = RecordingRasa(delay=1.2)
+    wechat = platform()
+    async with fake_wechat_api() as (api, base):
+        channel = make_channel(api_base=base, timing=SHORT)
+        async with serve_channel(channel, StubAgent(rasa)) as webhook:
+            started = time.monotonic()
+            status, body = await webhook.post(*wechat.text(OPENID, "危房改造咋个申请", 7001))
+            elapsed = time.monotonic() - started
+            assert (status, body) == (200, "success")
+            assert elapsed < SHORT.deadline + 0.4
+            # Rasa was not cancelled at the deadline: its answer arrives afterwards.
+            await asyncio.wait_for(api.arrived.wait(), timeout=5)
+    [sent] = api.sent
+    assert sent == {
+        "access_token": "ACCESS_1",
+        "touser": OPENID,
+        "msgtype": "text",
+        "text": {"content": "收到：危房改造咋个申请"},
+    }
+    assert len(rasa.calls) == 1
+
+
+async def test_without_customer_service_a_retry_or_the_next_message_gets_the_answer() -> None:
+    rasa = RecordingRasa(delay=0.8)
+    wechat = platform()
+    question = wechat.text(OPENID, "养老保险咋个交", 7002)
+    async with serve_channel(make_channel(timing=SHORT), StubAgent(rasa)) as webhook:
+        _, first = await webhook.post(*question)
+        # A retry of the same MsgId waits for the same answer.
+        _, retry = await webhook.post(*question)
+        rasa.delay = 1.5
+        _, slow = await webhook.post(*wechat.text(OPENID, "危房改造咋个申请", 7003))
+        await asyncio.sleep(1.2)
+        _, pickup = await webhook.post(*wechat.text(OPENID, "查看", 7004))
+    assert wechat.read_reply(first)["Content"] == WAIT_REPLY
+    assert wechat.read_reply(retry)["Content"] == "收到：养老保险咋个交"
+    assert wechat.read_reply(slow)["Content"] == WAIT_REPLY
+    assert wechat.read_reply(pickup)["Content"] == "收到：危房改造咋个申请"
+    assert [call.text for call in rasa.calls] == ["养老保险咋个交", "危房改造咋个申请"]
+
+
+async def test_refused_push_is_kept_for_the_next_message() -> None:
+    rasa = RecordingRasa()
+    wechat = platform()
+    async with fake_wechat_api() as (api, base):
+        channel = make_channel(api_base=base)
+        api.reject_next_with = 45015  # the 48-hour window has passed
+        output = channel.get_output_channel()
+        assert output is not None
+        await output.send_response(OPENID, {"text": "您的低保申请已受理。"})
+        async with serve_channel(channel, StubAgent(rasa)) as webhook:
+            _, body = await webhook.post(*wechat.text(OPENID, "你好", 7004))
+    assert wechat.read_reply(body)["Content"] == "您的低保申请已受理。\n\n收到：你好"
+
+
+async def test_output_channel_pushes_numbered_options() -> None:
+    rasa = RecordingRasa()
+    wechat = platform()
+    async with fake_wechat_api() as (api, base):
+        channel = make_channel(api_base=base)
+        output = channel.get_output_channel()
+        assert output is not None
+        await output.send_response(
+            OPENID,
+            {
+                "text": "工作人员回复了您，满意吗？",
+                "buttons": [{"title": "满意", "payload": "满意"}],
+            },
+        )
+        async with serve_channel(channel, StubAgent(rasa)) as webhook:
+            await webhook.post(*wechat.text(OPENID, "1", 7005))
+    assert "1. 满意" in api.sent[0]["text"]["content"]
+    assert [call.text for call in rasa.calls] == ["满意"]
+
+
+async def test_one_token_shared_and_refreshed() -> None:
+    async with fake_wechat_api() as (api, base):
+        client = CustomerServiceClient(base, APP_ID, APP_SECRET, timeout=5, refresh_margin=300)
+        await asyncio.gather(*(client.send_text(OPENID, f"第{i}条") for i in range(10)))
+        assert api.token_requests == 1
+
+        api.reject_next_with = 40001  # the token was replaced elsewhere
+        await client.send_text(OPENID, "再来一条")
+        assert api.token_requests == 2
+        assert api.sent[-1]["access_token"] == "ACCESS_2"
+        await client.close()
+
+        now = [0.0]
+        holder = AccessTokenHolder(
+            WeChatApi(base, 5), APP_ID, APP_SECRET, refresh_margin=300, clock=lambda: now[0]
+        )
+        assert await holder.get() == "ACCESS_3"
+        now[0] = 7200 - 301
+        assert await holder.get() == "ACCESS_3"
+        now[0] = 7200 - 299  # inside the margin: refreshed before it expires
+        assert await holder.get() == "ACCESS_4"
+
+
+async def test_fifty_residents_at_once_each_get_their_own_answer() -> None:
+    rasa = RecordingRasa(delay=0.05)
+    wechat = platform()
+    residents = [f"oResident{i:020d}" for i in range(50)]
+    async with serve_channel(make_channel(), StubAgent(rasa)) as webhook:
+        results = await asyncio.gather(
+            *(
+                webhook.post(*wechat.text(openid, f"问题{i}", 60_000 + i))
+                for i, openid in enumerate(residents)
+            )
+        )
+    replies = [wechat.read_reply(body) for _, body in results]
+    assert [(r["ToUserName"], r["Content"]) for r in replies] == [
+        (openid, f"收到：问题{i}") for i, openid in enumerate(residents)
+    ]
+
+
+async def test_answer_survives_the_platform_hanging_up() -> None:
+    rasa = RecordingRasa(delay=0.6)
+    wechat = platform()
+    query, body = wechat.text(OPENID, "老年证在哪儿办", 7006)
+    async with fake_wechat_api() as (api, base):
+        channel = make_channel(api_base=base)
+        async with serve_channel(channel, StubAgent(rasa)) as webhook:
+            # The client gives up before the deadline, as the platform does after 5 s.
+            with pytest.raises(asyncio.TimeoutError):
+                timeout = aiohttp.ClientTimeout(total=0.2)
+                await webhook.http.post(webhook.url, params=query, data=body, timeout=timeout)
+            await asyncio.wait_for(api.arrived.wait(), timeout=5)
+    assert api.sent[0]["text"]["content"] == "收到：老年证在哪儿办"
