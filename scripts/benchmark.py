@@ -14,16 +14,19 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
 import psutil
+import socketio
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from connectors.wechat.simulator import SimulatedPlatform  # noqa: E402
 from tests.servers import VENV, free_port, running_stack, wait_for  # noqa: E402
 
 QUESTIONS = [
@@ -215,6 +218,73 @@ async def application_conversation(rasa_url: str) -> float:
     return round(elapsed, 2)
 
 
+WECHAT = {
+    "WECHAT_TOKEN": "benchmark-token",
+    "WECHAT_APP_ID": "wx0000000000000000",
+    "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+}
+CHANNELS = (
+    "connectors.rest.RestInput:\nconnectors.wechat.WeChatInput:\nconnectors.webchat.WebChatInput:\n"
+)
+
+
+async def wechat_round_trips(rasa_url: str, residents: int = 50, each: int = 4) -> dict:
+    """Signed, AES-encrypted pushes from concurrent simulated residents."""
+    platform = SimulatedPlatform(
+        WECHAT["WECHAT_TOKEN"], WECHAT["WECHAT_APP_ID"], WECHAT["WECHAT_ENCODING_AES_KEY"]
+    )
+    answered: list[bool] = []
+
+    async def resident(session: aiohttp.ClientSession, number: int) -> list[float]:
+        times = []
+        for i in range(each):
+            query, body = platform.text(
+                f"o-bench-{number}", QUESTIONS[(number + i) % len(QUESTIONS)], number * 100 + i
+            )
+            start = time.perf_counter()
+            async with session.post(
+                f"{rasa_url}/webhooks/wechat/webhook", params=query, data=body
+            ) as r:
+                reply = platform.read_reply(await r.text())
+            times.append((time.perf_counter() - start) * 1000)
+            answered.append(bool(reply and reply.get("Content")))
+        return times
+
+    async with aiohttp.ClientSession() as session:
+        start = time.perf_counter()
+        batches = await asyncio.gather(*(resident(session, n) for n in range(residents)))
+        elapsed = time.perf_counter() - start
+    times = [t for batch in batches for t in batch]
+    return {
+        **{f"wechat_{residents}_residents_{k}": v for k, v in summary(times).items()},
+        "wechat_share_under_5s": round(sum(t < 5000 for t in times) / len(times), 3),
+        "wechat_share_answered_in_reply": round(sum(answered) / len(answered), 3),
+        "wechat_messages_per_s": round(len(times) / elapsed, 1),
+    }
+
+
+def widget_round_trips(rasa_url: str, messages: int = 60) -> dict:
+    """user_uttered → bot_uttered through the socket.io channel, as the widget does."""
+    client = socketio.Client(websocket_extra_options={"suppress_origin": True})
+    replies: list[float] = []
+    received = threading.Event()
+    client.on("bot_uttered", lambda _data: received.set())
+    client.connect(rasa_url, transports=["websocket"], socketio_path="/socket.io")
+    client.emit("session_request", {"session_id": uuid.uuid4().hex})
+    time.sleep(0.5)
+    try:
+        for i in range(messages):
+            received.clear()
+            start = time.perf_counter()
+            client.emit("user_uttered", {"message": QUESTIONS[i % len(QUESTIONS)]})
+            received.wait(timeout=30)
+            replies.append((time.perf_counter() - start) * 1000)
+            time.sleep(0.2)  # let the remaining bubbles of a multi-part answer arrive
+    finally:
+        client.disconnect()
+    return {f"widget_first_reply_{k}": v for k, v in summary(replies[5:]).items()}
+
+
 def ours(folder: Path) -> dict[str, float]:
     start = time.perf_counter()
     subprocess.run(["make", "--no-print-directory", "train"], cwd=ROOT, check=True,
@@ -223,13 +293,15 @@ def ours(folder: Path) -> dict[str, float]:
     model = newest(ROOT / "bot" / "models")
     figures["model_mb"] = round(model.stat().st_size / 2**20, 1)
     figures |= measure_nlu(model, QUESTIONS)
-    with running_stack(folder / "stack", model, "connectors.rest.RestInput:\n") as stack:
+    with running_stack(folder / "stack", model, CHANNELS, WECHAT) as stack:
         figures |= asyncio.run(rest_round_trips(stack.rasa_url, QUESTIONS))
         figures["rasa_server_rss_mb"] = server_rss_mb(int(stack.rasa_url.rsplit(":", 1)[1]))
         figures |= asyncio.run(store_throughput(stack.store_url, stack.env["STORE_SERVICE_TOKEN"]))
         figures["application_conversation_s"] = asyncio.run(
             application_conversation(stack.rasa_url)
         )
+        figures |= asyncio.run(wechat_round_trips(stack.rasa_url))
+        figures |= widget_round_trips(stack.rasa_url)
     return figures
 
 

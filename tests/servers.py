@@ -75,23 +75,39 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
 
 
 @contextmanager
-def running_stack(folder: Path, model: Path, credentials: str) -> Iterator[Stack]:
-    """Start store, action server and Rasa (REST + the given channels); stop them after."""
+def running_stack(
+    folder: Path,
+    model: Path,
+    credentials: str,
+    extra_env: dict[str, str] | None = None,
+    endpoints: Path | None = None,
+) -> Iterator[Stack]:
+    """Start store, action server and Rasa with the given channels; stop them after.
+
+    Without `endpoints`, conversations go to SQLite in `folder` (the embedded default);
+    an endpoints file may read the action server's URL from ACTION_ENDPOINT_URL.
+    """
     store_port, actions_port, rasa_port = free_port(), free_port(), free_port()
-    env = stack_environment(folder, store_port)
+    env = {
+        **stack_environment(folder, store_port),
+        "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+        **(extra_env or {}),
+    }
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
-    (folder / "endpoints.yml").write_text(
-        f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n'
-        f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n',
-        encoding="utf-8",
-    )
+    if endpoints is None:
+        endpoints = folder / "endpoints.yml"
+        endpoints.write_text(
+            'action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n'
+            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n',
+            encoding="utf-8",
+        )
     commands = {
         "store": [VENV / "python", "-m", "backend"],
         "actions": [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
         + ["--port", str(actions_port)],
         "rasa": [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"]
         + ["--port", str(rasa_port), "--credentials", str(folder / "credentials.yml")]
-        + ["--endpoints", str(folder / "endpoints.yml")]
+        + ["--endpoints", str(endpoints)]
         + ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
     }
     stack = Stack(

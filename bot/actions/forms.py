@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 from rasa_sdk import Tracker
+from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import validation
+from bot.actions.faq import CONFIDENT, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
 
@@ -54,13 +56,46 @@ def first(value: Any) -> str:
     return str(value or "")
 
 
+INTERRUPTIONS = {"cancel", "ask_human"}
+
+
 class ApplicationFormValidation(FormValidationAction):
     """Checks shared by every application form; subclasses name their form."""
 
     form = ""
+    # What a usable answer to each question looks like; subclasses add their own.
+    answers: ClassVar[dict[str, Callable[[str], Any]]] = {
+        "applicant_name": validation.person_name,
+        "id_number": validation.id_number,
+        "phone": validation.mobile_phone,
+        "township": validation.township,
+    }
 
     def name(self) -> str:
         return f"validate_{self.form}"
+
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[dict[str, Any]]:
+        """The reply to the question just asked, unless the resident asked something else.
+
+        The intent alone cannot decide: short answers such as a bare name are often
+        mistaken for questions. A reply that is a usable value is taken whatever its
+        intent; anything else is taken (and explained) unless it was a confident
+        knowledge-base question, a request to stop, or a request for a person, which
+        the rules then handle before the form asks again.
+        """
+        slot = tracker.get_slot("requested_slot")
+        message = tracker.latest_message
+        if slot not in self.answers or message.get("intent", {}).get("name") in INTERRUPTIONS:
+            return []
+        text = message.get("text") or ""
+        try:
+            self.answers[slot](text)
+        except InvalidValue:
+            if understanding(message) == CONFIDENT:
+                return []
+        return [SlotSet(slot, text)]
 
     def accept(self, slot: str, value: Any, tracker: Tracker, **derived: Any) -> Slots:
         attempts = dict(tracker.get_slot("failed_attempts") or {})
@@ -152,6 +187,10 @@ class ValidateElderlyCardForm(ApplicationFormValidation):
 
 class ValidateSubsistenceForm(ApplicationFormValidation):
     form = "subsistence_form"
+    answers: ClassVar = {
+        **ApplicationFormValidation.answers,
+        "household_size": validation.household_size,
+    }
 
     async def validate_household_size(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -161,6 +200,10 @@ class ValidateSubsistenceForm(ApplicationFormValidation):
 
 class ValidateHousingForm(ApplicationFormValidation):
     form = "housing_form"
+    answers: ClassVar = {
+        **ApplicationFormValidation.answers,
+        "house_condition": validation.description,
+    }
 
     async def validate_house_condition(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -170,6 +213,7 @@ class ValidateHousingForm(ApplicationFormValidation):
 
 class ValidateReliefForm(ApplicationFormValidation):
     form = "relief_form"
+    answers: ClassVar = {**ApplicationFormValidation.answers, "incident": validation.description}
 
     async def validate_incident(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

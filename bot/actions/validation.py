@@ -22,6 +22,8 @@ CHINESE_DIGITS = dict(
     zip("一二两三四五六七八九十", (1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10), strict=True)
 )
 NAME = re.compile(r"[一-龥][一-龥·]{1,5}")
+# Characters that turn up in questions and chat but not in names.
+NOT_IN_NAMES = set("咋啥么吗呢吧嘛怎哪谁几了的是在有没不要办请问证保钱")
 NAME_PREFIX = re.compile(r"^(?:我叫|名字是|名字叫|姓名是|姓名|申请人是|申请人|他叫|她叫|叫)")
 
 
@@ -113,7 +115,8 @@ def township(text: str) -> str:
 def person_name(text: str) -> str:
     """A Chinese name of 2-6 characters, with phrases like 我叫 removed."""
     candidate = NAME_PREFIX.sub("", normalise(text).strip(" 。，,.!！"))
-    if not NAME.fullmatch(candidate):
+    looks_like_chat = NOT_IN_NAMES & set(candidate) or candidate in township_names()
+    if not NAME.fullmatch(candidate) or looks_like_chat:
         raise InvalidValue("format")
     return candidate
 

@@ -26,16 +26,19 @@ TOKEN = "service-token-for-action-tests"
 SENIOR_ID = "510304195503120042"
 
 
-def form_tracker(form: str, requested: str, given: dict[str, Any], **slots: Any) -> Tracker:
+def form_tracker(
+    form: str, requested: str, given: dict[str, Any], message: dict | None = None, **slots: Any
+) -> Tracker:
     """A tracker just after the resident answered `requested` inside `form`."""
+    text = str(next(iter(given.values()), ""))
     events = [
-        {"event": "user", "text": str(next(iter(given.values())))},
+        {"event": "user", "text": text},
         *({"event": "slot", "name": name, "value": value} for name, value in given.items()),
     ]
     return Tracker(
         sender_id="resident-1",
         slots={"requested_slot": requested, **slots, **given},
-        latest_message={"intent": {"name": "inform"}, "entities": [], "text": ""},
+        latest_message=message or {"intent": {"name": "inform"}, "entities": [], "text": text},
         events=events,
         paused=False,
         followup_action=None,
@@ -91,6 +94,34 @@ async def test_third_unusable_answer_stops_the_form_and_keeps_earlier_answers():
             assert "手机号" in messages[0] and "requested_slot" not in slots
     assert slots["gave_up"] is True and slots["requested_slot"] is None
     assert "applicant_name" not in slots  # the name given earlier is not touched
+
+
+def faq_message(text: str, topic_confidence: float) -> dict[str, Any]:
+    ranking = [{"intent_response_key": "faq/elderly_card_benefits", "confidence": topic_confidence}]
+    return {
+        "text": text,
+        "intent": {"name": "faq", "confidence": 0.9},
+        "entities": [],
+        "response_selector": {"faq": {"ranking": ranking}},
+    }
+
+
+async def extracted(tracker: Tracker) -> dict[str, Any]:
+    action = forms.ValidateElderlyCardForm()
+    return slot_values(await action.get_extraction_events(CollectingDispatcher(), tracker, DOMAIN))
+
+
+async def test_an_answer_mistaken_for_a_question_is_still_taken():
+    tracker = form_tracker("elderly_card_form", "applicant_name", {}, faq_message("张大山", 0.95))
+    assert await extracted(tracker) == {"applicant_name": "张大山"}
+
+
+async def test_a_confident_question_in_the_form_is_left_for_the_knowledge_base():
+    question = faq_message("老年证有啥子用", 0.95)
+    assert await extracted(form_tracker("elderly_card_form", "id_number", {}, question)) == {}
+    unsure = faq_message("老年证有啥子用", 0.2)  # then it is read as the answer, and explained
+    tracker = form_tracker("elderly_card_form", "id_number", {}, unsure)
+    assert await extracted(tracker) == {"id_number": "老年证有啥子用"}
 
 
 async def test_unknown_township_lists_the_districts_townships():
