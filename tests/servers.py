@@ -97,7 +97,7 @@ def running_stack(
     if endpoints is None:
         endpoints = folder / "endpoints.yml"
         endpoints.write_text(
-            'action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n'
+            "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
             f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n',
             encoding="utf-8",
         )
