@@ -88,7 +88,7 @@ def serve_demo_page(rasa_url: str) -> ThreadingHTTPServer:
 
 
 @pytest.fixture(scope="module")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[Servers]:
     tmp = tmp_path_factory.mktemp("webchat")
     rasa_port, actions_port = free_port(), free_port()
     rasa_url = f"http://127.0.0.1:{rasa_port}"
@@ -114,7 +114,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
             stderr=subprocess.STDOUT,
         )
         rasa = subprocess.Popen(
-            [venv / "rasa", "run", "--model", "bot/models", "--interface", "127.0.0.1"]
+            [venv / "rasa", "run", "--model", str(model_path), "--interface", "127.0.0.1"]
             + ["--port", str(rasa_port), "--credentials", str(credentials)]
             + ["--endpoints", str(endpoints)],
             cwd=ROOT,

@@ -24,7 +24,6 @@ from wechat_harness import OPENID, Webhook, fake_wechat_api, make_channel, platf
 from connectors.wechat.settings import Timing
 
 ROOT = Path(__file__).resolve().parents[2]
-MODELS = ROOT / "bot" / "models"
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +60,7 @@ async def wait_until_healthy(url: str, timeout: float = 60.0) -> None:
 
 
 @pytest_asyncio.fixture(scope="module")
-async def agent(action_server: str) -> Any:
+async def agent(action_server: str, model_path: Path) -> Any:
     from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
     from rasa.utils.endpoints import EndpointConfig
@@ -69,12 +68,9 @@ async def agent(action_server: str) -> Any:
 
     # Without this, every parse is logged at debug level with the raw text.
     configure_structlog(logging.WARNING)
-    models = sorted(MODELS.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        pytest.fail(f"no trained model in {MODELS}: run `make train`")
     # Loading the model (about 40 s) overlaps with the action server's start.
     endpoint = EndpointConfig(f"{action_server}/webhook")
-    loaded = Agent.load(str(models[-1]), action_endpoint=endpoint)
+    loaded = Agent.load(str(model_path), action_endpoint=endpoint)
     await wait_until_healthy(action_server)
     # The first prediction builds TensorFlow graphs; keep that out of the 5-second window.
     await loaded.processor.parse_message(UserMessage("你好"))
