@@ -63,12 +63,15 @@ class ApplicationFormValidation(FormValidationAction):
     """Checks shared by every application form; subclasses name their form."""
 
     form = ""
-    # What a usable answer to each question looks like; subclasses add their own.
+    # What a usable answer to each question looks like (each form asks some of them).
     answers: ClassVar[dict[str, Callable[[str], Any]]] = {
         "applicant_name": validation.person_name,
         "id_number": validation.id_number,
         "phone": validation.mobile_phone,
         "township": validation.township,
+        "household_size": validation.household_size,
+        "house_condition": validation.description,
+        "incident": validation.description,
     }
 
     def name(self) -> str:
@@ -170,6 +173,21 @@ class ApplicationFormValidation(FormValidationAction):
             names = "、".join(sorted(set(validation.township_names().values())))
             return self.refuse("township", error.reason, dispatcher, tracker, townships=names)
 
+    async def validate_household_size(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Slots:
+        return self.check("household_size", value, validation.household_size, dispatcher, tracker)
+
+    async def validate_house_condition(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Slots:
+        return self.check("house_condition", value, validation.description, dispatcher, tracker)
+
+    async def validate_incident(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> Slots:
+        return self.check("incident", value, validation.description, dispatcher, tracker)
+
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
@@ -187,38 +205,14 @@ class ValidateElderlyCardForm(ApplicationFormValidation):
 
 class ValidateSubsistenceForm(ApplicationFormValidation):
     form = "subsistence_form"
-    answers: ClassVar = {
-        **ApplicationFormValidation.answers,
-        "household_size": validation.household_size,
-    }
-
-    async def validate_household_size(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("household_size", value, validation.household_size, dispatcher, tracker)
 
 
 class ValidateHousingForm(ApplicationFormValidation):
     form = "housing_form"
-    answers: ClassVar = {
-        **ApplicationFormValidation.answers,
-        "house_condition": validation.description,
-    }
-
-    async def validate_house_condition(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("house_condition", value, validation.description, dispatcher, tracker)
 
 
 class ValidateReliefForm(ApplicationFormValidation):
     form = "relief_form"
-    answers: ClassVar = {**ApplicationFormValidation.answers, "incident": validation.description}
-
-    async def validate_incident(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("incident", value, validation.description, dispatcher, tracker)
 
 
 class ValidateStatusForm(FormValidationAction):

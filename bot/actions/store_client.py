@@ -74,18 +74,9 @@ class ApplicationSummary:
 
 
 @dataclass(frozen=True)
-class ApplicationStatus:
+class ApplicationStatus(ApplicationSummary):
     """An application as its applicant may see it; personal data arrives masked."""
 
-    tracking_number: str
-    service_type: str
-    service_label: str
-    status: str
-    status_label: str
-    status_changed_at: str
-    created_at: str
-    township: str
-    applicant_name: str
     id_number: str
     phone: str
     history: tuple[HistoryEntry, ...]
