@@ -133,6 +133,7 @@ def newest(folder: Path) -> Path:
 def baseline(folder: Path) -> dict[str, float]:
     """The vanilla `rasa init` bot, trained and served the same way."""
     project = folder / "init-bot"
+    project.mkdir()
     start = time.perf_counter()
     subprocess.run(
         [VENV / "rasa", "init", "--no-prompt", "--init-dir", str(project)],
@@ -264,22 +265,26 @@ async def wechat_round_trips(rasa_url: str, residents: int = 50, each: int = 4) 
 
 
 def widget_round_trips(rasa_url: str, messages: int = 60) -> dict:
-    """user_uttered → bot_uttered through the socket.io channel, as the widget does."""
+    """user_uttered → first bot_uttered through the socket.io channel, as the widget does."""
     client = socketio.Client(websocket_extra_options={"suppress_origin": True})
-    replies: list[float] = []
-    received = threading.Event()
+    session = uuid.uuid4().hex
+    received, confirmed = threading.Event(), threading.Event()
     client.on("bot_uttered", lambda _data: received.set())
+    client.on("session_confirm", lambda _data: confirmed.set())
     client.connect(rasa_url, transports=["websocket"], socketio_path="/socket.io")
-    client.emit("session_request", {"session_id": uuid.uuid4().hex})
-    time.sleep(0.5)
+    client.emit("session_request", {"session_id": session})
+    confirmed.wait(timeout=10)
+    replies: list[float] = []
     try:
         for i in range(messages):
             received.clear()
             start = time.perf_counter()
-            client.emit("user_uttered", {"message": QUESTIONS[i % len(QUESTIONS)]})
-            received.wait(timeout=30)
+            text = QUESTIONS[i % len(QUESTIONS)]
+            client.emit("user_uttered", {"message": text, "session_id": session})
+            if not received.wait(timeout=15):
+                raise RuntimeError("no bot_uttered from the socket.io channel")
             replies.append((time.perf_counter() - start) * 1000)
-            time.sleep(0.2)  # let the remaining bubbles of a multi-part answer arrive
+            time.sleep(0.3)  # let the remaining bubbles of a multi-part answer arrive
     finally:
         client.disconnect()
     return {f"widget_first_reply_{k}": v for k, v in summary(replies[5:]).items()}
@@ -300,8 +305,9 @@ def ours(folder: Path) -> dict[str, float]:
         figures["application_conversation_s"] = asyncio.run(
             application_conversation(stack.rasa_url)
         )
-        figures |= asyncio.run(wechat_round_trips(stack.rasa_url))
+        # The widget first: WeChat answers that miss 4.5 s keep the server busy afterwards.
         figures |= widget_round_trips(stack.rasa_url)
+        figures |= asyncio.run(wechat_round_trips(stack.rasa_url))
     return figures
 
 
