@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Start the assistant on loopback (action server, Rasa server) and open a terminal chat.
-# Embedded defaults: SQLite files and logs under var/, in-memory locks.
+# Start the assistant on loopback (status store, action server, Rasa server) and open a
+# terminal chat. Embedded defaults: SQLite files and logs under var/, in-memory locks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD" RASA_TELEMETRY_ENABLED=false
