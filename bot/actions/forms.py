@@ -123,22 +123,17 @@ class ApplicationFormValidation(FormValidationAction):
         return {slot: None, "failed_attempts": attempts}
 
     def check(
-        self,
-        slot: str,
-        value: Any,
-        parse: Callable[[str], Any],
-        dispatcher: CollectingDispatcher,
-        tracker: Tracker,
+        self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> Slots:
         try:
-            return self.accept(slot, parse(first(value)), tracker)
+            return self.accept(slot, self.answers[slot](first(value)), tracker)
         except InvalidValue as error:
             return self.refuse(slot, error.reason, dispatcher, tracker)
 
     async def validate_applicant_name(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        return self.check("applicant_name", value, validation.person_name, dispatcher, tracker)
+        return self.check("applicant_name", value, dispatcher, tracker)
 
     async def validate_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -176,17 +171,17 @@ class ApplicationFormValidation(FormValidationAction):
     async def validate_household_size(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        return self.check("household_size", value, validation.household_size, dispatcher, tracker)
+        return self.check("household_size", value, dispatcher, tracker)
 
     async def validate_house_condition(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        return self.check("house_condition", value, validation.description, dispatcher, tracker)
+        return self.check("house_condition", value, dispatcher, tracker)
 
     async def validate_incident(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        return self.check("incident", value, validation.description, dispatcher, tracker)
+        return self.check("incident", value, dispatcher, tracker)
 
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
