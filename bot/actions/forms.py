@@ -59,6 +59,21 @@ def first(value: Any) -> str:
 INTERRUPTIONS = {"cancel", "ask_human"}
 
 
+def checked(slot: str) -> Callable[..., Any]:
+    """A `validate_<slot>` method that only reads the answer and explains a bad one."""
+
+    async def validate(
+        self: ApplicationFormValidation,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> Slots:
+        return self.check(slot, value, dispatcher, tracker)
+
+    return validate
+
+
 class ApplicationFormValidation(FormValidationAction):
     """Checks shared by every application form; subclasses name their form."""
 
@@ -130,11 +145,6 @@ class ApplicationFormValidation(FormValidationAction):
         except InvalidValue as error:
             return self.refuse(slot, error.reason, dispatcher, tracker)
 
-    async def validate_applicant_name(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("applicant_name", value, dispatcher, tracker)
-
     async def validate_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
@@ -168,20 +178,11 @@ class ApplicationFormValidation(FormValidationAction):
             names = "、".join(sorted(set(validation.township_names().values())))
             return self.refuse("township", error.reason, dispatcher, tracker, townships=names)
 
-    async def validate_household_size(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("household_size", value, dispatcher, tracker)
-
-    async def validate_house_condition(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("house_condition", value, dispatcher, tracker)
-
-    async def validate_incident(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        return self.check("incident", value, dispatcher, tracker)
+    # Answers with no rule beyond their reader (ID, phone and township add their own).
+    validate_applicant_name = checked("applicant_name")
+    validate_household_size = checked("household_size")
+    validate_house_condition = checked("house_condition")
+    validate_incident = checked("incident")
 
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from bot.actions import applications, forms
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
 from tests.conftest import ROOT
+from tests.servers import free_port
 
 DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 TOKEN = "service-token-for-action-tests"
@@ -146,12 +146,6 @@ async def test_saying_no_at_confirmation_asks_what_to_correct():
     slots, messages = await validate(forms.ValidateReliefForm(), tracker)
     assert slots["confirmed"] is None
     assert "正确的内容" in messages[0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def store_settings(folder: Path, port: int) -> Settings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from bot.actions.store_client import (
     StoreRejected,
     StoreUnavailable,
 )
+from tests.servers import free_port
 
 TOKEN = "service-token-for-client-tests"
 APPLICATION = {
@@ -108,12 +108,6 @@ async def test_wrong_token_is_rejected(store: RunningServer) -> None:
         with pytest.raises(StoreRejected) as error:
             await client.list_for_conversation("sender-1")
     assert (error.value.status, error.value.code) == (401, "unauthorized")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.asyncio

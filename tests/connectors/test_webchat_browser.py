@@ -6,13 +6,8 @@ than skip: the widget is untested otherwise. Screenshots go to artifacts/.
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from connectors.webchat import STATIC_DIR
+from tests.servers import free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -33,29 +29,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # The demo page embeds the widget from the embedded setup's Rasa server.
 DEMO_RASA_URL = "http://127.0.0.1:5005"
-SERVER_START_SECONDS = 300  # loading the model takes ~40 s alone, more on a busy machine
 REPLY_SECONDS = 30
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_url(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{url} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except urllib.error.HTTPError as error:
-            pytest.fail(f"{url} answered {error.code}:\n{log.read_text()[-3000:]}")
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"{url} did not start in {SERVER_START_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
@@ -66,13 +40,17 @@ class Servers:
     rasa_log: Path
 
 
-def serve_demo_page(rasa_url: str) -> ThreadingHTTPServer:
-    """The demo page on its own loopback origin, pointing at the test's Rasa server."""
-    page = (STATIC_DIR / "demo.html").read_text(encoding="utf-8").replace(DEMO_RASA_URL, rasa_url)
-    body = page.encode("utf-8")
+def serve_demo_page(rasa: dict[str, str]) -> ThreadingHTTPServer:
+    """The demo page on its own loopback origin, pointing at the test's Rasa server.
+
+    The Rasa server's address is read per request: it is known only once the server has
+    been started, and starting it needs the page's origin.
+    """
+    template = (STATIC_DIR / "demo.html").read_text(encoding="utf-8")
 
     class DemoPage(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            body = template.replace(DEMO_RASA_URL, rasa["url"]).encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -89,55 +67,24 @@ def serve_demo_page(rasa_url: str) -> ThreadingHTTPServer:
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Iterator[Servers]:
-    tmp = tmp_path_factory.mktemp("webchat")
-    rasa_port, actions_port = free_port(), free_port()
-    rasa_url = f"http://127.0.0.1:{rasa_port}"
-    page, foreign = serve_demo_page(rasa_url), serve_demo_page(rasa_url)
+    rasa: dict[str, str] = {}
+    page, foreign = serve_demo_page(rasa), serve_demo_page(rasa)
     page_origin = f"http://127.0.0.1:{page.server_port}"
     foreign_origin = f"http://127.0.0.1:{foreign.server_port}"
-
-    credentials, endpoints = tmp / "credentials.yml", tmp / "endpoints.yml"
-    credentials.write_text(
+    credentials = (
+        "connectors.rest.RestInput:\n"
         f'connectors.webchat.WebChatInput:\n  allowed_origins: "{page_origin}"\n'
     )
-    endpoints.write_text(f'action_endpoint:\n  url: "http://127.0.0.1:{actions_port}/webhook"\n')
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RASA_TELEMETRY_ENABLED": "false"}
-    venv = ROOT / ".venv" / "bin"
-    actions_log, rasa_log = tmp / "actions.log", tmp / "rasa.log"
-    with actions_log.open("wb") as actions_out, rasa_log.open("wb") as rasa_out:
-        actions = subprocess.Popen(
-            [venv / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
-            + ["--port", str(actions_port)],
-            cwd=ROOT,
-            env={**env, "SANIC_HOST": "127.0.0.1"},
-            stdout=actions_out,
-            stderr=subprocess.STDOUT,
-        )
-        rasa = subprocess.Popen(
-            [venv / "rasa", "run", "--model", str(model_path), "--interface", "127.0.0.1"]
-            + ["--port", str(rasa_port), "--credentials", str(credentials)]
-            + ["--endpoints", str(endpoints)],
-            cwd=ROOT,
-            env=env,
-            stdout=rasa_out,
-            stderr=subprocess.STDOUT,
-        )
     try:
-        wait_for_url(f"http://127.0.0.1:{actions_port}/health", actions, actions_log)
-        wait_for_url(f"{rasa_url}/webhooks/socketio/widget.js", rasa, rasa_log)
-        yield Servers(
-            page_url=f"{page_origin}/demo/",
-            foreign_page_url=f"{foreign_origin}/demo/",
-            foreign_origin=foreign_origin,
-            rasa_log=rasa_log,
-        )
+        with running_stack(tmp_path_factory.mktemp("webchat"), model_path, credentials) as stack:
+            rasa["url"] = stack.rasa_url
+            yield Servers(
+                page_url=f"{page_origin}/demo/",
+                foreign_page_url=f"{foreign_origin}/demo/",
+                foreign_origin=foreign_origin,
+                rasa_log=stack.logs["rasa"],
+            )
     finally:
-        for process in (rasa, actions):
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
         page.shutdown()
         foreign.shutdown()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,15 +17,10 @@ from sanic import Sanic
 
 from connectors.guard import EMPTY_REPLY
 from connectors.webchat import DEFAULT_ALLOWED_ORIGINS, WebChatInput, parse_origins
+from tests.servers import free_port
 
 ALLOWED = "http://127.0.0.1:5100"
 FOREIGN = "http://127.0.0.1:5999"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
