@@ -4,14 +4,16 @@ Rasa treats text starting with "/" as an intent with entities (`/restart`,
 `/inform{"id_number": ...}`), bypassing NLU and slot validation; residents must never
 be able to do that, so a leading slash becomes a full-width one and the text goes
 through NLU like any other.
+
+Admitted messages are handled on the engine's thread (connectors/engine.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
+
+from connectors.engine import MessageHandler, handle_in_engine
 
 MAX_MESSAGE_CHARS = 500
 FULL_WIDTH_SLASH = "／"
@@ -20,8 +22,6 @@ EMPTY_REPLY = "您好像没有输入内容。请直接打字问我，比如「�
 TOO_LONG_REPLY = (
     f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），我一次看不完。请分几次发，每次说一件事。"
 )
-
-MessageHandler = Callable[[UserMessage], Awaitable[None]]
 
 
 def neutralise_command(text: str) -> str:
@@ -42,7 +42,7 @@ def refusal_for(text: str | None) -> str | None:
 
 
 def guarded(on_new_message: MessageHandler) -> MessageHandler:
-    """Wrap Rasa's message handler so every message is screened first."""
+    """Wrap Rasa's message handler: every message is screened, then handed to the engine."""
 
     async def handle(message: UserMessage) -> None:
         refusal = refusal_for(message.text)
@@ -50,6 +50,6 @@ def guarded(on_new_message: MessageHandler) -> MessageHandler:
             await message.output_channel.send_text_message(message.sender_id, refusal)
             return
         message.text = neutralise_command(message.text)
-        await on_new_message(message)
+        await handle_in_engine(on_new_message, message)
 
     return handle

@@ -98,7 +98,8 @@ def running_stack(
         endpoints = folder / "endpoints.yml"
         endpoints.write_text(
             "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n',
+            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n'
+            "lock_store:\n  type: connectors.engine.ThreadSafeInMemoryLockStore\n",
             encoding="utf-8",
         )
     commands = {

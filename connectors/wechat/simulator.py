@@ -1,14 +1,22 @@
-"""Requests as the WeChat platform would send them, for the tests and the benchmark.
+"""The WeChat platform's two sides, simulated for the tests and the benchmark.
 
-It signs with the account's token, encrypts in safe mode and reads (decrypts and
-checks) the channel's replies, so a client can exercise the real channel end to end.
+`SimulatedPlatform` sends requests as the platform would: it signs with the account's
+token, encrypts in safe mode and reads (decrypts and checks) the channel's replies.
+`SimulatedApi` serves the part of the platform's API the channel calls (access token,
+customer-service messages) on loopback; the real one cannot be reached from here.
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
+from aiohttp import web
 from wechatpy.crypto import PrpCrypto
 
 from connectors.wechat.crypto import decode_aes_key
@@ -81,3 +89,52 @@ class SimulatedPlatform:
 
 def _flat_xml(fields: dict[str, str]) -> str:
     return "<xml>" + "".join(f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()) + "</xml>"
+
+
+class SimulatedApi:
+    """`cgi-bin/token` and `cgi-bin/message/custom/send`, recording what arrives."""
+
+    def __init__(self, app_id: str, app_secret: str) -> None:
+        self._credentials = (app_id, app_secret)
+        self.token_requests = 0
+        self.sent: list[dict[str, Any]] = []
+        self.arrived = asyncio.Event()
+        # Each resident's customer-service messages, in the order they arrived.
+        self.inboxes: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
+        # An errcode the next send is refused with (quota used up, token expired…).
+        self.reject_next_with: int | None = None
+
+    @asynccontextmanager
+    async def serving(self, port: int = 0) -> AsyncIterator[str]:
+        """Runs on a loopback port (a free one by default); yields the base URL
+        (WECHAT_API_BASE)."""
+        app = web.Application()
+        app.router.add_get("/cgi-bin/token", self._token)
+        app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", port)
+        await site.start()
+        port = runner.addresses[0][1]
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            await runner.cleanup()
+
+    async def _token(self, request: web.Request) -> web.Response:
+        if (request.query.get("appid"), request.query.get("secret")) != self._credentials:
+            return web.json_response({"errcode": 40125, "errmsg": "invalid appsecret"})
+        self.token_requests += 1
+        body = {"access_token": f"ACCESS_{self.token_requests}", "expires_in": 7200}
+        # The platform labels its JSON as text/plain.
+        return web.json_response(body, content_type="text/plain")
+
+    async def _send(self, request: web.Request) -> web.Response:
+        if self.reject_next_with is not None:
+            errcode, self.reject_next_with = self.reject_next_with, None
+            return web.json_response({"errcode": errcode, "errmsg": "rejected"})
+        payload = await request.json()
+        self.sent.append({"access_token": request.query["access_token"], **payload})
+        self.inboxes[payload["touser"]].put_nowait(payload["text"]["content"])
+        self.arrived.set()
+        return web.json_response({"errcode": 0, "errmsg": "ok"})

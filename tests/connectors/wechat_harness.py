@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -13,17 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from rasa.core.channels.channel import UserMessage, register
-from rasa.core.lock_store import InMemoryLockStore
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
+from connectors.engine import ThreadSafeInMemoryLockStore
 from connectors.wechat import WeChatInput
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
-from connectors.wechat.simulator import SimulatedPlatform
+from connectors.wechat.simulator import SimulatedApi, SimulatedPlatform
 
 TOKEN = "daan-test-token"
 APP_ID = "wx0123456789abcdef"
@@ -45,11 +44,16 @@ class RecordingRasa:
 
     answer: Callable[[UserMessage], list[dict[str, Any]]] = echo
     delay: float = 0.0
+    # Seconds of CPU-bound work holding the event loop and the GIL, as NLU does.
+    busy: float = 0.0
     calls: list[UserMessage] = field(default_factory=list)
 
     async def __call__(self, message: UserMessage) -> None:
         self.calls.append(message)
         await asyncio.sleep(self.delay)
+        until = time.perf_counter() + self.busy
+        while time.perf_counter() < until:
+            pass
         for bot_message in self.answer(message):
             await message.output_channel.send_response(message.sender_id, dict(bot_message))
 
@@ -63,7 +67,7 @@ class StubAgent:
         self.tracker_store = FailSafeTrackerStore(
             tracker_store or InMemoryTrackerStore(Domain.empty())
         )
-        self.lock_store = InMemoryLockStore()
+        self.lock_store = ThreadSafeInMemoryLockStore()
 
 
 def make_channel(
@@ -133,43 +137,8 @@ async def serve_channel(channel: WeChatInput, agent: Any) -> AsyncIterator[Webho
         yield Webhook(f"{base}/webhooks/wechat/webhook", http)
 
 
-@dataclass
-class FakeWeChatApi:
-    """`cgi-bin/token` and `cgi-bin/message/custom/send`, recording what arrives."""
-
-    token_requests: int = 0
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-    reject_next_with: int | None = None
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_get("/cgi-bin/token", self._token)
-        app.router.add_post("/cgi-bin/message/custom/send", self._send)
-        return app
-
-    async def _token(self, request: web.Request) -> web.Response:
-        assert request.query["appid"] == APP_ID and request.query["secret"] == APP_SECRET
-        self.token_requests += 1
-        body = {"access_token": f"ACCESS_{self.token_requests}", "expires_in": 7200}
-        return web.json_response(body, content_type="text/plain")
-
-    async def _send(self, request: web.Request) -> web.Response:
-        if self.reject_next_with is not None:
-            errcode, self.reject_next_with = self.reject_next_with, None
-            return web.json_response({"errcode": errcode, "errmsg": "rejected"})
-        payload = await request.json()
-        self.sent.append({"access_token": request.query["access_token"], **payload})
-        self.arrived.set()
-        return web.json_response({"errcode": 0, "errmsg": "ok"})
-
-
 @asynccontextmanager
-async def fake_wechat_api() -> AsyncIterator[tuple[FakeWeChatApi, str]]:
-    api = FakeWeChatApi()
-    server = TestServer(api.app(), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield api, str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+async def fake_wechat_api() -> AsyncIterator[tuple[SimulatedApi, str]]:
+    api = SimulatedApi(APP_ID, APP_SECRET)
+    async with api.serving() as base:
+        yield api, base
