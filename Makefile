@@ -6,7 +6,7 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_MAX_CACHE_SIZE := 500
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv train lint format validate benchmark lock
+.PHONY: run test venv train lint format validate benchmark wechat-menu lock
 
 venv:
 	@scripts/bootstrap.sh
@@ -35,6 +35,10 @@ validate: venv
 
 benchmark: train
 	$(BIN)/python scripts/benchmark.py
+
+# Publish connectors/wechat/menu.py to the Official Account (needs WECHAT_APP_ID/SECRET).
+wechat-menu: venv
+	$(BIN)/python -m connectors.wechat.menu
 
 # Regenerate the lock from requirements.in (needs network); commit both files.
 lock:

@@ -44,9 +44,13 @@ class Stack:
     folder: Path
     store_url: str
     actions_url: str
-    rasa_url: str
+    rasa_urls: list[str]
     env: dict[str, str]
     logs: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return self.rasa_urls[0]
 
     @property
     def staff_token(self) -> str:
@@ -81,13 +85,16 @@ def running_stack(
     credentials: str,
     extra_env: dict[str, str] | None = None,
     endpoints: Path | None = None,
+    rasa_replicas: int = 1,
 ) -> Iterator[Stack]:
     """Start store, action server and Rasa with the given channels; stop them after.
 
     Without `endpoints`, conversations go to SQLite in `folder` (the embedded default);
     an endpoints file may read the action server's URL from ACTION_ENDPOINT_URL.
+    Several Rasa replicas need shared trackers and locks (the production profile).
     """
-    store_port, actions_port, rasa_port = free_port(), free_port(), free_port()
+    store_port, actions_port = free_port(), free_port()
+    rasa_ports = [free_port() for _ in range(rasa_replicas)]
     env = {
         **stack_environment(folder, store_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
@@ -106,16 +113,19 @@ def running_stack(
         "store": [VENV / "python", "-m", "backend"],
         "actions": [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
         + ["--port", str(actions_port)],
-        "rasa": [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"]
-        + ["--port", str(rasa_port), "--credentials", str(folder / "credentials.yml")]
-        + ["--endpoints", str(endpoints)]
-        + ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]],
+        **{
+            f"rasa-{i}": [VENV / "rasa", "run", "--model", str(model)]
+            + ["--interface", "127.0.0.1", "--port", str(port)]
+            + ["--credentials", str(folder / "credentials.yml"), "--endpoints", str(endpoints)]
+            + ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]]
+            for i, port in enumerate(rasa_ports)
+        },
     }
     stack = Stack(
         folder=folder,
         store_url=f"http://127.0.0.1:{store_port}",
         actions_url=f"http://127.0.0.1:{actions_port}",
-        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        rasa_urls=[f"http://127.0.0.1:{port}" for port in rasa_ports],
         env=env,
     )
     processes: dict[str, subprocess.Popen] = {}
@@ -128,7 +138,8 @@ def running_stack(
                 )
         wait_for(f"{stack.store_url}/health", processes["store"], stack.logs["store"])
         wait_for(f"{stack.actions_url}/health", processes["actions"], stack.logs["actions"])
-        wait_for(f"{stack.rasa_url}/webhooks/rest/", processes["rasa"], stack.logs["rasa"])
+        for i, url in enumerate(stack.rasa_urls):
+            wait_for(f"{url}/webhooks/rest/", processes[f"rasa-{i}"], stack.logs[f"rasa-{i}"])
         yield stack
     finally:
         for process in processes.values():

@@ -1,9 +1,4 @@
-"""A bounded in-memory map whose entries expire.
-
-The channel's short-lived state (seen MsgIds, numbered options, undelivered answers)
-lives here, so it is per process: several Rasa replicas behind a proxy would need a
-shared store (Redis) for it, or sticky routing by OpenID.
-"""
+"""A bounded in-memory map whose entries expire."""
 
 from __future__ import annotations
 
@@ -25,26 +20,29 @@ class TTLCache(Generic[V]):
         self._entries: OrderedDict[str, tuple[float, V]] = OrderedDict()
 
     def get(self, key: str) -> V | None:
-        self._expire()
         entry = self._entries.get(key)
-        return entry[1] if entry else None
+        if entry is None:
+            return None
+        if entry[0] <= self._clock():
+            del self._entries[key]
+            return None
+        return entry[1]
 
-    def set(self, key: str, value: V) -> None:
+    def set(self, key: str, value: V, ttl: float | None = None) -> None:
+        """Stores `value` for `ttl` seconds (the cache's default when None)."""
         self._entries.pop(key, None)
-        self._entries[key] = (self._clock() + self._ttl, value)
-        while len(self._entries) > self._max_entries:
-            self._entries.popitem(last=False)
+        self._entries[key] = (self._clock() + (self._ttl if ttl is None else ttl), value)
+        if len(self._entries) > self._max_entries:
+            self._make_room()
 
     def pop(self, key: str) -> V | None:
-        self._expire()
-        entry = self._entries.pop(key, None)
-        return entry[1] if entry else None
+        value = self.get(key)
+        self._entries.pop(key, None)
+        return value
 
-    def _expire(self) -> None:
-        # Insertion order is expiry order, since every set() moves the key to the end.
+    def _make_room(self) -> None:
         now = self._clock()
-        while self._entries:
-            key, (expires, _) = next(iter(self._entries.items()))
-            if expires > now:
-                break
+        for key in [key for key, (expires, _) in self._entries.items() if expires <= now]:
             del self._entries[key]
+        while len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)

@@ -21,7 +21,6 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import guarded
-from connectors.wechat.cache import TTLCache
 from connectors.wechat.conversations import (
     CHANNEL_NAME,
     PICKUP_WORDS,
@@ -31,12 +30,13 @@ from connectors.wechat.conversations import (
     mask,
 )
 from connectors.wechat.crypto import DecryptionFailed, EnvelopeCrypto
-from connectors.wechat.delivery import CustomerServiceClient
+from connectors.wechat.delivery import WeChatClient
 from connectors.wechat.inbound import Inbound
 from connectors.wechat.privacy import forget_resident
 from connectors.wechat.render import chosen_option, render
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.signature import is_fresh, verify
+from connectors.wechat.state import ChannelState, state_for
 from connectors.wechat.xmlio import MalformedXml, parse_flat_xml, render_text_reply
 
 logger = logging.getLogger(__name__)
@@ -87,12 +87,17 @@ class WeChatInput(InputChannel):
         return cls(WeChatSettings.from_sources(credentials))
 
     def __init__(
-        self, settings: WeChatSettings, timing: Timing | None = None, limits: Limits | None = None
+        self,
+        settings: WeChatSettings,
+        timing: Timing | None = None,
+        limits: Limits | None = None,
+        state: ChannelState | None = None,
     ) -> None:
         self.settings = settings
         self.timing = timing or Timing()
         self.limits = limits or Limits()
         self._crypto: EnvelopeCrypto | None = None
+        self._state = state or state_for(settings, self.limits)
         customer_service = None
         if not settings.enabled:
             logger.info("WeChat channel off: WECHAT_TOKEN is not set.")
@@ -105,21 +110,15 @@ class WeChatInput(InputChannel):
                     settings.token, str(settings.encoding_aes_key), settings.app_id
                 )
             if settings.customer_service:
-                customer_service = CustomerServiceClient(
+                customer_service = WeChatClient(
                     settings.api_base,
                     str(settings.app_id),
                     str(settings.app_secret),
-                    self.timing.api_timeout,
-                    self.timing.token_refresh_margin,
+                    self._state,
+                    self.timing,
                 )
-        self._outbox = Outbox(customer_service, self.timing, self.limits)
+        self._outbox = Outbox(self._state, customer_service, self.timing, self.limits)
         self._dispatcher = Dispatcher(self._outbox, self.timing, self.limits)
-        # Plaintext mode: the signature does not cover the body, so each signed query
-        # is bound to the first body seen with it; a forged body under a captured query
-        # is refused.
-        self._bodies_by_query: TTLCache[str] = TTLCache(
-            self.timing.freshness * 2, self.limits.max_entries
-        )
 
     def get_output_channel(self) -> OutputChannel | None:
         return WeChatOutput(self._outbox) if self.settings.enabled else None
@@ -158,9 +157,10 @@ class WeChatInput(InputChannel):
             return self._respond(inbound, reply)
 
         @webhook.listener("after_server_stop")
-        async def close_client(*_: Any) -> None:
+        async def close_clients(*_: Any) -> None:
             if self._outbox.customer_service is not None:
                 await self._outbox.customer_service.close()
+            await self._state.close()
 
         return webhook
 
@@ -204,11 +204,12 @@ class WeChatInput(InputChannel):
                 raise _Refused(403, "encrypted post but WECHAT_ENCODING_AES_KEY is not set")
             if not verify(args.get("signature"), str(self.settings.token), timestamp, nonce):
                 raise _Refused(403, "signature mismatch")
-            query = f"{timestamp}:{nonce}"
+            # The signature does not cover the body, so each signed query is bound to
+            # the first body seen with it: a forged body under a captured query is refused.
             digest = hashlib.sha256(body).hexdigest()
-            if self._bodies_by_query.get(query) not in (None, digest):
+            ttl = self.timing.freshness * 2
+            if await self._state.setdefault(f"body:{timestamp}:{nonce}", digest, ttl) != digest:
                 raise _Refused(403, "another body under an already used signature")
-            self._bodies_by_query.set(query, digest)
             xml = body
         try:
             return Inbound.from_fields(parse_flat_xml(xml))
@@ -250,20 +251,24 @@ class WeChatInput(InputChannel):
         if inbound.msg_type == "voice":
             if inbound.recognition:
                 return await self._converse(inbound, inbound.recognition, handle, deadline_at)
-            return self._outbox.passive(openid, VOICE_UNCLEAR_REPLY)
+            return await self._outbox.passive(openid, VOICE_UNCLEAR_REPLY)
         if inbound.msg_type != "event":
-            return self._outbox.passive(
+            return await self._outbox.passive(
                 openid, NOT_TEXT_REPLIES.get(inbound.msg_type, OTHER_TYPE_REPLY)
             )
-        if inbound.event == "subscribe":
+        if inbound.event in ("subscribe", "scan"):
+            # Following, or scanning the account's QR code at a service centre.
             return await self._dispatcher.answer(
                 inbound.dedup_key, openid, self._welcome(handle, openid), deadline_at
             )
+        if inbound.event == "click":
+            # Menu keys are questions as residents ask them (menu.py).
+            return await self._converse(inbound, inbound.event_key, handle, deadline_at)
         if inbound.event == "unsubscribe":
             return await self._dispatcher.answer(
                 inbound.dedup_key, openid, self._forget(request, openid), deadline_at
             )
-        # Menu clicks, scans and location reports need no answer yet.
+        # Menu links (VIEW) and location reports need no answer.
         return None
 
     async def _converse(
@@ -274,10 +279,10 @@ class WeChatInput(InputChannel):
         deadline_at: float,
     ) -> str | None:
         openid = inbound.openid
-        if text and text.strip() in PICKUP_WORDS and self._outbox.has_pending(openid):
-            return self._outbox.passive(openid, None)
+        if text and text.strip() in PICKUP_WORDS and await self._outbox.has_pending(openid):
+            return await self._outbox.passive(openid, None)
         # Payloads are the bot's own text, and still pass through the guard.
-        text = chosen_option(text, self._outbox.options(openid)) or text
+        text = chosen_option(text, await self._outbox.options(openid)) or text
 
         async def work(output: OutputChannel) -> None:
             await handle(
@@ -316,7 +321,7 @@ class WeChatInput(InputChannel):
 
     def _forget(self, request: Request, openid: str) -> Work:
         async def work(_: OutputChannel) -> None:
-            self._outbox.forget(openid)
+            await self._outbox.forget(openid)
             agent = getattr(request.app.ctx, "agent", None)
             if agent is None:
                 logger.error("WeChat unsubscribe of %s: no agent, data NOT deleted", mask(openid))

@@ -4,13 +4,17 @@ Each pushed message becomes a job, keyed by MsgId, that runs Rasa to completion.
 request waits for it until the deadline; a job finished in time becomes the passive
 reply, a late one is delivered afterwards (customer-service API, else kept for the
 resident's next message). The platform's retries of a MsgId find the same job, so a
-message is processed once however often it arrives.
+message is processed once however often it arrives; with several processes the
+channel state (state.py) tells which one runs it, and exactly one request or push
+claims each answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -18,9 +22,10 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from connectors.wechat.cache import TTLCache
-from connectors.wechat.delivery import CustomerServiceClient, DeliveryError
+from connectors.wechat.delivery import DeliveryError, WeChatClient
 from connectors.wechat.render import Rendered, fit, render
 from connectors.wechat.settings import Limits, Timing
+from connectors.wechat.state import ChannelState
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +35,8 @@ WAIT_REPLY = "您的问题我还在查，请稍等半分钟，再回复「查看
 SORRY_REPLY = "不好意思，系统开了个小差。请过一会儿再发一次，或者拨打12345政务服务便民热线。"
 
 Work = Callable[[OutputChannel], Awaitable[None]]
+# How often a retry asks whether another process has finished the answer.
+_POLL_INTERVAL = 0.1
 
 
 def mask(openid: str) -> str:
@@ -56,26 +63,28 @@ class CollectingOutput(OutputChannel):
 
 
 class Outbox:
-    """What each resident still has to receive, and the options they were last offered.
-
-    Both stores are per process (see cache.py).
-    """
+    """What each resident still has to receive, and the options they were last offered."""
 
     def __init__(
-        self, customer_service: CustomerServiceClient | None, timing: Timing, limits: Limits
+        self,
+        state: ChannelState,
+        customer_service: WeChatClient | None,
+        timing: Timing,
+        limits: Limits,
     ) -> None:
+        self.state = state
         self.customer_service = customer_service
+        self._ttl = timing.memory_ttl
         self._max_reply_bytes = limits.max_reply_bytes
-        self._options: TTLCache[list[str]] = TTLCache(timing.memory_ttl, limits.max_entries)
-        self._pending: TTLCache[list[str]] = TTLCache(timing.memory_ttl, limits.max_entries)
 
-    def options(self, openid: str) -> list[str]:
-        return self._options.get(openid) or []
+    async def options(self, openid: str) -> list[str]:
+        stored = await self.state.get(f"options:{openid}")
+        return json.loads(stored) if stored else []
 
-    def has_pending(self, openid: str) -> bool:
-        return bool(self._pending.get(openid))
+    async def has_pending(self, openid: str) -> bool:
+        return await self.state.length(f"pending:{openid}") > 0
 
-    def passive(
+    async def passive(
         self, openid: str, text: str | None, options: list[str] | None = None
     ) -> str | None:
         """The passive reply now: whatever was waiting for the resident, then `text`.
@@ -83,21 +92,21 @@ class Outbox:
         `options` replaces the remembered numbered options; None leaves them as they are.
         """
         if options is not None:
-            self._remember_options(openid, options)
-        parts = [*(self._pending.pop(openid) or []), text or ""]
+            await self._remember_options(openid, options)
+        parts = [*await self.state.take(f"pending:{openid}"), text or ""]
         combined = "\n\n".join(part for part in parts if part)
         if not combined:
             return None
         head, rest = fit(combined, self._max_reply_bytes)
         if rest:
-            self._pending.set(openid, [rest])
+            await self._keep(openid, rest)
         return head
 
     async def push(self, openid: str, rendered: Rendered) -> None:
         """Delivers outside a request: customer-service API, else at the next message."""
         if not rendered.text:
             return
-        self._remember_options(openid, rendered.options)
+        await self._remember_options(openid, rendered.options)
         head, rest = fit(rendered.text, self._max_reply_bytes)
         if self.customer_service is not None:
             try:
@@ -106,23 +115,22 @@ class Outbox:
                 logger.warning("WeChat push to %s kept for later: %s", mask(openid), error)
             else:
                 if rest:
-                    self._keep(openid, rest)
+                    await self._keep(openid, rest)
                 return
-        self._keep(openid, rendered.text)
+        await self._keep(openid, rendered.text)
 
-    def forget(self, openid: str) -> None:
-        self._options.pop(openid)
-        self._pending.pop(openid)
+    async def forget(self, openid: str) -> None:
+        await self.state.delete(f"options:{openid}", f"pending:{openid}")
 
-    def _keep(self, openid: str, text: str) -> None:
-        self._pending.set(openid, [*(self._pending.get(openid) or []), text])
+    async def _keep(self, openid: str, text: str) -> None:
+        await self.state.append(f"pending:{openid}", text, self._ttl)
 
-    def _remember_options(self, openid: str, options: list[str]) -> None:
+    async def _remember_options(self, openid: str, options: list[str]) -> None:
         if options:
-            self._options.set(openid, options)
+            await self.state.put(f"options:{openid}", json.dumps(options), self._ttl)
         else:
             # A digit must never pick from a menu the resident no longer sees.
-            self._options.pop(openid)
+            await self.state.delete(f"options:{openid}")
 
 
 @dataclass
@@ -130,18 +138,20 @@ class _Job:
     openid: str
     output: CollectingOutput
     task: asyncio.Task
-    # The answer has been handed over (passive reply or push); nothing more to send.
-    claimed: bool = False
     # A response without the answer has gone back to WeChat; deliver it when done.
     overdue: bool = False
-    # Requests (the platform's retries) waiting for this job right now.
+    # Requests (the platform's retries) waiting for this job in this process right now.
     waiting: int = 0
 
 
 class Dispatcher:
     def __init__(self, outbox: Outbox, timing: Timing, limits: Limits) -> None:
         self._outbox = outbox
+        self._state = outbox.state
+        self._timing = timing
+        # Jobs this process runs; the state knows which process runs any job.
         self._jobs: TTLCache[_Job] = TTLCache(timing.dedup_ttl, limits.max_entries)
+        self._process = secrets.token_hex(8)
         # asyncio keeps only weak references to tasks: these keep running work alive.
         self._running: set[asyncio.Task] = set()
 
@@ -153,9 +163,14 @@ class Dispatcher:
         """
         job = self._jobs.get(key)
         if job is None:
+            runner = await self._state.setdefault(
+                f"msg:{key}", self._process, self._timing.dedup_ttl
+            )
+            if runner != self._process:
+                return await self._answer_run_elsewhere(key, openid, deadline_at)
             output = CollectingOutput()
             job = _Job(openid, output, self._start(work(output)))
-            job.task.add_done_callback(lambda _: self._finished(job))
+            job.task.add_done_callback(lambda _: self._finished(key, job))
             self._jobs.set(key, job)
         remaining = deadline_at - asyncio.get_running_loop().time()
         if not job.task.done() and remaining > 0:
@@ -167,20 +182,44 @@ class Dispatcher:
                 # The connection went away (Sanic cancels the handler): deliver later.
                 job.overdue = True
                 if job.task.done():
-                    self._finished(job)
+                    self._finished(key, job)
                 raise
             finally:
                 job.waiting -= 1
-        if job.claimed:
-            return None
         if job.task.done():
-            job.claimed = True
+            if not await self._claim(key):
+                return None
             rendered = self._rendered(job)
-            return self._outbox.passive(openid, rendered.text, rendered.options)
+            return await self._outbox.passive(openid, rendered.text, rendered.options)
         job.overdue = True
+        return await self._overdue_reply(openid)
+
+    async def _answer_run_elsewhere(self, key: str, openid: str, deadline_at: float) -> str | None:
+        """A retry of a message another process runs: its answer, if it comes in time."""
+        loop = asyncio.get_running_loop()
+        await self._state.put(f"waiting:{key}", "1", max(0.1, deadline_at - loop.time()) + 1)
+        while loop.time() < deadline_at:
+            if await self._state.get(f"delivered:{key}") is not None:
+                return None  # the running process has replied or pushed it
+            answer = await self._state.get(f"answer:{key}")
+            if answer is not None:
+                if not await self._claim(key):
+                    return None
+                rendered = Rendered(**json.loads(answer))
+                return await self._outbox.passive(openid, rendered.text, rendered.options)
+            await asyncio.sleep(min(_POLL_INTERVAL, max(0.0, deadline_at - loop.time())))
+        return await self._overdue_reply(openid)
+
+    async def _overdue_reply(self, openid: str) -> str | None:
         if self._outbox.customer_service is not None:
-            return self._outbox.passive(openid, None)
-        return self._outbox.passive(openid, WAIT_REPLY)
+            return await self._outbox.passive(openid, None)
+        return await self._outbox.passive(openid, WAIT_REPLY)
+
+    async def _claim(self, key: str) -> bool:
+        """Whether this caller delivers the answer to `key` (exactly one does)."""
+        claimant = secrets.token_hex(8)
+        stored = await self._state.setdefault(f"delivered:{key}", claimant, self._timing.dedup_ttl)
+        return stored == claimant
 
     def _start(self, coroutine: Awaitable[None]) -> asyncio.Task:
         task = asyncio.ensure_future(coroutine)
@@ -188,12 +227,24 @@ class Dispatcher:
         task.add_done_callback(self._running.discard)
         return task
 
-    def _finished(self, job: _Job) -> None:
-        # A request still inside its deadline (the first try or a retry) claims the
-        # answer itself as a passive reply.
-        if job.overdue and not job.claimed and job.waiting == 0:
-            job.claimed = True
-            self._start(self._outbox.push(job.openid, self._rendered(job)))
+    def _finished(self, key: str, job: _Job) -> None:
+        # A request still inside its deadline in this process (the first try or a
+        # retry) claims the answer itself as a passive reply.
+        if job.overdue and job.waiting == 0:
+            self._start(self._deliver_late(key, job))
+
+    async def _deliver_late(self, key: str, job: _Job) -> None:
+        rendered = self._rendered(job)
+        await self._state.put(
+            f"answer:{key}",
+            json.dumps({"text": rendered.text, "options": rendered.options}),
+            self._timing.dedup_ttl,
+        )
+        if await self._state.get(f"waiting:{key}"):
+            # A retry waits in another process: it may still reply with the answer.
+            await asyncio.sleep(self._timing.deadline)
+        if await self._claim(key):
+            await self._outbox.push(job.openid, rendered)
 
     def _rendered(self, job: _Job) -> Rendered:
         if job.task.cancelled():

@@ -1,4 +1,5 @@
-"""Customer-service messages (客服消息): answers that missed the 5-second window.
+"""Calls to the WeChat API: customer-service messages (客服消息) for answers that missed
+the 5-second window, and the custom menu.
 
 Calls are asynchronous (aiohttp) because they run inside the Rasa server's event loop;
 wechatpy's client is synchronous (`requests`) and would block every conversation.
@@ -9,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable
 
 import aiohttp
 
+from connectors.wechat.settings import Timing
+from connectors.wechat.state import ChannelState
+
 logger = logging.getLogger(__name__)
 
 # access_token invalid (40001), expired (42001) or not the latest (40014).
 _STALE_TOKEN_ERRORS = {40001, 40014, 42001}
+_TOKEN = "access-token"
+_REFRESHING = "access-token-refresh"
+# How often a process waiting for another's refresh looks for the new token.
+_REFRESH_POLL_INTERVAL = 0.1
 
 
 class DeliveryError(RuntimeError):
@@ -51,12 +60,11 @@ class WeChatApi:
 
 
 class AccessTokenHolder:
-    """The one access_token of the account, shared by every sender in this process.
+    """The one access_token of the account, shared by every sender of every process.
 
-    Fetching a token invalidates the previous one after a short overlap, so concurrent
-    callers must not each fetch their own: a lock serialises refreshes. Several Rasa
-    replicas would fight the same way; they need one shared holder (or the
-    `cgi-bin/stable_token` API) instead of one per process.
+    Fetching a token invalidates the previous one after a short overlap, so senders
+    must not each fetch their own: the token lives in the channel state, and one
+    process at a time refreshes it while the others wait for the new one.
     """
 
     def __init__(
@@ -64,31 +72,55 @@ class AccessTokenHolder:
         api: WeChatApi,
         app_id: str,
         app_secret: str,
-        refresh_margin: float,
-        clock: Callable[[], float] = time.monotonic,
+        state: ChannelState,
+        timing: Timing,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._api = api
         self._app_id = app_id
         self._app_secret = app_secret
-        self._refresh_margin = refresh_margin
+        self._state = state
+        self._timing = timing
+        # Wall-clock time: expiry times are shared between processes.
         self._clock = clock
-        self._token: str | None = None
-        self._expires_at = 0.0
         self._lock = asyncio.Lock()
 
     async def get(self) -> str:
         async with self._lock:
-            if self._token is None or self._clock() >= self._expires_at - self._refresh_margin:
-                await self._fetch()
-            assert self._token is not None
-            return self._token
+            deadline = self._clock() + self._timing.api_timeout
+            while True:
+                token = await self._fresh_token()
+                if token is not None:
+                    return token
+                if await self._claim_refresh():
+                    try:
+                        return await self._fetch()
+                    finally:
+                        await self._state.delete(_REFRESHING)
+                if self._clock() > deadline:
+                    raise DeliveryError("cgi-bin/token: another process did not refresh it")
+                await asyncio.sleep(_REFRESH_POLL_INTERVAL)
 
-    def invalidate(self, token: str) -> None:
+    async def invalidate(self, token: str) -> None:
         """Forget `token` after the API rejected it, unless it was already replaced."""
-        if self._token == token:
-            self._token = None
+        if (await self._stored()).get("token") == token:
+            await self._state.delete(_TOKEN)
 
-    async def _fetch(self) -> None:
+    async def _stored(self) -> dict:
+        stored = await self._state.get(_TOKEN)
+        return json.loads(stored) if stored else {}
+
+    async def _fresh_token(self) -> str | None:
+        stored = await self._stored()
+        if stored and self._clock() < stored["expires_at"] - self._timing.token_refresh_margin:
+            return str(stored["token"])
+        return None
+
+    async def _claim_refresh(self) -> bool:
+        me = secrets.token_hex(8)
+        return await self._state.setdefault(_REFRESHING, me, self._timing.api_timeout) == me
+
+    async def _fetch(self) -> str:
         data = await self._api.call(
             "GET",
             "cgi-bin/token",
@@ -101,37 +133,41 @@ class AccessTokenHolder:
         token = data.get("access_token")
         if not token:
             raise DeliveryError(f"cgi-bin/token: errcode {data.get('errcode')}")
-        self._token = str(token)
-        self._expires_at = self._clock() + float(data.get("expires_in", 7200))
+        lifetime = float(data.get("expires_in", 7200))
+        stored = {"token": str(token), "expires_at": self._clock() + lifetime}
+        await self._state.put(_TOKEN, json.dumps(stored), lifetime)
+        return str(token)
 
 
-class CustomerServiceClient:
-    """Sends text messages to a resident outside the passive-reply window."""
+class WeChatClient:
+    """The account's calls to the WeChat API, each with the shared access token."""
 
     def __init__(
-        self,
-        api_base: str,
-        app_id: str,
-        app_secret: str,
-        timeout: float,
-        refresh_margin: float,
+        self, api_base: str, app_id: str, app_secret: str, state: ChannelState, timing: Timing
     ) -> None:
-        self._api = WeChatApi(api_base, timeout)
-        self.tokens = AccessTokenHolder(self._api, app_id, app_secret, refresh_margin)
+        self._api = WeChatApi(api_base, timing.api_timeout)
+        self.tokens = AccessTokenHolder(self._api, app_id, app_secret, state, timing)
 
     async def send_text(self, openid: str, content: str) -> None:
-        """Raises DeliveryError when the platform does not accept the message."""
-        body = json.dumps(
-            {"touser": openid, "msgtype": "text", "text": {"content": content}},
-            ensure_ascii=False,
-        ).encode()
-        # One retry with a fresh token: another replica or the console may have
+        """A customer-service message; raises DeliveryError when the platform refuses it
+        (e.g. 45015: 48 h since the resident's last message, 45047: 5-message limit,
+        48001: the account is not certified for it)."""
+        message = {"touser": openid, "msgtype": "text", "text": {"content": content}}
+        await self._post("cgi-bin/message/custom/send", message)
+
+    async def create_menu(self, menu: dict) -> None:
+        """Replaces the account's custom menu (自定义菜单)."""
+        await self._post("cgi-bin/menu/create", menu)
+
+    async def _post(self, path: str, payload: dict) -> None:
+        body = json.dumps(payload, ensure_ascii=False).encode()
+        # One retry with a fresh token: the 公众号 console or another tool may have
         # fetched a new one, which invalidates ours before its expiry.
         for attempt in range(2):
             token = await self.tokens.get()
             data = await self._api.call(
                 "POST",
-                "cgi-bin/message/custom/send",
+                path,
                 params={"access_token": token},
                 data=body,
                 headers={"Content-Type": "application/json; charset=utf-8"},
@@ -140,10 +176,9 @@ class CustomerServiceClient:
             if errcode == 0:
                 return
             if errcode in _STALE_TOKEN_ERRORS and attempt == 0:
-                self.tokens.invalidate(token)
+                await self.tokens.invalidate(token)
                 continue
-            # e.g. 45015 (48 h window passed), 45047 (5-message limit), 48001 (not certified)
-            raise DeliveryError(f"custom/send: errcode {errcode}")
+            raise DeliveryError(f"{path}: errcode {errcode}")
 
     async def close(self) -> None:
         await self._api.close()

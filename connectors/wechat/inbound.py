@@ -17,6 +17,7 @@ class Inbound:
     content: str | None = None
     recognition: str | None = None
     event: str | None = None
+    event_key: str | None = None
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Inbound:
@@ -35,6 +36,7 @@ class Inbound:
             content=fields.get("Content"),
             recognition=fields.get("Recognition") or None,
             event=(fields.get("Event") or "").lower() or None,
+            event_key=fields.get("EventKey") or None,
         )
 
     @property

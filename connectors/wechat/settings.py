@@ -18,6 +18,7 @@ ENV_VARS = {
     "encoding_aes_key": "WECHAT_ENCODING_AES_KEY",
     "app_secret": "WECHAT_APP_SECRET",
     "api_base": "WECHAT_API_BASE",
+    "redis_url": "WECHAT_REDIS_URL",
 }
 
 
@@ -51,8 +52,9 @@ class Limits:
     # The platform's limit for a passive reply is about 2048 bytes of content.
     max_reply_bytes: int = 2000
     max_echostr_chars: int = 512
-    # Bounded in-memory stores (dedup, numbered options, mailboxes).
-    max_entries: int = 10_000
+    # Bounded in-memory stores: this process's jobs, and the channel state when it is
+    # not in Redis (seen MsgIds, numbered options, mailboxes, bound bodies).
+    max_entries: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,8 @@ class WeChatSettings:
     encoding_aes_key: str | None = None
     app_secret: str | None = None
     api_base: str = DEFAULT_API_BASE
+    # Several Rasa workers or replicas share the channel state here (state.py).
+    redis_url: str | None = None
 
     @classmethod
     def from_sources(

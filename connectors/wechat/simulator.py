@@ -48,9 +48,10 @@ class SimulatedPlatform:
         return self.push(openid, fields, timestamp)
 
     def event(
-        self, openid: str, event: str, timestamp: int | None = None
+        self, openid: str, event: str, timestamp: int | None = None, key: str | None = None
     ) -> tuple[dict[str, str], bytes]:
-        return self.push(openid, {"MsgType": "event", "Event": event}, timestamp)
+        fields = {"MsgType": "event", "Event": event, **({"EventKey": key} if key else {})}
+        return self.push(openid, fields, timestamp)
 
     def push(
         self, openid: str, fields: dict[str, str], timestamp: int | None = None
@@ -92,12 +93,14 @@ def _flat_xml(fields: dict[str, str]) -> str:
 
 
 class SimulatedApi:
-    """`cgi-bin/token` and `cgi-bin/message/custom/send`, recording what arrives."""
+    """`cgi-bin/token`, `cgi-bin/message/custom/send` and `cgi-bin/menu/create`,
+    recording what arrives."""
 
     def __init__(self, app_id: str, app_secret: str) -> None:
         self._credentials = (app_id, app_secret)
         self.token_requests = 0
         self.sent: list[dict[str, Any]] = []
+        self.menu: dict[str, Any] | None = None
         self.arrived = asyncio.Event()
         # Each resident's customer-service messages, in the order they arrived.
         self.inboxes: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
@@ -111,6 +114,7 @@ class SimulatedApi:
         app = web.Application()
         app.router.add_get("/cgi-bin/token", self._token)
         app.router.add_post("/cgi-bin/message/custom/send", self._send)
+        app.router.add_post("/cgi-bin/menu/create", self._create_menu)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", port)
@@ -128,6 +132,12 @@ class SimulatedApi:
         body = {"access_token": f"ACCESS_{self.token_requests}", "expires_in": 7200}
         # The platform labels its JSON as text/plain.
         return web.json_response(body, content_type="text/plain")
+
+    async def _create_menu(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token") != f"ACCESS_{self.token_requests}":
+            return web.json_response({"errcode": 40001, "errmsg": "invalid credential"})
+        self.menu = await request.json()
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _send(self, request: web.Request) -> web.Response:
         if self.reject_next_with is not None:

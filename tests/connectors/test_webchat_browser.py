@@ -82,7 +82,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Itera
                 page_url=f"{page_origin}/demo/",
                 foreign_page_url=f"{foreign_origin}/demo/",
                 foreign_origin=foreign_origin,
-                rasa_log=stack.logs["rasa"],
+                rasa_log=stack.logs["rasa-0"],
             )
     finally:
         page.shutdown()

@@ -22,8 +22,9 @@ from wechat_harness import (
 )
 
 from connectors.wechat.conversations import WAIT_REPLY
-from connectors.wechat.delivery import AccessTokenHolder, CustomerServiceClient, WeChatApi
+from connectors.wechat.delivery import AccessTokenHolder, WeChatApi, WeChatClient
 from connectors.wechat.settings import Timing
+from connectors.wechat.state import MemoryState
 
 SHORT = Timing(deadline=0.5)
 
@@ -106,7 +107,7 @@ async def test_output_channel_pushes_numbered_options() -> None:
 
 async def test_one_token_shared_and_refreshed() -> None:
     async with fake_wechat_api() as (api, base):
-        client = CustomerServiceClient(base, APP_ID, APP_SECRET, timeout=5, refresh_margin=300)
+        client = WeChatClient(base, APP_ID, APP_SECRET, MemoryState(100), Timing())
         await asyncio.gather(*(client.send_text(OPENID, f"第{i}条") for i in range(10)))
         assert api.token_requests == 1
 
@@ -118,7 +119,7 @@ async def test_one_token_shared_and_refreshed() -> None:
 
         now = [0.0]
         holder = AccessTokenHolder(
-            WeChatApi(base, 5), APP_ID, APP_SECRET, refresh_margin=300, clock=lambda: now[0]
+            WeChatApi(base, 5), APP_ID, APP_SECRET, MemoryState(100), Timing(), lambda: now[0]
         )
         assert await holder.get() == "ACCESS_3"
         now[0] = 7200 - 301

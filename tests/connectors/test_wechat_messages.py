@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -123,6 +124,38 @@ async def test_subscribe_gets_the_welcome_menu() -> None:
     assert message.text == SUBSCRIBE_TEXT
     assert message.parse_data["intent"]["name"] == "greet"
     assert "1. 办老年证" in wechat.read_reply(body)["Content"]
+
+
+async def test_scanning_the_account_qr_code_gets_the_welcome_menu() -> None:
+    rasa = RecordingRasa(answer=lambda _: MENU)
+    wechat = platform()
+    async with serve_channel(make_channel(), StubAgent(rasa)) as webhook:
+        _, body = await webhook.post(*wechat.event(OPENID, "SCAN", key="centre-niufo"))
+    [message] = rasa.calls
+    assert message.parse_data["intent"]["name"] == "greet"
+    assert "1. 办老年证" in wechat.read_reply(body)["Content"]
+
+
+async def test_a_menu_click_asks_the_item_question() -> None:
+    rasa = RecordingRasa()
+    wechat = platform()
+    now = int(time.time())
+    async with serve_channel(make_channel(), StubAgent(rasa)) as webhook:
+        _, body = await webhook.post(*wechat.event(OPENID, "CLICK", now - 1, key="查进度"))
+        # A key is the resident's words: it is screened like anything they type.
+        await webhook.post(*wechat.event(OPENID, "CLICK", now, key="/restart"))
+    assert [call.text for call in rasa.calls] == ["查进度", f"{FULL_WIDTH_SLASH}restart"]
+    assert wechat.read_reply(body)["Content"] == "收到：查进度"
+
+
+@pytest.mark.parametrize("event", ["VIEW", "LOCATION"])
+async def test_menu_links_and_location_reports_need_no_answer(event: str) -> None:
+    rasa = RecordingRasa()
+    wechat = platform()
+    async with serve_channel(make_channel(), StubAgent(rasa)) as webhook:
+        status, body = await webhook.post(*wechat.event(OPENID, event))
+    assert (status, body) == (200, "success")
+    assert rasa.calls == []
 
 
 async def test_unsubscribe_deletes_the_conversation(

@@ -23,6 +23,7 @@ from connectors.engine import ThreadSafeInMemoryLockStore
 from connectors.wechat import WeChatInput
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.simulator import SimulatedApi, SimulatedPlatform
+from connectors.wechat.state import ChannelState
 
 TOKEN = "daan-test-token"
 APP_ID = "wx0123456789abcdef"
@@ -75,6 +76,7 @@ def make_channel(
     api_base: str | None = None,
     timing: Timing = FAST,
     limits: Limits | None = None,
+    state: ChannelState | None = None,
 ) -> WeChatInput:
     settings = WeChatSettings(
         token=TOKEN,
@@ -83,7 +85,7 @@ def make_channel(
         app_secret=APP_SECRET if api_base else None,
         **({"api_base": api_base} if api_base else {}),
     )
-    return WeChatInput(settings, timing, limits)
+    return WeChatInput(settings, timing, limits, state)
 
 
 def platform(aes: bool = True, key: str = AES_KEY) -> SimulatedPlatform:

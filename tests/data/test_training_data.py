@@ -9,6 +9,7 @@ import jieba
 import pytest
 import yaml
 
+from connectors.wechat.menu import MENU_ITEMS
 from tests.trainingdata import (
     DATA,
     ROOT,
@@ -83,6 +84,12 @@ def test_every_button_payload_is_understood_as_training_data():
     assert payloads, "no buttons found"
     assert not payloads - known
     assert not [p for p in payloads if p.startswith("/")]
+
+
+def test_every_wechat_menu_key_is_understood_as_training_data():
+    known = {plain(e) for examples in EXAMPLES.values() for e in examples}
+    keys = {key for items in MENU_ITEMS.values() for _, key in items}
+    assert not keys - known
 
 
 def test_heldout_questions_are_never_training_examples():

@@ -1,16 +1,21 @@
-"""The production profile: conversations in PostgreSQL, locks in Redis, the store on
-PostgreSQL — the same code as the embedded default, configured by environment only."""
+"""The production profile: conversations in PostgreSQL, locks and the WeChat channel's
+state in Redis, the store on PostgreSQL, two Rasa replicas — the same code as the
+embedded default, configured by environment only."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import aiohttp
 import psycopg2
 import pytest
 import redis
 
+from connectors.wechat.simulator import SimulatedPlatform
 from tests.conftest import ROOT
 from tests.e2e.rest import Resident, tracking_number_in
 from tests.servers import Stack, running_stack
@@ -35,12 +40,22 @@ def databases() -> Iterator[tuple[str, str]]:
         admin.close()
 
 
+# An AppID of this run's own: the channel's Redis keys are per account.
+WECHAT = {
+    "WECHAT_TOKEN": "production-profile-token",
+    "WECHAT_APP_ID": f"wx{uuid.uuid4().hex[:16]}",
+    "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+    "WECHAT_REDIS_URL": "redis://127.0.0.1:6379/0",
+}
+
+
 @pytest.fixture(scope="module")
 def production(
     model_path: Path, databases: tuple[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
     trackers, store = databases
     env = {
+        **WECHAT,
         "TRACKER_DB_HOST": "127.0.0.1",
         "TRACKER_DB_PORT": "5432",
         "TRACKER_DB_NAME": trackers,
@@ -51,10 +66,16 @@ def production(
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{store}",
     }
     folder = tmp_path_factory.mktemp("production")
-    with running_stack(
-        folder, model_path, "connectors.rest.RestInput:\n", env, ROOT / "endpoints.production.yml"
-    ) as stack:
-        yield stack
+    channels = "connectors.rest.RestInput:\nconnectors.wechat.WeChatInput:\n"
+    endpoints = ROOT / "endpoints.production.yml"
+    try:
+        with running_stack(folder, model_path, channels, env, endpoints, rasa_replicas=2) as stack:
+            yield stack
+    finally:
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        keys = list(client.scan_iter(f"wechat:{WECHAT['WECHAT_APP_ID']}:*"))
+        if keys:
+            client.delete(*keys)
 
 
 def count(database: str, sql: str, value: str) -> int:
@@ -84,3 +105,42 @@ def test_an_application_is_kept_in_postgresql_with_redis_locks(
     assert count(store, applications, tracking_number) == 1
     # Each of the six messages took and released a conversation lock in Redis.
     assert redis_commands() - commands_before >= 6 * 2
+
+
+def user_texts(database: str, sender: str) -> list[str]:
+    with psycopg2.connect(f"host=127.0.0.1 user=postgres dbname={database}") as connection:
+        cursor = connection.cursor()
+        cursor.execute(
+            "SELECT data FROM events WHERE sender_id = %s AND type_name = 'user' ORDER BY id",
+            (sender,),
+        )
+        return [json.loads(data)["text"] for (data,) in cursor.fetchall()]
+
+
+async def test_wechat_residents_can_move_between_replicas(
+    production: Stack, databases: tuple[str, str]
+) -> None:
+    trackers, _ = databases
+    wechat = SimulatedPlatform(
+        WECHAT["WECHAT_TOKEN"], WECHAT["WECHAT_APP_ID"], WECHAT["WECHAT_ENCODING_AES_KEY"]
+    )
+    first, second = (f"{url}/webhooks/wechat/webhook" for url in production.rasa_urls)
+    openid = f"oReplicas{uuid.uuid4().hex[:19]}"
+
+    async with aiohttp.ClientSession() as http:
+
+        async def post(url: str, message: tuple[dict[str, str], bytes]) -> dict | None:
+            query, body = message
+            async with http.post(url, params=query, data=body) as response:
+                return wechat.read_reply(await response.text())
+
+        greeting = await post(first, wechat.text(openid, "你好", 1))
+        assert "2. 查办件进度" in greeting["Content"]
+        # The digit reaches the other replica, which knows the options offered.
+        await post(second, wechat.text(openid, "2", 2))
+        # The platform's retry of one message lands on both replicas at once.
+        same = wechat.text(openid, "老年证咋个办", 3)
+        replies = await asyncio.gather(post(first, same), post(second, same))
+
+    assert user_texts(trackers, openid) == ["你好", "查进度", "老年证咋个办"]
+    assert sum(bool(reply and reply.get("Content")) for reply in replies) == 1

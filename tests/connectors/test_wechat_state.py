@@ -1,0 +1,165 @@
+"""The channel state in memory and in a real Redis, and two channel processes sharing it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as redis
+from wechat_harness import (
+    APP_ID,
+    APP_SECRET,
+    OPENID,
+    RecordingRasa,
+    StubAgent,
+    fake_wechat_api,
+    make_channel,
+    platform,
+    serve_channel,
+)
+
+from connectors.wechat.conversations import WAIT_REPLY
+from connectors.wechat.delivery import WeChatClient
+from connectors.wechat.settings import Timing
+from connectors.wechat.state import ChannelState, MemoryState, RedisState
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+async def redis_state() -> AsyncIterator[RedisState]:
+    """A state under a prefix of its own; its keys are removed afterwards."""
+    prefix = f"wechat-test-{uuid.uuid4().hex}:"
+    state = RedisState(REDIS_URL, prefix)
+    yield state
+    await state.close()
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = [key async for key in client.scan_iter(f"{prefix}*")]
+    if keys:
+        await client.delete(*keys)
+    await client.close()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def state(request: pytest.FixtureRequest) -> ChannelState:
+    if request.param == "memory":
+        return MemoryState(100)
+    return request.getfixturevalue("redis_state")
+
+
+async def test_the_first_value_wins_and_is_what_everyone_sees(state: ChannelState) -> None:
+    assert await state.setdefault("msg:1", "process-a", 60) == "process-a"
+    assert await state.setdefault("msg:1", "process-b", 60) == "process-a"
+    claims = await asyncio.gather(*(state.setdefault("claim", f"c{i}", 60) for i in range(20)))
+    assert len(set(claims)) == 1
+
+
+async def test_values_and_lists_round_trip(state: ChannelState) -> None:
+    await state.put("options:o1", '["好", "不好"]', 60)
+    assert await state.get("options:o1") == '["好", "不好"]'
+    await state.delete("options:o1", "never-set")
+    assert await state.get("options:o1") is None
+
+    for text in ("第一条", "第二条"):
+        await state.append("pending:o1", text, 60)
+    assert await state.length("pending:o1") == 2
+    assert await state.take("pending:o1") == ["第一条", "第二条"]
+    assert await state.take("pending:o1") == []
+    assert await state.length("pending:o1") == 0
+
+
+async def test_entries_expire(state: ChannelState) -> None:
+    await state.put("short", "x", 0.2)
+    await state.append("short-list", "x", 0.2)
+    await state.setdefault("short-claim", "x", 0.2)
+    await asyncio.sleep(0.4)
+    assert await state.get("short") is None
+    assert await state.length("short-list") == 0
+    assert await state.setdefault("short-claim", "y", 60) == "y"
+
+
+async def test_memory_state_stays_bounded() -> None:
+    state = MemoryState(max_entries=10)
+    for i in range(50):
+        await state.put(f"k{i}", "v", 60)
+    assert await state.get("k49") == "v"
+    assert await state.get("k0") is None
+
+
+# --- two Rasa processes behind one Official Account ---------------------------------
+
+
+def echo_with_options(message: Any) -> list[dict[str, Any]]:
+    if message.text == "评价":
+        buttons = [{"title": "满意", "payload": "满意"}, {"title": "不满意", "payload": "不满意"}]
+        return [{"text": "您对这次服务满意吗？", "buttons": buttons}]
+    return [{"text": f"收到：{message.text}"}]
+
+
+async def test_a_message_arriving_at_two_processes_is_processed_once(
+    redis_state: RedisState,
+) -> None:
+    # One conversation store behind both processes: one recording stand-in for Rasa.
+    rasa = RecordingRasa(delay=0.3)
+    wechat = platform()
+    message = wechat.text(OPENID, "低保咋个申请", 91_001)
+    async with (
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
+    ):
+        results = await asyncio.gather(first.post(*message), second.post(*message))
+    replies = [wechat.read_reply(body) for _, body in results]
+    contents = sorted((reply or {}).get("Content", "") for reply in replies)
+    assert len(rasa.calls) == 1
+    # Exactly one of the two requests carries the answer; the other says nothing.
+    assert contents == ["", "收到：低保咋个申请"]
+
+
+async def test_a_retry_at_another_process_gets_the_late_answer(redis_state: RedisState) -> None:
+    rasa = RecordingRasa(delay=1.5)
+    wechat = platform()
+    message = wechat.text(OPENID, "临时救助找哪个", 91_002)
+    async with (
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
+    ):
+        _, body = await first.post(*message)
+        # The first process missed its deadline (1 s), as the platform's retry shows.
+        assert wechat.read_reply(body)["Content"] == WAIT_REPLY
+        _, body = await second.post(*message)
+        assert wechat.read_reply(body)["Content"] == "收到：临时救助找哪个"
+        # The first process does not deliver it a second time.
+        await asyncio.sleep(1.5)
+        assert await redis_state.length(f"pending:{OPENID}") == 0
+    assert len(rasa.calls) == 1
+
+
+async def test_a_digit_answers_options_offered_by_another_process(
+    redis_state: RedisState,
+) -> None:
+    rasa = RecordingRasa(answer=echo_with_options)
+    wechat = platform()
+    async with (
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
+        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
+    ):
+        _, body = await first.post(*wechat.text(OPENID, "评价", 91_003))
+        assert "2. 不满意" in wechat.read_reply(body)["Content"]
+        await second.post(*wechat.text(OPENID, "2", 91_004))
+    assert [call.text for call in rasa.calls] == ["评价", "不满意"]
+
+
+async def test_processes_share_one_access_token(redis_state: RedisState) -> None:
+    async with fake_wechat_api() as (api, base):
+        clients = [WeChatClient(base, APP_ID, APP_SECRET, redis_state, Timing()) for _ in range(2)]
+        await asyncio.gather(
+            *(clients[i % 2].send_text(OPENID, f"第{i}条") for i in range(10)),
+        )
+        for client in clients:
+            await client.close()
+    assert api.token_requests == 1
+    assert {sent["access_token"] for sent in api.sent} == {"ACCESS_1"}
+    assert len(api.sent) == 10
