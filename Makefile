@@ -11,10 +11,8 @@ export PYTHONPATH := $(CURDIR)
 venv:
 	@scripts/bootstrap.sh
 
-# Rasa fingerprints data and config: --dry-run exits 0 when the newest model is current.
 train: venv
-	@$(BIN)/rasa train --dry-run --data bot/data --out bot/models >/dev/null 2>&1 \
-		|| $(BIN)/rasa train --data bot/data --out bot/models
+	@scripts/train.sh
 
 run: train
 	@scripts/run.sh
