@@ -26,7 +26,13 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from connectors import speedups
+
 MessageHandler = Callable[[UserMessage], Awaitable[Any]]
+
+# Every channel hands its messages to the engine, so this runs in any Rasa server
+# that serves them.
+speedups.apply()
 
 # Two keep Rasa busy while the other message waits on the action server.
 MESSAGES_IN_FLIGHT = int(os.environ.get("RASA_MESSAGES_IN_FLIGHT", "2"))
