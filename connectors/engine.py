@@ -74,8 +74,10 @@ class _Engine:
             handler, message, done = await queue.get()
             try:
                 await handler(message)
-            except Exception as error:  # handed to the waiting channel, which reports it
+            except BaseException as error:  # handed to the waiting channel, which reports it
                 done.set_exception(error)
+                if isinstance(error, asyncio.CancelledError):
+                    raise  # the engine is shutting down
             else:
                 done.set_result(None)
 

@@ -5,10 +5,17 @@ Rasa treats text starting with "/" as an intent with entities (`/restart`,
 be able to do that, so a leading slash becomes a full-width one and the text goes
 through NLU like any other.
 
-Admitted messages are handled on the engine's thread (connectors/engine.py).
+Each resident's messages then reach Rasa one at a time, in order, waiting here rather
+than in the engine's few workers (where Rasa would hold a worker while it polls the
+conversation lock). Someone with more messages waiting than anyone can type is a
+script or a stuck key: they are asked to slow down, so one sender cannot fill the
+queue everyone shares. Admitted messages are handled on the engine's thread
+(connectors/engine.py).
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
@@ -22,6 +29,10 @@ EMPTY_REPLY = "您好像没有输入内容。请直接打字问我，比如「�
 TOO_LONG_REPLY = (
     f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），我一次看不完。请分几次发，每次说一件事。"
 )
+TOO_FAST_REPLY = "您发得太快了，我要一条一条地回。请等我回完，再接着发。"
+
+# Messages of one sender being handled or waiting; more are refused.
+MAX_PENDING_PER_SENDER = 3
 
 
 def neutralise_command(text: str) -> str:
@@ -41,15 +52,45 @@ def refusal_for(text: str | None) -> str | None:
     return None
 
 
+class _SenderQueues:
+    """One lock per sender with messages pending, and how many are pending."""
+
+    def __init__(self) -> None:
+        self._pending: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    def enter(self, sender: str) -> asyncio.Lock | None:
+        """The sender's lock to wait on, or None when they already have too many pending."""
+        lock, count = self._pending.get(sender) or (asyncio.Lock(), 0)
+        if count >= MAX_PENDING_PER_SENDER:
+            return None
+        self._pending[sender] = (lock, count + 1)
+        return lock
+
+    def leave(self, sender: str) -> None:
+        lock, count = self._pending[sender]
+        if count > 1:
+            self._pending[sender] = (lock, count - 1)
+        else:
+            del self._pending[sender]
+
+
 def guarded(on_new_message: MessageHandler) -> MessageHandler:
-    """Wrap Rasa's message handler: every message is screened, then handed to the engine."""
+    """Wrap Rasa's message handler: every message is screened, queued behind the
+    sender's earlier ones, then handed to the engine."""
+    queues = _SenderQueues()
 
     async def handle(message: UserMessage) -> None:
         refusal = refusal_for(message.text)
-        if refusal is not None:
-            await message.output_channel.send_text_message(message.sender_id, refusal)
+        lock = queues.enter(message.sender_id) if refusal is None else None
+        if lock is None:
+            reply = refusal or TOO_FAST_REPLY
+            await message.output_channel.send_text_message(message.sender_id, reply)
             return
-        message.text = neutralise_command(message.text)
-        await handle_in_engine(on_new_message, message)
+        try:
+            async with lock:
+                message.text = neutralise_command(message.text)
+                await handle_in_engine(on_new_message, message)
+        finally:
+            queues.leave(message.sender_id)
 
     return handle

@@ -40,13 +40,49 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 24
 
 
 @dataclass
+class Service:
+    command: list
+    health_url: str
+    log: Path
+    process: subprocess.Popen | None = None
+
+
+@dataclass
 class Stack:
     folder: Path
     store_url: str
     actions_url: str
     rasa_urls: list[str]
     env: dict[str, str]
-    logs: dict[str, Path] = field(default_factory=dict)
+    services: dict[str, Service] = field(default_factory=dict)
+
+    @property
+    def logs(self) -> dict[str, Path]:
+        return {name: service.log for name, service in self.services.items()}
+
+    def start(self, *names: str) -> None:
+        """Starts services (again, after `stop`) together and waits until they answer."""
+        for name in names:
+            service = self.services[name]
+            with service.log.open("ab") as log:
+                service.process = subprocess.Popen(
+                    service.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                )
+        for name in names:
+            service = self.services[name]
+            assert service.process is not None
+            wait_for(service.health_url, service.process, service.log)
+
+    def stop(self, name: str) -> None:
+        process = self.services[name].process
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
     @property
     def rasa_url(self) -> str:
@@ -109,18 +145,10 @@ def running_stack(
             "lock_store:\n  type: connectors.engine.ThreadSafeInMemoryLockStore\n",
             encoding="utf-8",
         )
-    commands = {
-        "store": [VENV / "python", "-m", "backend"],
-        "actions": [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
-        + ["--port", str(actions_port)],
-        **{
-            f"rasa-{i}": [VENV / "rasa", "run", "--model", str(model)]
-            + ["--interface", "127.0.0.1", "--port", str(port)]
-            + ["--credentials", str(folder / "credentials.yml"), "--endpoints", str(endpoints)]
-            + ["--enable-api", "--auth-token", env["RASA_API_TOKEN"]]
-            for i, port in enumerate(rasa_ports)
-        },
-    }
+    rasa_command = [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"] + [
+        "--credentials", str(folder / "credentials.yml"), "--endpoints", str(endpoints),
+        "--enable-api", "--auth-token", env["RASA_API_TOKEN"],
+    ]  # fmt: skip
     stack = Stack(
         folder=folder,
         store_url=f"http://127.0.0.1:{store_port}",
@@ -128,24 +156,28 @@ def running_stack(
         rasa_urls=[f"http://127.0.0.1:{port}" for port in rasa_ports],
         env=env,
     )
-    processes: dict[str, subprocess.Popen] = {}
+    services = {
+        "store": ([VENV / "python", "-m", "backend"], f"{stack.store_url}/health"),
+        "actions": (
+            [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
+            + ["--port", str(actions_port)],
+            f"{stack.actions_url}/health",
+        ),
+        **{
+            f"rasa-{i}": (
+                [*rasa_command, "--port", str(port)],
+                f"http://127.0.0.1:{port}/webhooks/rest/",
+            )
+            for i, port in enumerate(rasa_ports)
+        },
+    }
+    for name, (command, health_url) in services.items():
+        log = folder / f"{name}.log"
+        log.write_bytes(b"")
+        stack.services[name] = Service(command, health_url, log)
     try:
-        for name, command in commands.items():
-            stack.logs[name] = folder / f"{name}.log"
-            with stack.logs[name].open("wb") as log:
-                processes[name] = subprocess.Popen(
-                    command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-                )
-        wait_for(f"{stack.store_url}/health", processes["store"], stack.logs["store"])
-        wait_for(f"{stack.actions_url}/health", processes["actions"], stack.logs["actions"])
-        for i, url in enumerate(stack.rasa_urls):
-            wait_for(f"{url}/webhooks/rest/", processes[f"rasa-{i}"], stack.logs[f"rasa-{i}"])
+        stack.start(*stack.services)
         yield stack
     finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        for name in stack.services:
+            stack.stop(name)

@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from connectors.webchat import STATIC_DIR
-from tests.servers import free_port, running_stack
+from tests.servers import Stack, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
@@ -37,7 +37,7 @@ class Servers:
     page_url: str
     foreign_page_url: str
     foreign_origin: str
-    rasa_log: Path
+    stack: Stack
 
 
 def serve_demo_page(rasa: dict[str, str]) -> ThreadingHTTPServer:
@@ -82,7 +82,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Itera
                 page_url=f"{page_origin}/demo/",
                 foreign_page_url=f"{foreign_origin}/demo/",
                 foreign_origin=foreign_origin,
-                rasa_log=stack.logs["rasa-0"],
+                stack=stack,
             )
     finally:
         page.shutdown()
@@ -209,5 +209,25 @@ def test_page_from_another_origin_cannot_open_socket(servers: Servers, browser: 
     )
     assert not browser.find_element(By.CSS_SELECTOR, ".daan-chat__send").is_enabled()
     browser.save_screenshot(str(ARTIFACTS / "webchat-foreign-origin.png"))
-    log = servers.rasa_log.read_text(errors="replace")
+    log = servers.stack.logs["rasa-0"].read_text(errors="replace")
     assert f"{servers.foreign_origin} is not an accepted origin" in log
+
+
+def test_conversation_survives_a_server_restart(servers: Servers, browser: WebDriver) -> None:
+    browser.get(servers.page_url)
+    widget_state(browser, "online")
+    ask(browser, "老年证好多岁能办")
+    shown = messages(browser)
+
+    servers.stack.stop("rasa-0")
+    # The resident sees that the connection is gone, and keeps the conversation.
+    widget_state(browser, "offline")
+    assert messages(browser) == shown
+    browser.save_screenshot(str(ARTIFACTS / "webchat-server-down.png"))
+
+    servers.stack.start("rasa-0")
+    # socket.io reconnects by itself; the page is not reloaded.
+    widget_state(browser, "online")
+    assert messages(browser)[: len(shown)] == shown
+    ask(browser, "谢谢")
+    assert messages(browser)[-1][0] == "bot"
