@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from wechat_harness import (
     OPENID,
     RecordingRasa,
     StubAgent,
+    Webhook,
     fake_wechat_api,
     make_channel,
     platform,
@@ -92,6 +94,19 @@ async def test_memory_state_stays_bounded() -> None:
 # --- two Rasa processes behind one Official Account ---------------------------------
 
 
+@asynccontextmanager
+async def two_processes(
+    state: RedisState, rasa: RecordingRasa
+) -> AsyncIterator[tuple[Webhook, Webhook]]:
+    """Two channels sharing one state, as two Rasa replicas do; one conversation store
+    behind both, hence one recording stand-in for Rasa."""
+    async with (
+        serve_channel(make_channel(state=state), StubAgent(rasa)) as first,
+        serve_channel(make_channel(state=state), StubAgent(rasa)) as second,
+    ):
+        yield first, second
+
+
 def echo_with_options(message: Any) -> list[dict[str, Any]]:
     if message.text == "评价":
         buttons = [{"title": "满意", "payload": "满意"}, {"title": "不满意", "payload": "不满意"}]
@@ -102,14 +117,10 @@ def echo_with_options(message: Any) -> list[dict[str, Any]]:
 async def test_a_message_arriving_at_two_processes_is_processed_once(
     redis_state: RedisState,
 ) -> None:
-    # One conversation store behind both processes: one recording stand-in for Rasa.
     rasa = RecordingRasa(delay=0.3)
     wechat = platform()
     message = wechat.text(OPENID, "低保咋个申请", 91_001)
-    async with (
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
-    ):
+    async with two_processes(redis_state, rasa) as (first, second):
         results = await asyncio.gather(first.post(*message), second.post(*message))
     replies = [wechat.read_reply(body) for _, body in results]
     contents = sorted((reply or {}).get("Content", "") for reply in replies)
@@ -122,10 +133,7 @@ async def test_a_retry_at_another_process_gets_the_late_answer(redis_state: Redi
     rasa = RecordingRasa(delay=1.5)
     wechat = platform()
     message = wechat.text(OPENID, "临时救助找哪个", 91_002)
-    async with (
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
-    ):
+    async with two_processes(redis_state, rasa) as (first, second):
         _, body = await first.post(*message)
         # The first process missed its deadline (1 s), as the platform's retry shows.
         assert wechat.read_reply(body)["Content"] == WAIT_REPLY
@@ -142,10 +150,7 @@ async def test_a_digit_answers_options_offered_by_another_process(
 ) -> None:
     rasa = RecordingRasa(answer=echo_with_options)
     wechat = platform()
-    async with (
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as first,
-        serve_channel(make_channel(state=redis_state), StubAgent(rasa)) as second,
-    ):
+    async with two_processes(redis_state, rasa) as (first, second):
         _, body = await first.post(*wechat.text(OPENID, "评价", 91_003))
         assert "2. 不满意" in wechat.read_reply(body)["Content"]
         await second.post(*wechat.text(OPENID, "2", 91_004))
