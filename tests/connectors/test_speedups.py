@@ -1,4 +1,4 @@
-"""The cheaper check of action server responses decides exactly as Rasa's own."""
+"""The cheaper versions of Rasa's hot spots decide exactly as Rasa's own."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from typing import Any
 import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
+from rasa.shared.core.events import ActionExecuted, Event, UserUttered, deserialise_events
+from rasa.shared.utils.common import all_subclasses
 
 from connectors import speedups
 
@@ -47,6 +49,21 @@ def test_some_responses_are_refused() -> None:
     assert {rasa_decision(r) == "valid" for r in RESPONSES} == {True, False}
 
 
+def test_event_types_resolve_as_in_rasa() -> None:
+    speedups.apply()
+    for event_class in all_subclasses(Event):
+        expected = speedups._resolve_by_walking_the_tree(event_class.type_name)
+        assert Event.resolve_by_type(event_class.type_name) is expected
+    assert Event.resolve_by_type("user") is UserUttered
+    assert Event.resolve_by_type("no_such_event", default=ActionExecuted) is ActionExecuted
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    # Stored conversations load through it.
+    stored = [UserUttered("低保咋个办").as_dict(), ActionExecuted("action_listen").as_dict()]
+    assert [type(e) for e in deserialise_events(stored)] == [UserUttered, ActionExecuted]
+
+
 def test_applied_to_rasa() -> None:
     speedups.apply()
     assert RemoteAction._validate_action_result is speedups._validate_action_result
+    assert Event.resolve_by_type is speedups._resolve_event_type
