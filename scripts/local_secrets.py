@@ -1,11 +1,37 @@
-"""Print fresh secrets for the embedded setup (written once to var/secrets.env)."""
+"""Make sure the embedded setup's secrets file holds every secret it needs.
 
+Missing secrets are generated and added; existing ones are kept, so data encrypted
+with them stays readable after an upgrade adds a new one. The file is readable by its
+owner only.
+"""
+
+import os
 import secrets
+import sys
+from pathlib import Path
 
 from cryptography.fernet import Fernet
 
-print(f"STORE_SERVICE_TOKEN={secrets.token_urlsafe(32)}")
-print(f"STORE_STAFF_TOKEN={secrets.token_urlsafe(32)}")
-print(f"STORE_HASH_KEY={secrets.token_urlsafe(32)}")
-print(f"STORE_ENCRYPTION_KEY={Fernet.generate_key().decode()}")
-print(f"RASA_API_TOKEN={secrets.token_urlsafe(32)}")
+GENERATORS = {
+    "STORE_SERVICE_TOKEN": lambda: secrets.token_urlsafe(32),
+    "STORE_STAFF_TOKEN": lambda: secrets.token_urlsafe(32),
+    "STORE_HASH_KEY": lambda: secrets.token_urlsafe(32),
+    "STORE_ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
+    "RASA_API_TOKEN": lambda: secrets.token_urlsafe(32),
+    "RASA_TRACKER_KEY": lambda: Fernet.generate_key().decode(),
+}
+
+
+def main(path: Path) -> None:
+    existing = path.read_text().splitlines() if path.exists() else []
+    names = {line.split("=", 1)[0] for line in existing if "=" in line}
+    added = [f"{name}={make()}" for name, make in GENERATORS.items() if name not in names]
+    if not added:
+        return
+    os.umask(0o077)
+    path.write_text("\n".join([*existing, *added]) + "\n")
+    path.chmod(0o600)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -26,9 +26,7 @@ wait_for() { # name, url
 }
 
 # Secrets for the embedded setup: made once, kept out of git, readable by the owner only.
-if [ ! -f var/secrets.env ]; then
-  (umask 077 && .venv/bin/python scripts/local_secrets.py >var/secrets.env)
-fi
+.venv/bin/python scripts/local_secrets.py var/secrets.env
 set -a && . var/secrets.env && set +a
 
 start store .venv/bin/python -m backend

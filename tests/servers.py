@@ -110,6 +110,7 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
         "STORE_HASH_KEY": secrets.token_urlsafe(24),
         "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "RASA_API_TOKEN": secrets.token_urlsafe(24),
+        "RASA_TRACKER_KEY": Fernet.generate_key().decode(),
         "SANIC_HOST": "127.0.0.1",
     }
 
@@ -141,7 +142,8 @@ def running_stack(
         endpoints = folder / "endpoints.yml"
         endpoints.write_text(
             "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
-            f'tracker_store:\n  type: SQL\n  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n'
+            "tracker_store:\n  type: connectors.trackers.EncryptedSQLTrackerStore\n"
+            f'  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n'
             "lock_store:\n  type: connectors.engine.ThreadSafeInMemoryLockStore\n",
             encoding="utf-8",
         )

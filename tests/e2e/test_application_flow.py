@@ -58,6 +58,18 @@ def test_elderly_card_from_application_to_status(stack: Stack):
     assert "乡镇预审" in stranger.say("0042")
 
 
+def test_conversations_are_stored_encrypted(stack: Stack):
+    resident = Resident(stack)
+    fill_elderly_card_form(resident)
+    stored = b"".join(path.read_bytes() for path in stack.folder.glob("tracker.db*"))
+    assert resident.sender.encode() in stored  # the conversation was written
+    for secret in (SENIOR_ID, "138 1234 5678", "13812345678"):
+        assert secret.encode() not in stored
+    # Rasa reads it back: the resident's answers are in the conversation it serves.
+    said = [e["text"] for e in resident.tracker()["events"] if e["event"] == "user"]
+    assert SENIOR_ID in said
+
+
 def test_a_question_in_the_middle_of_a_form_is_answered_and_the_form_goes_on(stack: Stack):
     resident = Resident(stack)
     resident.say("办老年证")

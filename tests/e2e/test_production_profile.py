@@ -14,6 +14,7 @@ import aiohttp
 import psycopg2
 import pytest
 import redis
+from cryptography.fernet import Fernet
 
 from connectors.wechat.simulator import SimulatedPlatform
 from tests.conftest import ROOT
@@ -101,20 +102,27 @@ def test_an_application_is_kept_in_postgresql_with_redis_locks(
 
     events = "SELECT count(*) FROM events WHERE sender_id = %s"
     assert count(trackers, events, resident.sender) > 10
+    # Stored encrypted: the ID number is nowhere in the events' data.
+    in_clear = "SELECT count(*) FROM events WHERE data LIKE '%%' || %s || '%%'"
+    assert count(trackers, in_clear, "510304195503120042") == 0
+    assert "510304195503120042" in stored_user_texts(production, trackers, resident.sender)
     applications = "SELECT count(*) FROM applications WHERE tracking_number = %s"
     assert count(store, applications, tracking_number) == 1
     # Each of the six messages took and released a conversation lock in Redis.
     assert redis_commands() - commands_before >= 6 * 2
 
 
-def user_texts(database: str, sender: str) -> list[str]:
+def stored_user_texts(stack: Stack, database: str, sender: str) -> list[str]:
+    """What the resident said, as stored: decrypted with the stack's tracker key."""
+    cipher = Fernet(stack.env["RASA_TRACKER_KEY"])
     with psycopg2.connect(f"host=127.0.0.1 user=postgres dbname={database}") as connection:
         cursor = connection.cursor()
         cursor.execute(
             "SELECT data FROM events WHERE sender_id = %s AND type_name = 'user' ORDER BY id",
             (sender,),
         )
-        return [json.loads(data)["text"] for (data,) in cursor.fetchall()]
+        rows = cursor.fetchall()
+    return [json.loads(cipher.decrypt(data.encode()))["text"] for (data,) in rows]
 
 
 async def test_wechat_residents_can_move_between_replicas(
@@ -142,5 +150,5 @@ async def test_wechat_residents_can_move_between_replicas(
         same = wechat.text(openid, "老年证咋个办", 3)
         replies = await asyncio.gather(post(first, same), post(second, same))
 
-    assert user_texts(trackers, openid) == ["你好", "查进度", "老年证咋个办"]
+    assert stored_user_texts(production, trackers, openid) == ["你好", "查进度", "老年证咋个办"]
     assert sum(bool(reply and reply.get("Content")) for reply in replies) == 1
