@@ -5,7 +5,9 @@ phone numbers, names) and the slots holding those answers. This SQL tracker stor
 encrypts each event's JSON with Fernet (key: `RASA_TRACKER_KEY`) as it is written and
 decrypts it as it is loaded; rows written before encryption was switched on are read
 as they are. The columns Rasa queries by (sender, event type, intent and action name,
-time) stay plain; they hold no personal data.
+time) stay plain; they hold no personal data. So do the events that only name what the
+assistant did (which action ran, which form is active): about half of all events, and
+every turn decrypts the whole conversation again.
 
 The encryption hooks sit on Rasa's one `SQLEvent` model, so they serve every SQL
 tracker store in the process; a Rasa server has one.
@@ -24,6 +26,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 KEY_VARIABLE = "RASA_TRACKER_KEY"
 # Every Fernet token starts with its version byte 0x80, base64-encoded.
 _TOKEN_PREFIX = "gAAAAA"
+
+# Event types whose data holds names and scores only, never anything a resident said.
+PLAIN_EVENT_TYPES = frozenset({"action", "active_loop", "session_started"})
 
 _cipher: Fernet | None = None
 
@@ -45,7 +50,7 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
 
 @event.listens_for(SQLTrackerStore.SQLEvent, "before_insert")
 def _encrypt(_mapper: Any, _connection: Any, row: Any) -> None:
-    if _cipher is not None:
+    if _cipher is not None and row.type_name not in PLAIN_EVENT_TYPES:
         row.data = _cipher.encrypt(row.data.encode()).decode()
 
 
