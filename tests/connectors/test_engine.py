@@ -58,6 +58,10 @@ async def test_messages_start_in_arrival_order() -> None:
         asyncio.ensure_future(handle_in_engine(rasa, UserMessage(str(i), OutputChannel(), "r")))
         for i in range(count)
     ]
+    for _ in range(100):
+        if len(started) >= MESSAGES_IN_FLIGHT:
+            break
+        await asyncio.sleep(0.05)
     await asyncio.sleep(0.2)
     # No more run at once than the engine admits.
     assert len(started) == MESSAGES_IN_FLIGHT
