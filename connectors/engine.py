@@ -45,8 +45,8 @@ class _Engine:
 
     def __init__(self) -> None:
         self._start_lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[_Job] | None = None
+        self._running: tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Job]] | None = None
+        # asyncio keeps only weak references to tasks: this keeps the workers alive.
         self._workers: list[asyncio.Task] = []
 
     def submit(self, handler: MessageHandler, message: UserMessage) -> Future:
@@ -58,15 +58,15 @@ class _Engine:
 
     def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Job]]:
         with self._start_lock:
-            if self._loop is None or self._queue is None:
+            if self._running is None:
                 loop = asyncio.new_event_loop()
                 queue: asyncio.Queue[_Job] = asyncio.Queue()
                 self._workers = [
                     loop.create_task(self._work(queue)) for _ in range(max(1, MESSAGES_IN_FLIGHT))
                 ]
                 threading.Thread(target=loop.run_forever, name="rasa-engine", daemon=True).start()
-                self._loop, self._queue = loop, queue
-            return self._loop, self._queue
+                self._running = (loop, queue)
+            return self._running
 
     @staticmethod
     async def _work(queue: asyncio.Queue[_Job]) -> None:

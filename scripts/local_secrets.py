@@ -12,13 +12,22 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+
+def token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def fernet_key() -> str:
+    return Fernet.generate_key().decode()
+
+
 GENERATORS = {
-    "STORE_SERVICE_TOKEN": lambda: secrets.token_urlsafe(32),
-    "STORE_STAFF_TOKEN": lambda: secrets.token_urlsafe(32),
-    "STORE_HASH_KEY": lambda: secrets.token_urlsafe(32),
-    "STORE_ENCRYPTION_KEY": lambda: Fernet.generate_key().decode(),
-    "RASA_API_TOKEN": lambda: secrets.token_urlsafe(32),
-    "RASA_TRACKER_KEY": lambda: Fernet.generate_key().decode(),
+    "STORE_SERVICE_TOKEN": token,
+    "STORE_STAFF_TOKEN": token,
+    "STORE_HASH_KEY": token,
+    "STORE_ENCRYPTION_KEY": fernet_key,
+    "RASA_API_TOKEN": token,
+    "RASA_TRACKER_KEY": fernet_key,
 }
 
 

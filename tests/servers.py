@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,6 +116,16 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
     }
 
 
+def embedded_endpoints(folder: Path) -> Path:
+    """The project's endpoints.yml with this stack's action server and SQLite file."""
+    config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    config["action_endpoint"]["url"] = "${ACTION_ENDPOINT_URL}"
+    config["tracker_store"]["db"] = str(folder / "tracker.db")
+    path = folder / "endpoints.yml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    return path
+
+
 @contextmanager
 def running_stack(
     folder: Path,
@@ -139,14 +150,7 @@ def running_stack(
     }
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
     if endpoints is None:
-        endpoints = folder / "endpoints.yml"
-        endpoints.write_text(
-            "action_endpoint:\n  url: ${ACTION_ENDPOINT_URL}\n"
-            "tracker_store:\n  type: connectors.trackers.EncryptedSQLTrackerStore\n"
-            f'  dialect: "sqlite"\n  db: "{folder}/tracker.db"\n'
-            "lock_store:\n  type: connectors.engine.ThreadSafeInMemoryLockStore\n",
-            encoding="utf-8",
-        )
+        endpoints = embedded_endpoints(folder)
     rasa_command = [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"] + [
         "--credentials", str(folder / "credentials.yml"), "--endpoints", str(endpoints),
         "--enable-api", "--auth-token", env["RASA_API_TOKEN"],

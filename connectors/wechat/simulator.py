@@ -101,7 +101,6 @@ class SimulatedApi:
         self.token_requests = 0
         self.sent: list[dict[str, Any]] = []
         self.menu: dict[str, Any] | None = None
-        self.arrived = asyncio.Event()
         # Each resident's customer-service messages, in the order they arrived.
         self.inboxes: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
         # An errcode the next send is refused with (quota used up, token expired…).
@@ -146,5 +145,4 @@ class SimulatedApi:
         payload = await request.json()
         self.sent.append({"access_token": request.query["access_token"], **payload})
         self.inboxes[payload["touser"]].put_nowait(payload["text"]["content"])
-        self.arrived.set()
         return web.json_response({"errcode": 0, "errmsg": "ok"})

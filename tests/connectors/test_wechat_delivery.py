@@ -41,7 +41,7 @@ async def test_slow_answer_arrives_through_customer_service_api() -> None:
             assert (status, body) == (200, "success")
             assert elapsed < SHORT.deadline + 0.4
             # Rasa was not cancelled at the deadline: its answer arrives afterwards.
-            await asyncio.wait_for(api.arrived.wait(), timeout=5)
+            await asyncio.wait_for(api.inboxes[OPENID].get(), timeout=5)
     [sent] = api.sent
     assert sent == {
         "access_token": "ACCESS_1",
@@ -182,5 +182,5 @@ async def test_answer_survives_the_platform_hanging_up() -> None:
             with pytest.raises(asyncio.TimeoutError):
                 timeout = aiohttp.ClientTimeout(total=0.2)
                 await webhook.http.post(webhook.url, params=query, data=body, timeout=timeout)
-            await asyncio.wait_for(api.arrived.wait(), timeout=5)
+            await asyncio.wait_for(api.inboxes[OPENID].get(), timeout=5)
     assert api.sent[0]["text"]["content"] == "收到：老年证在哪儿办"
