@@ -5,11 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
 
+# The intent that asks for each service, and whether an emergency can come with it.
+SERVICE_OF_INTENT = {
+    "apply_elderly_card": "elderly_card",
+    "apply_subsistence_allowance": "subsistence_allowance",
+    "apply_housing_renovation": "housing_renovation",
+    "apply_temporary_relief": "temporary_relief",
+}
+EMERGENCY_SERVICES = frozenset({"housing_renovation", "temporary_relief"})
 # Service-specific facts each form collects, stored as the application's details.
 DETAIL_SLOTS = {
     "elderly_card": (),
@@ -31,6 +39,7 @@ APPLICATION_SLOTS = (
     "submission_key",
     "failed_attempts",
     "gave_up",
+    "requested_slot",
 )
 
 
@@ -88,3 +97,32 @@ class ActionClearApplication(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         return forget_application()
+
+
+def reports_emergency(tracker: Tracker) -> bool:
+    """The message tells of something happening now (fire, flood, a collapsing house …)."""
+    return any(e.get("entity") == "emergency" for e in tracker.latest_message.get("entities", []))
+
+
+class ActionStartApplication(Action):
+    """Starts an application, or first gives urgent advice when something just happened.
+
+    Another application's answers are dropped (a new service starts clean); the same
+    service asked for again continues with the answers already given.
+    """
+
+    def name(self) -> str:
+        return "action_start_application"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        service = SERVICE_OF_INTENT.get(intent) or tracker.get_slot("service_type")
+        earlier = tracker.get_slot("application_service")
+        events = [ActiveLoop(None)]
+        if earlier and earlier != service:
+            events += forget_application()
+        events += [SlotSet("service_type", service), SlotSet("application_service", service)]
+        urgent = service in EMERGENCY_SERVICES and reports_emergency(tracker)
+        return [*events, SlotSet("application_start", "emergency" if urgent else "form")]

@@ -1,8 +1,11 @@
-"""Validation of the guided application forms, one method per slot.
+"""Validation of the guided application forms.
 
-A value that cannot be used is answered with a kind re-prompt saying what is wrong;
-after `max_field_failures` unusable answers to one question the form stops (keeping
-what was already given) and the resident is offered a person instead of a loop.
+Every message is read for every value it holds (`reading.values_in`), at the start of
+an application, at any question and at the summary, so the form asks only for what is
+still missing and a summary is corrected by saying what is wrong. A value that cannot
+be used gets a kind re-prompt (`utter_invalid_<slot>_<reason>`, staff-editable in the
+domain); after `max_field_failures` unusable answers to one question the form stops,
+keeping what was already given, and the resident is offered a person instead of a loop.
 """
 
 from __future__ import annotations
@@ -12,41 +15,60 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rasa_sdk import Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from bot.actions import validation
+from bot.actions import places, reading, validation
 from bot.actions.faq import CONFIDENT, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
 
 Slots = dict[str, Any]
 
-REPROMPTS = {
-    ("applicant_name", "format"): "名字好像不对。请只发申请人的中文姓名，比如：王秀英。",
-    (
-        "id_number",
-        "format",
-    ): "没有找到18位身份证号码。请对着身份证，把18位号码发过来（最后一位可能是X）。",
-    ("id_number", "old_15_digit"): "这是老的15位号码，现在请发二代身份证上的18位号码。",
-    ("id_number", "checksum"): "这个身份证号码对不上，可能有一位输错了。请对着身份证再核对一遍。",
-    ("id_number", "birth_date"): "身份证号里的出生日期不对，请核对后再发。",
-    ("id_number", "too_young"): (
-        "老年证一般要年满{age}岁才能办，这个号码的主人还没到。替家里老人办的，请发老人的身份证号。"
-    ),
-    ("phone", "format"): "手机号码好像不对，请发11位手机号，比如：13812345678。",
-    ("phone", "not_mobile"): "这个号码不像手机号，请发11位手机号，比如：13812345678。",
-    ("township", "unknown_township"): "没认出这个乡镇。大安区的乡镇有：{townships}。请发其中一个。",
-    ("household_size", "format"): "请发家里的人数，比如：4，或者：四口人。",
-    ("household_size", "range"): "人数好像不对，请发1到20之间的数字。",
-    ("house_condition", "too_short"): "请多说几句房子的情况，比如：墙裂了、屋顶漏雨。",
-    ("house_condition", "too_long"): "内容有点长，请简单说说，300字以内。",
-    ("incident", "too_short"): "请多说几句遇到的困难，比如：家里失火了、突发大病。",
-    ("incident", "too_long"): "内容有点长，请简单说说，300字以内。",
+# Intents the rules answer instead of the form: leaving, a person, another application.
+INTERRUPTIONS = frozenset(
+    {
+        "cancel",
+        "ask_human",
+        "greet",
+        "check_status",
+        "apply_elderly_card",
+        "apply_subsistence_allowance",
+        "apply_housing_renovation",
+        "apply_temporary_relief",
+    }
+)
+
+
+def applicant_name(text: str) -> str:
+    """A person's name that is not also a place (何市 is a town, not an applicant)."""
+    name = validation.person_name(text)
+    if name in places.township_names():
+        raise InvalidValue("format")
+    return name
+
+
+# A bare name is sometimes mistaken for another intent (查进度 reads as a name too: 查 is
+# a surname), so only a clear request to leave or switch wins over a readable answer.
+INTERRUPTION_CONFIDENCE = 0.8
+
+
+def intent_confidence(message: dict) -> float:
+    return float((message.get("intent") or {}).get("confidence", 1.0))
+
+
+# What a usable answer to each question looks like (each form asks some of them).
+READERS: dict[str, Callable[[str], Any]] = {
+    "applicant_name": applicant_name,
+    "id_number": validation.id_number,
+    "phone": validation.mobile_phone,
+    "township": places.township,
+    "household_size": validation.household_size,
+    "house_condition": validation.house_condition,
+    "incident": validation.incident,
 }
-CORRECTION_HINT = "好的，哪项不对，请直接发正确的内容，比如新的手机号码；名字请发「名字是王秀英」。"
 
 
 def first(value: Any) -> str:
@@ -56,7 +78,12 @@ def first(value: Any) -> str:
     return str(value or "")
 
 
-INTERRUPTIONS = {"cancel", "ask_human"}
+def readable(slot: str, text: str) -> bool:
+    try:
+        READERS[slot](text)
+    except InvalidValue:
+        return False
+    return True
 
 
 def checked(slot: str) -> Callable[..., Any]:
@@ -78,42 +105,69 @@ class ApplicationFormValidation(FormValidationAction):
     """Checks shared by every application form; subclasses name their form."""
 
     form = ""
-    # What a usable answer to each question looks like (each form asks some of them).
-    answers: ClassVar[dict[str, Callable[[str], Any]]] = {
-        "applicant_name": validation.person_name,
-        "id_number": validation.id_number,
-        "phone": validation.mobile_phone,
-        "township": validation.township,
-        "household_size": validation.household_size,
-        "house_condition": validation.description,
-        "incident": validation.description,
+    derived: ClassVar[dict[str, Callable[[Any], Slots]]] = {
+        "id_number": lambda number: {"id_number_masked": validation.mask_id_number(number)},
+        "phone": lambda number: {"phone_masked": validation.mask_phone(number)},
     }
 
     def name(self) -> str:
         return f"validate_{self.form}"
 
+    def answer_slots(self, domain: DomainDict) -> list[str]:
+        return [slot for slot in self.domain_slots(domain) if slot in READERS]
+
     async def get_extraction_events(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> list[dict[str, Any]]:
-        """The reply to the question just asked, unless the resident asked something else.
+    ) -> list[EventType]:
+        """Every value the message holds, and the reply to the question just asked.
 
         The intent alone cannot decide: short answers such as a bare name are often
         mistaken for questions. A reply that is a usable value is taken whatever its
         intent; anything else is taken (and explained) unless it was a confident
-        knowledge-base question, a request to stop, or a request for a person, which
-        the rules then handle before the form asks again.
+        knowledge-base question, a request to stop or for a person, a greeting or
+        another application, which the rules then handle.
         """
-        slot = tracker.get_slot("requested_slot")
+        requested = tracker.get_slot("requested_slot")
         message = tracker.latest_message
-        if slot not in self.answers or message.get("intent", {}).get("name") in INTERRUPTIONS:
-            return []
         text = message.get("text") or ""
-        try:
-            self.answers[slot](text)
-        except InvalidValue:
-            if understanding(message) == CONFIDENT:
-                return []
-        return [SlotSet(slot, text)]
+        intent = (message.get("intent") or {}).get("name")
+        slots = self.answer_slots(domain)
+        at_summary = requested == "confirmed"
+        found = reading.values_in(text, slots, at_summary=at_summary)
+        if requested in READERS and requested not in found:
+            found.update(self.reply_to_question(requested, text, found, message, intent))
+        if at_summary and not found and "confirmed" not in tracker.slots_to_validate():
+            return self.summary_events(text, slots, intent, message)
+        return [SlotSet(slot, value) for slot, value in found.items()]
+
+    def reply_to_question(
+        self, slot: str, text: str, found: dict[str, str], message: dict, intent: str | None
+    ) -> dict[str, str]:
+        if found:
+            # Other values were found: what is left may still answer the question.
+            rest = text
+            for value in found.values():
+                rest = rest.replace(value, " ")
+            return {slot: rest} if readable(slot, rest) else {}
+        if intent in INTERRUPTIONS and intent_confidence(message) >= INTERRUPTION_CONFIDENCE:
+            return {}
+        if readable(slot, text):
+            return {slot: text}
+        if intent in INTERRUPTIONS or understanding(message) == CONFIDENT:
+            return {}
+        return {slot: text}
+
+    def summary_events(
+        self, text: str, slots: list[str], intent: str | None, message: dict
+    ) -> list[EventType]:
+        """At the summary: a field said to be wrong is asked again; other text explained."""
+        wrong = reading.fields_said_wrong(text, slots)
+        if wrong:
+            return [SlotSet(slot, None) for slot in wrong]
+        leaves_form = intent in INTERRUPTIONS or understanding(message) == CONFIDENT
+        if intent in ("affirm", "deny") or leaves_form:
+            return []
+        return [SlotSet("confirmed", False)]
 
     def accept(self, slot: str, value: Any, tracker: Tracker, **derived: Any) -> Slots:
         attempts = dict(tracker.get_slot("failed_attempts") or {})
@@ -134,52 +188,44 @@ class ApplicationFormValidation(FormValidationAction):
                 "gave_up": True,
                 "requested_slot": None,
             }
-        dispatcher.utter_message(text=REPROMPTS[(slot, reason)].format(**fill))
+        dispatcher.utter_message(response=f"utter_invalid_{slot}_{reason}", **fill)
         return {slot: None, "failed_attempts": attempts}
 
     def check(
         self, slot: str, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker
     ) -> Slots:
+        if value is None:
+            return {slot: None}  # cleared by a correction: the form asks again
         try:
-            return self.accept(slot, self.answers[slot](first(value)), tracker)
+            read = READERS[slot](first(value))
         except InvalidValue as error:
-            return self.refuse(slot, error.reason, dispatcher, tracker)
+            return self.refuse(slot, error.reason, dispatcher, tracker, **self.fill(slot))
+        derived = self.derived.get(slot, lambda _: {})(read)
+        return self.accept(slot, read, tracker, **derived)
+
+    def fill(self, slot: str) -> dict[str, Any]:
+        """Variables of a slot's re-prompts."""
+        if slot == "township":
+            return {"townships": places.unit_list()}
+        if slot == "id_number":
+            return {"age": settings.elderly_card_min_age}
+        return {}
 
     async def validate_id_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
-        try:
-            number = validation.id_number(first(value))
-        except InvalidValue as error:
-            return self.refuse("id_number", error.reason, dispatcher, tracker)
-        too_young = validation.age_on(number) < settings.elderly_card_min_age
+        slots = self.check("id_number", value, dispatcher, tracker)
+        number = slots.get("id_number")
+        too_young = number and validation.age_on(number) < settings.elderly_card_min_age
         if self.form == "elderly_card_form" and too_young:
             return self.refuse(
-                "id_number", "too_young", dispatcher, tracker, age=settings.elderly_card_min_age
+                "id_number", "too_young", dispatcher, tracker, **self.fill("id_number")
             )
-        masked = validation.mask_id_number(number)
-        return self.accept("id_number", number, tracker, id_number_masked=masked)
+        return slots
 
-    async def validate_phone(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        try:
-            number = validation.mobile_phone(first(value))
-        except InvalidValue as error:
-            return self.refuse("phone", error.reason, dispatcher, tracker)
-        return self.accept("phone", number, tracker, phone_masked=validation.mask_phone(number))
-
-    async def validate_township(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        try:
-            return self.accept("township", validation.township(first(value)), tracker)
-        except InvalidValue as error:
-            names = "、".join(sorted(set(validation.township_names().values())))
-            return self.refuse("township", error.reason, dispatcher, tracker, townships=names)
-
-    # Answers with no rule beyond their reader (ID, phone and township add their own).
     validate_applicant_name = checked("applicant_name")
+    validate_phone = checked("phone")
+    validate_township = checked("township")
     validate_household_size = checked("household_size")
     validate_house_condition = checked("house_condition")
     validate_incident = checked("incident")
@@ -191,7 +237,9 @@ class ApplicationFormValidation(FormValidationAction):
             # Made once per application, so a retry after an outage submits it only once.
             key = tracker.get_slot("submission_key") or uuid.uuid4().hex
             return {"confirmed": True, "submission_key": key}
-        dispatcher.utter_message(text=CORRECTION_HINT)
+        corrected = set(tracker.slots_to_validate()) - {"confirmed"}
+        if not corrected:
+            dispatcher.utter_message(response="utter_how_to_correct")
         return {"confirmed": None}
 
 
@@ -209,28 +257,3 @@ class ValidateHousingForm(ApplicationFormValidation):
 
 class ValidateReliefForm(ApplicationFormValidation):
     form = "relief_form"
-
-
-class ValidateStatusForm(FormValidationAction):
-    def name(self) -> str:
-        return "validate_status_form"
-
-    async def validate_tracking_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        try:
-            return {"tracking_number": validation.tracking_number(first(value))}
-        except InvalidValue:
-            dispatcher.utter_message(
-                text="办件编号是DA开头加12位数字，比如 DA202611270001，请核对后再发。"
-            )
-            return {"tracking_number": None}
-
-    async def validate_status_proof(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> Slots:
-        try:
-            return {"status_proof": validation.status_proof(first(value))}
-        except InvalidValue:
-            dispatcher.utter_message(text="请发申请人身份证号的后4位，或者申请时留的11位手机号。")
-            return {"status_proof": None}

@@ -1,15 +1,25 @@
-"""Telling residents where their applications stand, in plain words."""
+"""Telling residents where their applications stand, in plain words.
+
+Own applications of this conversation are shown without proof; any other by its
+tracking number with a proof, or — for a resident without the number — by the
+applicant's ID number together with the phone number used. Every sentence is a
+response in the domain (`utter_status_line`, `utter_next_step_<status>` …).
+"""
 
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import FollowupAction, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
 
+from bot.actions import validation
 from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
@@ -17,22 +27,36 @@ from bot.actions.store_client import (
     StoreUnavailable,
     shared_client,
 )
+from bot.actions.validation import InvalidValue
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
-NEXT_STEP = {
-    "submitted": "已经收到，等乡镇预审。",
-    "township_review": "乡镇正在预审，工作人员可能会打电话核实，请保持电话畅通。",
-    "district_review": "区里正在审核，请耐心等一等。",
-    "approved": "已经批准，正在办后续手续。",
-    "ready_for_pickup": "可以领取了，请带申请人身份证到乡镇便民服务中心领取。",
-    "collected": "已经领取，办结了。",
-    "returned": "需要补充材料，请带上材料到乡镇便民服务中心。",
-    "rejected": "没有通过。有疑问可以回复「转人工」，或拨打12345。",
-    "withdrawn": "申请已经撤回。",
-}
-NOT_FOUND = "没有查到。请核对办件编号，以及身份证后4位或手机号。"
-STORE_DOWN = "办件系统现在连不上，暂时查不了，请过一会儿再问我。"
-TOO_MANY_TRIES = "验证信息错的次数太多了，请{minutes}分钟后再试，或带身份证到乡镇便民服务中心查询。"
+# 「没有编号」, 「编号忘了」, 「不晓得号码」: switch to the lookup by ID number and phone.
+NO_NUMBER = re.compile(
+    r"(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|弄丢|丢了|记不得).{0,4}(?:编号|号码|单号|号)|(?:编号|号码|单号).{0,4}(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|丢了)"
+)
+STATUS_SLOTS = (
+    "tracking_number",
+    "status_proof",
+    "lookup_id_number",
+    "lookup_phone",
+    "lookup_mode",
+)
+
+
+def stop_intents() -> frozenset[str]:
+    """Intents that leave a lookup instead of answering its question."""
+    return frozenset(
+        {"cancel", "deny", "ask_human", "greet", "goodbye", "thank", "faq", "out_of_scope"}
+        | {"check_status", "complain", "rate_service"}
+        | {f"apply_{name}" for name in ("elderly_card", "subsistence_allowance")}
+        | {f"apply_{name}" for name in ("housing_renovation", "temporary_relief")}
+    )
+
+
+def phrase(domain: DomainDict, response: str, **values: Any) -> str:
+    """A staff-editable sentence from the domain, filled in."""
+    text = domain["responses"][response][0]["text"]
+    return text.format(**values)
 
 
 def local_day(timestamp: str) -> str:
@@ -41,60 +65,166 @@ def local_day(timestamp: str) -> str:
     return f"{local.month}月{local.day}日"
 
 
-def describe(application: ApplicationSummary | ApplicationStatus, note: str | None = None) -> str:
+def describe(
+    domain: DomainDict,
+    application: ApplicationSummary | ApplicationStatus,
+    note: str | None = None,
+) -> str:
     """One application's stage, when it last changed, and what to do next."""
-    step = NEXT_STEP.get(application.status, "")
     reason = f"（{note}）" if note and application.status in ("returned", "rejected") else ""
-    return (
-        f"{application.service_label}（{application.tracking_number}）："
-        f"{application.status_label}{reason}，{local_day(application.status_changed_at)}更新。{step}"
+    return phrase(
+        domain,
+        "utter_status_line",
+        service=application.service_label,
+        tracking_number=application.tracking_number,
+        status=application.status_label + reason,
+        day=local_day(application.status_changed_at),
+        next_step=phrase(domain, f"utter_next_step_{application.status}"),
     )
 
 
-def newly_given_tracking_number(tracker: Tracker) -> bool:
-    return any(e.get("entity") == "tracking_number" for e in tracker.latest_message["entities"])
+def minutes_until(error: StoreRejected) -> int:
+    return max(1, round(float(error.details.get("retry_after", 60)) / 60))
+
+
+def forget_lookup() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in STATUS_SLOTS]
 
 
 class ActionCheckStatus(Action):
-    """Own applications of this conversation without proof; any other one with proof."""
+    """Own applications without proof; another by number and proof, or by ID and phone."""
 
     def name(self) -> str:
         return "action_check_status"
 
     async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
         number, proof = tracker.get_slot("tracking_number"), tracker.get_slot("status_proof")
+        id_number, phone = tracker.get_slot("lookup_id_number"), tracker.get_slot("lookup_phone")
         try:
             if number and proof:
-                return await self.look_up(dispatcher, tracker, number, proof)
-            if not newly_given_tracking_number(tracker):
+                return await self.look_up(dispatcher, tracker, domain, number, proof)
+            if id_number and phone:
+                return await self.find(dispatcher, tracker, domain, id_number, phone)
+            if not any(
+                e.get("entity") == "tracking_number" for e in tracker.latest_message["entities"]
+            ):
                 own = await shared_client().list_for_conversation(tracker.sender_id)
                 if own:
-                    lines = [describe(application) for application in own]
-                    dispatcher.utter_message(text="您在这里办的事：\n" + "\n".join(lines))
-                    return []
+                    lines = "\n".join(describe(domain, application) for application in own)
+                    dispatcher.utter_message(response="utter_own_applications", applications=lines)
+                    return forget_lookup()
         except StoreUnavailable:
-            dispatcher.utter_message(text=STORE_DOWN)
-            return [SlotSet("status_proof", None)]
-        return [FollowupAction("status_form")]
-
-    async def look_up(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, number: str, proof: str
-    ) -> list[dict[str, Any]]:
-        # The proof is personal data: used once, then forgotten.
-        forget_proof = [SlotSet("status_proof", None)]
-        try:
-            found = await shared_client().lookup(number, proof, tracker.sender_id)
+            dispatcher.utter_message(response="utter_lookup_store_down")
+            return forget_lookup()
         except StoreRejected as error:
             if error.code != "too_many_attempts":
                 raise
-            minutes = max(1, round(float(error.details.get("retry_after", 60)) / 60))
-            dispatcher.utter_message(text=TOO_MANY_TRIES.format(minutes=minutes))
-            return forget_proof
+            dispatcher.utter_message(
+                response="utter_lookup_too_many_tries", minutes=minutes_until(error)
+            )
+            return forget_lookup()
+        return [FollowupAction("status_form")]
+
+    async def look_up(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+        number: str,
+        proof: str,
+    ) -> list[EventType]:
+        # The proof is personal data: used once, then forgotten.
+        found = await shared_client().lookup(number, proof, tracker.sender_id)
         if found is None:
-            dispatcher.utter_message(text=NOT_FOUND)
-            return [*forget_proof, SlotSet("tracking_number", None)]
+            dispatcher.utter_message(response="utter_lookup_not_found")
+            return forget_lookup()
         note = found.history[-1].note if found.history else None
-        dispatcher.utter_message(text=describe(found, note))
-        return forget_proof
+        dispatcher.utter_message(text=describe(domain, found, note))
+        return forget_lookup()
+
+    async def find(
+        self,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+        id_number: str,
+        phone: str,
+    ) -> list[EventType]:
+        found = await shared_client().find_by_applicant(id_number, phone, tracker.sender_id)
+        if not found:
+            dispatcher.utter_message(response="utter_lookup_nothing_for_applicant")
+        else:
+            lines = "\n".join(describe(domain, application) for application in found)
+            dispatcher.utter_message(response="utter_applicant_applications", applications=lines)
+        return forget_lookup()
+
+
+class ValidateStatusForm(FormValidationAction):
+    """Tracking number and proof — or, without the number, the ID number and phone."""
+
+    def name(self) -> str:
+        return "validate_status_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if tracker.get_slot("lookup_mode") == "applicant":
+            # lookup_mode is listed so that the switch itself is kept (only required
+            # slots survive validation); it is set, so it is never asked.
+            return ["lookup_mode", "lookup_id_number", "lookup_phone"]
+        return domain_slots
+
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        requested = tracker.get_slot("requested_slot")
+        text = tracker.latest_message.get("text") or ""
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if requested == "tracking_number":
+            try:
+                return [SlotSet("tracking_number", validation.tracking_number(text))]
+            except InvalidValue:
+                pass
+            if NO_NUMBER.search(text):
+                return [SlotSet("lookup_mode", "applicant")]
+        if requested and intent not in stop_intents():
+            return [SlotSet(requested, text)]
+        return []
+
+    async def validate_lookup_mode(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return {"lookup_mode": value}
+
+    async def validate_tracking_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self.read("tracking_number", validation.tracking_number, value, dispatcher)
+
+    async def validate_status_proof(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self.read("status_proof", validation.status_proof, value, dispatcher)
+
+    async def validate_lookup_id_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self.read("lookup_id_number", validation.id_number, value, dispatcher)
+
+    async def validate_lookup_phone(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return self.read("lookup_phone", validation.mobile_phone, value, dispatcher)
+
+    def read(self, slot: str, reader: Any, value: Any, dispatcher: CollectingDispatcher) -> dict:
+        try:
+            return {slot: reader(str(value or ""))}
+        except InvalidValue:
+            dispatcher.utter_message(response=f"utter_invalid_{slot}")
+            return {slot: None}

@@ -17,14 +17,17 @@ import yaml
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-TOWNSHIPS_FILE = Path(__file__).resolve().parents[1] / "data" / "core" / "townships.yml"
+LEXICON = Path(__file__).resolve().parents[1] / "lexicon"
 CHINESE_DIGITS = dict(
     zip("一二两三四五六七八九十", (1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10), strict=True)
 )
-NAME = re.compile(r"[一-龥][一-龥·]{1,5}")
-# Characters that turn up in questions and chat but not in names.
-NOT_IN_NAMES = set("咋啥么吗呢吧嘛怎哪谁几了的是在有没不要办请问证保钱")
-NAME_PREFIX = re.compile(r"^(?:我叫|名字是|名字叫|姓名是|姓名|申请人是|申请人|他叫|她叫|叫)")
+HAN = "一-龥"
+# Dots residents type inside ethnic-minority and transliterated names.
+NAME_DOTS = re.compile(r"[•・．.‧⋅·]")
+NAME_MARKER = re.compile(
+    r"(?:我叫|名字是|名字叫|姓名是|姓名叫|姓名|申请人是|申请人叫|申请人|他叫|她叫|叫做|叫|应该是|改成|改为)"
+)
+NAME = re.compile(rf"[{HAN}]{{2,5}}|[{HAN}]{{1,10}}(?:·[{HAN}]{{1,10}})+")
 
 
 class InvalidValue(ValueError):
@@ -35,9 +38,14 @@ class InvalidValue(ValueError):
         self.reason = reason
 
 
+def normalise_width(text: str) -> str:
+    """Full-width digits, letters and punctuation to their ASCII forms."""
+    return unicodedata.normalize("NFKC", text or "")
+
+
 def normalise(text: str) -> str:
     """Full-width digits and letters to ASCII, and no spaces or dashes between them."""
-    text = unicodedata.normalize("NFKC", text or "")
+    text = normalise_width(text)
     return re.sub(r"(?<=[0-9A-Za-z])[\s\-－—]+(?=[0-9A-Za-z])", "", text).strip()
 
 
@@ -89,34 +97,45 @@ def mobile_phone(text: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def township_names() -> dict[str, str]:
-    """Every accepted spelling (full name and short form) → the full township name."""
-    data = yaml.safe_load(TOWNSHIPS_FILE.read_text(encoding="utf-8"))
-    names: dict[str, str] = {}
-    for block in data["nlu"]:
-        if "synonym" in block:
-            names[block["synonym"]] = block["synonym"]
-            for line in block["examples"].splitlines():
-                if line.strip().startswith("- "):
-                    names[line.strip()[2:].strip()] = block["synonym"]
-    return names
+def lexicon() -> dict:
+    """The word lists staff maintain for reading answers (bot/lexicon/words.yml)."""
+    return yaml.safe_load((LEXICON / "words.yml").read_text(encoding="utf-8"))
 
 
-def township(text: str) -> str:
-    """The full name of the district township mentioned in the text."""
-    names = township_names()
-    # Longest spelling first, so 牛佛镇 wins over 牛佛 and the result is the same.
-    for spelling in sorted(names, key=len, reverse=True):
-        if spelling in text:
-            return names[spelling]
-    raise InvalidValue("unknown_township")
+@functools.lru_cache(maxsize=1)
+def surnames() -> frozenset[str]:
+    lines = (LEXICON / "surnames.txt").read_text(encoding="utf-8").splitlines()
+    return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
+
+
+def name_candidate(text: str) -> str:
+    """What follows the last 我叫/名字是/应该是 …, without spaces, with one kind of dot."""
+    text = normalise(text)
+    text = re.sub(rf"(?<=[{HAN}])\s+(?=[{HAN}])", "", text)  # 周 素 华
+    text = NAME_DOTS.sub("·", text)
+    markers = list(NAME_MARKER.finditer(text))
+    if markers:
+        text = text[markers[-1].end() :]
+    return text.strip(" 　。，,!！~～:：;；、的哈嘛噻")
 
 
 def person_name(text: str) -> str:
-    """A Chinese name of 2-6 characters, with phrases like 我叫 removed."""
-    candidate = NAME_PREFIX.sub("", normalise(text).strip(" 。，,.!！"))
-    looks_like_chat = NOT_IN_NAMES & set(candidate) or candidate in township_names()
-    if not NAME.fullmatch(candidate) or looks_like_chat:
+    """A person's name: a known surname and 1–4 more characters, or a name with ·.
+
+    Relations and descriptions (我妈, 吴大妈, 隔壁王嬢嬢, 屋头三个人) and chat are refused
+    with reason "not_a_name", anything else unusable with "format".
+    """
+    candidate = name_candidate(text)
+    words = lexicon()
+    if set(words["chat_characters"]) & set(candidate):
+        raise InvalidValue("format")
+    if any(word in candidate for word in words["not_a_name"]):
+        raise InvalidValue("not_a_name")
+    if not NAME.fullmatch(candidate):
+        raise InvalidValue("format")
+    if "·" not in candidate and not (candidate[:1] in surnames() or candidate[:2] in surnames()):
+        raise InvalidValue("format")
+    if "·" not in candidate and len(candidate) == 5 and candidate[:2] not in surnames():
         raise InvalidValue("format")
     return candidate
 
@@ -145,14 +164,32 @@ def chinese_number(numerals: str) -> int:
     return CHINESE_DIGITS[numerals[0]]
 
 
-def description(text: str, minimum: int = 4, maximum: int = 300) -> str:
-    """A free-text account (the house's condition, what happened), within limits."""
+def description(text: str, topic: str, minimum: int = 3, maximum: int = 300) -> str:
+    """A free-text account (the house's condition, what happened), within limits.
+
+    Non-answers (听不懂, 你说啥子) and questions that say nothing about `topic`
+    ("house" or "incident") are refused, so they never reach an application.
+    """
     text = normalise(text)
+    words = lexicon()
+    if any(phrase in text for phrase in words["non_answers"]):
+        raise InvalidValue("non_answer")
+    about_topic = any(word in text for word in words[f"{topic}_words"])
+    if not about_topic and any(word in text for word in words["question_words"]):
+        raise InvalidValue("non_answer")
     if len(text) < minimum:
         raise InvalidValue("too_short")
     if len(text) > maximum:
         raise InvalidValue("too_long")
     return text
+
+
+def house_condition(text: str) -> str:
+    return description(text, "house")
+
+
+def incident(text: str) -> str:
+    return description(text, "incident")
 
 
 def tracking_number(text: str) -> str:

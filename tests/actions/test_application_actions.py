@@ -18,10 +18,10 @@ from backend.config import Settings
 from bot.actions import applications, forms
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
+from tests.actions.domain_text import DOMAIN, rendered
 from tests.conftest import ROOT
 from tests.servers import free_port
 
-DOMAIN = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))
 TOKEN = "service-token-for-action-tests"
 SENIOR_ID = "510304195503120042"
 
@@ -54,7 +54,7 @@ def slot_values(events: list[dict[str, Any]]) -> dict[str, Any]:
 async def validate(action: forms.ApplicationFormValidation, tracker: Tracker):
     dispatcher = CollectingDispatcher()
     events = await action.run(dispatcher, tracker, DOMAIN)
-    return slot_values(events), [m["text"] for m in dispatcher.messages]
+    return slot_values(events), rendered(dispatcher.messages)
 
 
 async def test_a_valid_id_number_is_kept_normalised_and_masked_for_display():
@@ -124,11 +124,23 @@ async def test_a_confident_question_in_the_form_is_left_for_the_knowledge_base()
     assert await extracted(tracker) == {"id_number": "老年证有啥子用"}
 
 
-async def test_unknown_township_lists_the_districts_townships():
-    tracker = form_tracker("housing_form", "township", {"township": "北京"})
+async def test_an_unknown_place_lists_the_districts_streets_and_towns():
+    tracker = form_tracker("housing_form", "township", {"township": "火星"})
     slots, messages = await validate(forms.ValidateHousingForm(), tracker)
     assert slots["township"] is None
-    assert "牛佛镇" in messages[0] and "凤凰乡" in messages[0]
+    assert "马冲口街道" in messages[0] and "牛佛镇" in messages[0]
+    assert "凤凰乡" not in messages[0]  # abolished in the 2019 reform
+
+
+@pytest.mark.parametrize(
+    "text, says",
+    [("北京", "不在大安区"), ("我们村里", "属于哪个镇或街道"), ("大安区", "哪一个")],
+)
+async def test_a_place_that_is_not_a_unit_gets_a_way_forward(text, says):
+    tracker = form_tracker("housing_form", "township", {"township": text})
+    slots, messages = await validate(forms.ValidateHousingForm(), tracker)
+    assert slots["township"] is None
+    assert says in messages[0]
 
 
 async def test_confirmation_makes_one_submission_key_and_keeps_it():

@@ -74,28 +74,60 @@ def test_non_mobile_numbers_are_refused(text):
 
 
 @pytest.mark.parametrize(
-    "text, township",
-    [("牛佛", "牛佛镇"), ("牛佛镇", "牛佛镇"), ("我是永嘉的", "永嘉乡"), ("凤凰乡", "凤凰乡")],
-)
-def test_townships_accept_short_forms(text, township):
-    assert validation.township(text) == township
-
-
-@pytest.mark.parametrize("text", ["北京", "", "成都市武侯区"])
-def test_unknown_townships_are_refused(text):
-    with pytest.raises(InvalidValue):
-        validation.township(text)
-
-
-@pytest.mark.parametrize(
-    "text, name", [("王秀英", "王秀英"), ("我叫李建国", "李建国"), ("名字是欧阳小明", "欧阳小明")]
+    "text, name",
+    [
+        ("王秀英", "王秀英"),
+        ("我叫李建国", "李建国"),
+        ("名字是欧阳小明", "欧阳小明"),
+        ("周 素 华", "周素华"),  # typed with spaces
+        ("钱小红", "钱小红"),  # 钱 is a surname, not chat
+        ("保玉兰", "保玉兰"),
+        ("阿依古丽·买买提", "阿依古丽·买买提"),
+        ("阿依古丽.买买提", "阿依古丽·买买提"),  # any dot
+        ("我妈叫王秀英", "王秀英"),
+        ("她叫 李 德 明 哈", "李德明"),
+        ("名字写错了 应该是刘淑琴", "刘淑琴"),
+        ("李小妹", "李小妹"),
+    ],
 )
 def test_names(text, name):
     assert validation.person_name(text) == name
 
 
 @pytest.mark.parametrize(
-    "text", ["", "a", "😀😀", "王" * 20, "我不晓得填啥子", "何市", "低保咋个办"]
+    "text",
+    [
+        "我妈",
+        "我老汉儿",
+        "隔壁王嬢嬢",
+        "我自己",
+        "屋头三个人",
+        "吴大妈",
+        "她叫吴大妈",
+        "本人",
+        "张阿姨",
+    ],
+)
+def test_relations_and_descriptions_are_not_names(text):
+    with pytest.raises(InvalidValue) as error:
+        validation.person_name(text)
+    assert error.value.reason == "not_a_name"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a",
+        "😀😀",
+        "王" * 20,
+        "我不晓得填啥子",
+        "低保咋个办",
+        "你说啥子",
+        "好的",
+        "123",
+        "一二三",
+    ],
 )
 def test_unusable_names_are_refused(text):
     with pytest.raises(InvalidValue):
@@ -114,10 +146,34 @@ def test_unusable_household_sizes(text):
 
 
 def test_descriptions_have_limits():
-    assert validation.description("墙裂了好几条缝") == "墙裂了好几条缝"
+    assert validation.house_condition("墙裂了好几条缝") == "墙裂了好几条缝"
     for text in ["", "漏", "字" * 301]:
         with pytest.raises(InvalidValue):
-            validation.description(text)
+            validation.house_condition(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["你说啥子 我听不懂", "不晓得", "啥意思", "你在说什么", "低保要带啥子", "要填啥子嘛", "没听清"],
+)
+def test_non_answers_are_not_accounts(text):
+    for reader in (validation.house_condition, validation.incident):
+        with pytest.raises(InvalidValue) as error:
+            reader(text)
+        assert error.value.reason == "non_answer"
+
+
+@pytest.mark.parametrize(
+    "reader, text",
+    [
+        (validation.house_condition, "墙裂了 要不要紧"),  # a question, but about the house
+        (validation.house_condition, "屋顶漏雨好几年了"),
+        (validation.incident, "屋头遭火烧了 啥子都莫得了"),
+        (validation.incident, "我老汉儿突然中风住院了 钱不够"),
+    ],
+)
+def test_accounts_with_question_words_are_kept(reader, text):
+    assert reader(text) == text
 
 
 @pytest.mark.parametrize(

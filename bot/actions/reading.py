@@ -1,0 +1,132 @@
+"""Finding every value a resident's message holds, for the application forms.
+
+Residents write several facts at once (「帮我妈办老年证 她叫王秀英 身份证… 电话… 住在牛佛」)
+and correct a summary in their own words (「不对 是5个人」). `values_in` returns the raw
+text of each value it finds, by slot; the form checks each one with its reader in
+`validation` (and `places`) and asks only for what is still missing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from bot.actions import places, validation
+from bot.actions.validation import HAN, lexicon
+
+# Groups of digits residents separate with spaces or dashes (「138 1234 5678」).
+DIGIT_RUN = re.compile(r"(?:\+?86[\s\-]*)?[0-9Xx]+(?:[\s\-]+[0-9Xx]+)*")
+NAME_AFTER_MARKER = re.compile(
+    rf"(?:我叫|她叫|他叫|名字是|名字叫|姓名是|姓名叫|姓名|申请人是|申请人叫|应该是|改成|改为)\s*"
+    rf"([{HAN}](?:\s?[{HAN}·]){{1,9}})"
+)
+# Words that end a name written without a pause (「我叫李德明身份证…」).
+AFTER_NAME = re.compile(r"身份证|电话|手机|号码|住在|家住|住|户口|今年|是|在|的|和|，|,|。")
+HOUSEHOLD = re.compile(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:口人|个人|口|人)")
+# A place named in passing counts only when it reads as one: its full name, or a short
+# form after 住在/户口在/… (「王新民」 is a name, not 新民镇).
+PLACE_MARKER = re.compile(r"(?:住在|家住|住|户口在|户口|户籍在|在|是|属于|来自)$")
+
+
+def digit_groups(text: str) -> list[str]:
+    """Numbers in the text, joining groups only as far as they make an ID or a phone."""
+    found = []
+    for run in DIGIT_RUN.finditer(validation.normalise_width(text)):
+        groups = re.split(r"[\s\-]+", run.group(0))
+        start = 0
+        while start < len(groups):
+            end = longest_number(groups, start)
+            found.append("".join(groups[start:end]))
+            start = end
+    return found
+
+
+def longest_number(groups: list[str], start: int) -> int:
+    """The end of the longest run of groups from `start` that reads as an ID or phone."""
+    for end in range(len(groups), start, -1):
+        joined = "".join(groups[start:end])
+        if looks_like_id(joined) or looks_like_phone(joined):
+            return end
+    return start + 1
+
+
+def looks_like_id(number: str) -> bool:
+    return bool(re.fullmatch(r"[0-9]{17}[0-9Xx]|[0-9]{15}", number))
+
+
+def looks_like_phone(number: str) -> bool:
+    return bool(re.fullmatch(r"(?:\+?86)?1[0-9]{10}", number))
+
+
+def name_in(text: str) -> str | None:
+    match = NAME_AFTER_MARKER.search(text)
+    if not match:
+        return None
+    return AFTER_NAME.split(match.group(1), maxsplit=1)[0].replace(" ", "") or None
+
+
+def place_in(text: str) -> str | None:
+    """The place named in the text, if it is clearly named as a place."""
+    names = places.township_names()
+    for spelling in sorted(names, key=len, reverse=True):
+        position = text.find(spelling)
+        if position < 0:
+            continue
+        full_name = spelling == names[spelling] or spelling.endswith(("镇", "街道", "乡"))
+        if full_name or PLACE_MARKER.search(text[:position]):
+            return spelling
+    return None
+
+
+def household_in(text: str) -> str | None:
+    match = HOUSEHOLD.search(text)
+    return match.group(0) if match else None
+
+
+def free_text_correction(text: str, slot: str) -> str | None:
+    """The new account in 「房子是墙裂了 不是漏雨」 (the part before 不是), if on topic."""
+    words = lexicon()
+    topic_words = words["house_words" if slot == "house_condition" else "incident_words"]
+    kept = re.split(r"[，,。\s]*不是", text)[0] if not text.startswith("不是") else text
+    kept = re.sub(r"^(?:不对|错了|搞错了|写错了|改一下|应该是|改成|改为)[，,。\s]*", "", kept)
+    kept = re.sub(r"^(?:房子|房屋|情况|困难|遇到的困难)(?:是|的情况是)?", "", kept).strip(" ，,。")
+    if len(kept) >= 2 and any(word in kept for word in topic_words):
+        return kept
+    return None
+
+
+def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict[str, str]:
+    """Raw values for any of `slots` the message clearly holds."""
+    slots = set(slots)
+    found: dict[str, str] = {}
+    for number in digit_groups(text):
+        if looks_like_id(number) and "id_number" in slots:
+            found.setdefault("id_number", number)
+        elif looks_like_phone(number) and "phone" in slots:
+            found.setdefault("phone", number)
+    name = name_in(text)
+    if name and "applicant_name" in slots:
+        found["applicant_name"] = name
+    without_name = text.replace(name, "") if name else text
+    place = place_in(without_name)
+    if place and "township" in slots:
+        found["township"] = place
+    size = household_in(text)
+    if size and "household_size" in slots:
+        found["household_size"] = size
+    if at_summary:
+        for slot in ("house_condition", "incident"):
+            account = free_text_correction(text, slot) if slot in slots else None
+            if account and not found:
+                found[slot] = account
+    return found
+
+
+def fields_said_wrong(text: str, slots: Iterable[str]) -> list[str]:
+    """Fields a correction names without giving a new value (「电话不对」)."""
+    words = lexicon()
+    if not any(word in text for word in words["correction_words"]):
+        return []
+    return [
+        slot for slot in slots if any(word in text for word in words["field_words"].get(slot, ()))
+    ]

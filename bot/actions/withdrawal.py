@@ -1,0 +1,206 @@
+"""Withdrawing a submitted application, honestly.
+
+「不想办了」 with no form open may mean an application already submitted: the assistant
+looks up what this conversation submitted and offers to withdraw it by its tracking
+number, after a confirmation; from another conversation the number and a proof are
+asked. It never says nothing was submitted when something was.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.forms import FormValidationAction
+from rasa_sdk.types import DomainDict
+
+from bot.actions import validation
+from bot.actions.forms import first
+from bot.actions.status import describe, minutes_until, stop_intents
+from bot.actions.store_client import (
+    ApplicationSummary,
+    StoreRejected,
+    StoreUnavailable,
+    shared_client,
+)
+from bot.actions.validation import InvalidValue
+
+# The lifecycle allows withdrawal until a decision is made (shared/spec/intents.md).
+WITHDRAWABLE = frozenset({"submitted", "township_review", "district_review", "returned"})
+# A cancel that names an application, not just 「算了」.
+ASKS_TO_WITHDRAW = re.compile(r"撤回|撤销|撤了|申请.*不(?:想|要)?办|不(?:想|要)?办.*申请|退掉")
+YES = re.compile(r"确认|确定|是的|是$|对|要得|可以|好的|好$|嗯")
+NO = re.compile(r"不|别|算了|莫")
+WITHDRAWAL_SLOTS = (
+    "withdrawal_number",
+    "withdrawal_proof",
+    "withdrawal_confirmed",
+    "withdrawal_owned",
+    "withdrawal_offer",
+)
+
+
+def forget_withdrawal() -> list[EventType]:
+    return [SlotSet(slot, None) for slot in WITHDRAWAL_SLOTS]
+
+
+def tracking_number_in(tracker: Tracker) -> str | None:
+    try:
+        return validation.tracking_number(tracker.latest_message.get("text") or "")
+    except InvalidValue:
+        return None
+
+
+async def own_applications(tracker: Tracker) -> list[ApplicationSummary]:
+    return await shared_client().list_for_conversation(tracker.sender_id)
+
+
+class ActionOfferWithdrawal(Action):
+    """A cancel with no form open: offer to withdraw what was submitted, or say so."""
+
+    def name(self) -> str:
+        return "action_offer_withdrawal"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        number = tracking_number_in(tracker)
+        try:
+            own = await own_applications(tracker)
+        except StoreUnavailable:
+            dispatcher.utter_message(response="utter_withdrawal_store_down")
+            return [SlotSet("withdrawal_offer", "explained")]
+        open_ones = [item for item in own if item.status in WITHDRAWABLE]
+        if not number and len(open_ones) == 1:
+            number = open_ones[0].tracking_number
+        if number:
+            owned = any(item.tracking_number == number for item in own)
+            return [
+                SlotSet("withdrawal_number", number),
+                SlotSet("withdrawal_owned", owned),
+                SlotSet("withdrawal_offer", "form"),
+            ]
+        if open_ones:
+            lines = "\n".join(describe(domain, item) for item in open_ones)
+            dispatcher.utter_message(response="utter_withdrawal_which", applications=lines)
+            return [SlotSet("withdrawal_offer", "form")]
+        if own:
+            lines = "\n".join(describe(domain, item) for item in own)
+            dispatcher.utter_message(response="utter_withdrawal_not_possible", applications=lines)
+            return [SlotSet("withdrawal_offer", "explained")]
+        if ASKS_TO_WITHDRAW.search(text):
+            return [SlotSet("withdrawal_offer", "form")]
+        return [SlotSet("withdrawal_offer", "nothing")]
+
+
+class ValidateWithdrawalForm(FormValidationAction):
+    """Number (asked only if not known), proof (only for another conversation's), yes/no."""
+
+    def name(self) -> str:
+        return "validate_withdrawal_form"
+
+    async def required_slots(
+        self,
+        domain_slots: list[str],
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> list[str]:
+        if tracker.get_slot("withdrawal_owned"):
+            return [slot for slot in domain_slots if slot != "withdrawal_proof"]
+        return domain_slots
+
+    async def get_extraction_events(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        requested = tracker.get_slot("requested_slot")
+        text = tracker.latest_message.get("text") or ""
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if requested == "withdrawal_confirmed":
+            if NO.search(text):
+                return [SlotSet("withdrawal_confirmed", False)]
+            if YES.search(text) or intent == "affirm":
+                return [SlotSet("withdrawal_confirmed", True)]
+            return []
+        if requested == "withdrawal_number" and tracking_number_in(tracker):
+            return [SlotSet("withdrawal_number", tracking_number_in(tracker))]
+        if requested in ("withdrawal_number", "withdrawal_proof") and intent not in stop_intents():
+            return [SlotSet(requested, text)]
+        return []
+
+    async def validate_withdrawal_number(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        try:
+            number = validation.tracking_number(first(value))
+        except InvalidValue:
+            dispatcher.utter_message(response="utter_invalid_tracking_number")
+            return {"withdrawal_number": None}
+        try:
+            own = await own_applications(tracker)
+        except StoreUnavailable:
+            own = []  # then the proof is asked, which works without the list
+        owned = any(item.tracking_number == number for item in own)
+        return {"withdrawal_number": number, "withdrawal_owned": owned}
+
+    async def validate_withdrawal_proof(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        try:
+            return {"withdrawal_proof": validation.status_proof(first(value))}
+        except InvalidValue:
+            dispatcher.utter_message(response="utter_invalid_status_proof")
+            return {"withdrawal_proof": None}
+
+
+class ActionWithdrawApplication(Action):
+    """Runs when the withdrawal form ends: withdraws after a yes and says what happened."""
+
+    def name(self) -> str:
+        return "action_withdraw_application"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        number = tracker.get_slot("withdrawal_number")
+        if tracker.get_slot("withdrawal_confirmed") is not True or not number:
+            dispatcher.utter_message(response="utter_withdrawal_kept")
+            return forget_withdrawal()
+        proof = (
+            None if tracker.get_slot("withdrawal_owned") else tracker.get_slot("withdrawal_proof")
+        )
+        try:
+            withdrawn = await shared_client().withdraw(number, tracker.sender_id, proof=proof)
+        except StoreUnavailable:
+            dispatcher.utter_message(response="utter_withdrawal_store_down")
+            return forget_withdrawal()
+        except StoreRejected as error:
+            self.explain_refusal(dispatcher, error, number)
+            return forget_withdrawal()
+        dispatcher.utter_message(
+            response="utter_withdrawn",
+            tracking_number=withdrawn.tracking_number,
+            service=withdrawn.service_label,
+        )
+        return forget_withdrawal()
+
+    def explain_refusal(
+        self, dispatcher: CollectingDispatcher, error: StoreRejected, number: str
+    ) -> None:
+        if error.code == "not_withdrawable":
+            status = error.details.get("current_status_label") or error.details.get(
+                "current_status", ""
+            )
+            dispatcher.utter_message(
+                response="utter_withdrawal_too_late", tracking_number=number, status=status
+            )
+        elif error.code == "too_many_attempts":
+            dispatcher.utter_message(
+                response="utter_lookup_too_many_tries", minutes=minutes_until(error)
+            )
+        else:
+            dispatcher.utter_message(response="utter_lookup_not_found")
