@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
@@ -19,7 +18,6 @@ from bot.actions import applications, forms
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
 from tests.actions.domain_text import DOMAIN, rendered
-from tests.conftest import ROOT
 from tests.servers import free_port
 
 TOKEN = "service-token-for-action-tests"

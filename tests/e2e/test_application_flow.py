@@ -112,5 +112,6 @@ def test_unknown_township_is_explained(stack: Stack):
     resident.say("王秀英")
     resident.say(SENIOR_ID)
     resident.say("13812345678")
-    reply = resident.say("北京")
-    assert "没认出" in reply and "牛佛镇" in reply
+    reply = resident.say("火星上")
+    assert "没认出" in reply and "牛佛镇" in reply and "马冲口街道" in reply
+    assert "不在大安区" in resident.say("北京")
