@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 
 from bot.actions import places, validation
-from bot.actions.validation import HAN, lexicon
+from bot.actions.validation import HAN, InvalidValue, lexicon
 
 # Groups of digits residents separate with spaces or dashes (「138 1234 5678」).
 DIGIT_RUN = re.compile(r"(?:\+?86[\s\-]*)?[0-9Xx]+(?:[\s\-]+[0-9Xx]+)*")
@@ -66,7 +66,12 @@ def name_in(text: str) -> str | None:
 
 
 def place_in(text: str) -> str | None:
-    """The place named in the text, if it is clearly named as a place."""
+    """The unit named in the text, if it is clearly named as a place.
+
+    `places.township` decides what the text names (大安区 is the district, 团结村 a
+    village, 富顺县回龙镇 another county's town); it is asked only when a spelling
+    appears as a full name or after 住在/户口在/…, so 王新民 is not 新民镇.
+    """
     names = places.township_names()
     for spelling in sorted(names, key=len, reverse=True):
         position = text.find(spelling)
@@ -74,7 +79,10 @@ def place_in(text: str) -> str | None:
             continue
         full_name = spelling == names[spelling] or spelling.endswith(("镇", "街道", "乡"))
         if full_name or PLACE_MARKER.search(text[:position]):
-            return spelling
+            try:
+                return places.township(text)
+            except InvalidValue:
+                return None
     return None
 
 
