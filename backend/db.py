@@ -75,7 +75,8 @@ def create_sync_engine(url: str) -> Engine:
     return engine
 
 
-def create_async_db_engine(url: str) -> AsyncEngine:
+def create_async_db_engine(url: str, **pool_options: Any) -> AsyncEngine:
+    """The app's engine; `pool_options` (pool_size, pool_timeout...) go to its pool."""
     target = async_url(url)
     options: dict[str, Any] = {"hide_parameters": True}
     if target.get_backend_name() == "sqlite":
@@ -85,7 +86,7 @@ def create_async_db_engine(url: str) -> AsyncEngine:
         options["poolclass"] = AsyncAdaptedQueuePool
     else:
         options["pool_pre_ping"] = True
-    engine = create_async_engine(target, **options)
+    engine = create_async_engine(target, **options, **pool_options)
     if target.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine

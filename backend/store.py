@@ -21,6 +21,7 @@ from backend.lifecycle import (
     INITIAL_STATUS,
     NOTE_REQUIRED,
     STATUS_LABELS,
+    WITHDRAWN,
     allowed_next,
     can_transition,
 )
@@ -31,8 +32,14 @@ from backend.validation import NewApplication, Proof, Transition
 Clock = Callable[[], datetime]
 
 RESIDENT_ACTOR = "resident"
+WITHDRAWAL_NOTE = "居民撤回"
 TRACKING_SCOPE = "tracking"
+ID_NUMBER_SCOPE = "id_number"
 CALLER_SCOPE = "caller"
+# Staff act at human speed: losing the race for an application this often means
+# something is wrong, not that one more try would help.
+MAX_CHANGE_ATTEMPTS = 3
+NEWEST_FIRST = (Application.created_at.desc(), Application.id.desc())
 
 
 def utc_now() -> datetime:
@@ -42,6 +49,45 @@ def utc_now() -> datetime:
 def not_found() -> ApiError:
     # Also the answer to a wrong proof, so that it reveals nothing about the application.
     return ApiError(404, "not_found", "未找到该办件，或验证信息不匹配")
+
+
+def not_withdrawable(current: str) -> ApiError:
+    message = (
+        "该办件已撤回"
+        if current == WITHDRAWN
+        else f"该办件当前为“{STATUS_LABELS[current]}”，已不能撤回"
+    )
+    return ApiError(
+        409,
+        "not_withdrawable",
+        message,
+        current_status=current,
+        current_status_label=STATUS_LABELS[current],
+    )
+
+
+def concurrent_change() -> ApiError:
+    return ApiError(409, "concurrent_change", "该办件刚被他人修改，请刷新后重试")
+
+
+def too_many_attempts(retry_after: int) -> ApiError:
+    error = ApiError(
+        429, "too_many_attempts", "验证失败次数过多，请稍后再试", retry_after=retry_after
+    )
+    error.headers["Retry-After"] = str(retry_after)
+    return error
+
+
+@dataclass(frozen=True)
+class ProofAttempt:
+    """A proof attempt, recorded as a failure of what it proves and of who asks."""
+
+    subject: ProofFailure
+    caller: ProofFailure
+
+    @property
+    def rows(self) -> tuple[ProofFailure, ProofFailure]:
+        return self.subject, self.caller
 
 
 @dataclass(frozen=True)
@@ -86,51 +132,59 @@ class Store:
 
     async def lookup(self, tracking_number: str, proof: Proof, caller: str) -> Application:
         """The application if the proof matches; otherwise not_found, or throttled."""
-        now = self._clock()
-        attempt = [
-            ProofFailure(scope=TRACKING_SCOPE, subject=tracking_number, failed_at=now),
-            ProofFailure(
-                scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
-            ),
-        ]
-        # The attempt is recorded as a failure before the proof is checked: concurrent
-        # guesses would otherwise all pass the limit before any of them was counted.
-        async with self._sessions() as session, session.begin():
-            # Rows are only needed until the window passes; pruning here keeps the table
-            # small without a separate job.
-            await session.execute(
-                delete(ProofFailure).where(ProofFailure.failed_at <= now - self._window)
-            )
-            session.add_all(attempt)
+        attempt = await self._start_attempt(TRACKING_SCOPE, tracking_number, caller)
         async with self._sessions() as session:
-            try:
-                for row in attempt:
-                    await self._check_throttle(session, row, now)
-            except ApiError:
-                # A refused attempt checked nothing, so it is not a guess.
-                await self._forget(ProofFailure.id.in_([row.id for row in attempt]))
-                raise
             application = await self._load(session, tracking_number)
         if application is None or not self._proof_matches(application, proof):
             raise not_found()
-        # The applicant proved who they are: earlier typos no longer count against them.
-        await self._forget(
-            or_(
-                and_(
-                    ProofFailure.scope == TRACKING_SCOPE,
-                    ProofFailure.subject == tracking_number,
-                ),
-                ProofFailure.id == attempt[1].id,
-            )
-        )
+        await self._succeeded(attempt)
         return application
+
+    async def withdraw(self, tracking_number: str, proof: Proof | None, caller: str) -> Application:
+        """Withdraw on the applicant's behalf, throttled like lookup.
+
+        The conversation that submitted the application needs no proof; any other one
+        needs the proof lookup needs.
+        """
+        attempt = await self._start_attempt(TRACKING_SCOPE, tracking_number, caller)
+        async with self._sessions() as session:
+            application = await self._load(session, tracking_number)
+        if application is None or not self._is_applicant(application, proof, caller):
+            raise not_found()
+        await self._succeeded(attempt)
+        return await self._withdraw(tracking_number)
+
+    async def find_by_applicant(
+        self, id_number: str, phone: str, caller: str, limit: int
+    ) -> list[Application]:
+        """The applications of this ID number registered with this phone, newest first.
+
+        Finding none is a failed proof of the ID number, so that its phone number cannot
+        be found by trying them out.
+        """
+        id_hash = self.cipher.keyed_hash("id_number", id_number)
+        attempt = await self._start_attempt(ID_NUMBER_SCOPE, id_hash, caller)
+        async with self._sessions() as session:
+            result = await session.scalars(
+                select(Application)
+                .where(
+                    Application.id_number_hash == id_hash,
+                    Application.phone_hash == self.cipher.keyed_hash("phone", phone),
+                )
+                .order_by(*NEWEST_FIRST)
+                .limit(limit)
+            )
+            applications = list(result)
+        if applications:
+            await self._succeeded(attempt)
+        return applications
 
     async def list_for_conversation(self, conversation_id: str, limit: int) -> list[Application]:
         async with self._sessions() as session:
             result = await session.execute(
                 select(Application)
                 .where(Application.conversation_id == conversation_id)
-                .order_by(Application.created_at.desc(), Application.id.desc())
+                .order_by(*NEWEST_FIRST)
                 .limit(limit)
             )
             return list(result.scalars())
@@ -159,7 +213,7 @@ class Store:
             result = await session.execute(
                 select(Application)
                 .where(*conditions)
-                .order_by(Application.created_at.desc(), Application.id.desc())
+                .order_by(*NEWEST_FIRST)
                 .limit(limit)
                 .offset(offset)
             )
@@ -193,26 +247,57 @@ class Store:
                     f"变更为“{STATUS_LABELS[change.status]}”需要填写原因（note）",
                     field="note",
                 )
-            now = self._clock()
-            # The status condition makes two staff members acting at once safe: the
-            # second update matches no row instead of overwriting the first.
-            result = await session.execute(
-                update(Application)
-                .where(Application.id == application.id, Application.status == current)
-                .values(status=change.status, status_changed_at=now)
-            )
-            if result.rowcount != 1:
-                raise ApiError(409, "concurrent_change", "该办件刚被他人修改，请刷新后重试")
-            application.history.append(
-                StatusChange(
-                    from_status=current,
-                    to_status=change.status,
-                    actor=change.actor,
-                    note=change.note,
-                    changed_at=now,
-                )
-            )
+            if not await self._change_status(
+                session, application, change.status, change.actor, change.note
+            ):
+                raise concurrent_change()
         return application
+
+    async def _withdraw(self, tracking_number: str) -> Application:
+        # A lost race is decided by the status it lost to: a review step still allows
+        # withdrawal, a decision or a concurrent withdrawal does not.
+        for _ in range(MAX_CHANGE_ATTEMPTS):
+            async with self._sessions() as session, session.begin():
+                application = await self._load(session, tracking_number)
+                if application is None:
+                    raise not_found()
+                if not can_transition(application.status, WITHDRAWN):
+                    raise not_withdrawable(application.status)
+                if await self._change_status(
+                    session, application, WITHDRAWN, RESIDENT_ACTOR, WITHDRAWAL_NOTE
+                ):
+                    return application
+        raise concurrent_change()
+
+    async def _change_status(
+        self,
+        session: AsyncSession,
+        application: Application,
+        target: str,
+        actor: str,
+        note: str | None,
+    ) -> bool:
+        """Move the application on within the session's transaction.
+
+        False if its status changed since it was loaded: the status condition makes
+        two people acting at once safe, the second update matches no row instead of
+        overwriting the first.
+        """
+        current = application.status
+        now = self._clock()
+        result = await session.execute(
+            update(Application)
+            .where(Application.id == application.id, Application.status == current)
+            .values(status=target, status_changed_at=now)
+        )
+        if result.rowcount != 1:
+            return False
+        application.history.append(
+            StatusChange(
+                from_status=current, to_status=target, actor=actor, note=note, changed_at=now
+            )
+        )
+        return True
 
     async def ping(self) -> None:
         async with self._sessions() as session:
@@ -289,6 +374,11 @@ class Store:
             .where(Application.tracking_number == tracking_number)
         )
 
+    def _is_applicant(self, application: Application, proof: Proof | None, caller: str) -> bool:
+        if constant_time_equals(application.conversation_id, caller):
+            return True
+        return proof is not None and self._proof_matches(application, proof)
+
     def _proof_matches(self, application: Application, proof: Proof) -> bool:
         if proof.kind == "phone":
             return constant_time_equals(
@@ -297,14 +387,59 @@ class Store:
         id_number = self.cipher.decrypt(application.id_number_enc)
         return constant_time_equals(id_number[-4:], proof.value)
 
+    async def _start_attempt(self, scope: str, subject: str, caller: str) -> ProofAttempt:
+        """Record a proof attempt as a failure of its subject and caller, unless throttled.
+
+        Every step uses its own session, closed before the next one opens: a request
+        holding one pooled connection while waiting for another deadlocks the pool
+        once enough requests do so at the same time.
+        """
+        now = self._clock()
+        attempt = ProofAttempt(
+            subject=ProofFailure(scope=scope, subject=subject, failed_at=now),
+            caller=ProofFailure(
+                scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
+            ),
+        )
+        # The attempt is recorded as a failure before the proof is checked: concurrent
+        # guesses would otherwise all pass the limit before any of them was counted.
+        async with self._sessions() as session, session.begin():
+            # Rows are only needed until the window passes; pruning here keeps the table
+            # small without a separate job.
+            await session.execute(
+                delete(ProofFailure).where(ProofFailure.failed_at <= now - self._window)
+            )
+            session.add_all(attempt.rows)
+        async with self._sessions() as session:
+            retry_after = max(
+                [await self._seconds_blocked(session, row, now) for row in attempt.rows]
+            )
+        if retry_after:
+            # A refused attempt checked nothing, so it is not a guess.
+            await self._forget(ProofFailure.id.in_([row.id for row in attempt.rows]))
+            raise too_many_attempts(retry_after)
+        return attempt
+
+    async def _succeeded(self, attempt: ProofAttempt) -> None:
+        """The subject is proven: earlier typos no longer count, nor does this attempt."""
+        await self._forget(
+            or_(
+                and_(
+                    ProofFailure.scope == attempt.subject.scope,
+                    ProofFailure.subject == attempt.subject.subject,
+                ),
+                ProofFailure.id == attempt.caller.id,
+            )
+        )
+
     async def _forget(self, condition: ColumnElement[bool]) -> None:
         async with self._sessions() as session, session.begin():
             await session.execute(delete(ProofFailure).where(condition))
 
-    async def _check_throttle(
+    async def _seconds_blocked(
         self, session: AsyncSession, attempt: ProofFailure, now: datetime
-    ) -> None:
-        """Refuse the attempt if its subject already has the maximum of recent failures."""
+    ) -> int:
+        """Seconds until the attempt's subject is below the failure limit again, or 0."""
         earlier = (
             await session.scalars(
                 select(ProofFailure.failed_at)
@@ -318,15 +453,7 @@ class Store:
             )
         ).all()
         if len(earlier) < self._max_failures:
-            return
+            return 0
         # Attempts become possible again once enough failures have left the window.
         unblocked_at = earlier[len(earlier) - self._max_failures] + self._window
-        retry_after = max(1, math.ceil((unblocked_at - now).total_seconds()))
-        error = ApiError(
-            429,
-            "too_many_attempts",
-            "验证失败次数过多，请稍后再试",
-            retry_after=retry_after,
-        )
-        error.headers["Retry-After"] = str(retry_after)
-        raise error
+        return max(1, math.ceil((unblocked_at - now).total_seconds()))

@@ -56,6 +56,19 @@ class Transition:
     actor: str
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    conversation_id: str
+    proof: Proof | None  # not needed from the conversation that submitted the application
+
+
+@dataclass(frozen=True)
+class ApplicantSearch:
+    id_number: str
+    phone: str
+    conversation_id: str
+
+
 def normalize_id_number(value: Any, field: str = "id_number") -> str:
     """18 characters, check character, a real birth date.
 
@@ -135,16 +148,18 @@ def optional_text(
     return required_text(body, field, max_length=max_length, multiline=multiline)
 
 
-def _reject_unknown(body: dict[str, Any], known: set[str]) -> None:
+def json_object(body: Any, known: set[str]) -> dict[str, Any]:
+    """The request body, if it is a JSON object with no fields but the known ones."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
     unknown = sorted(set(body) - known)
     if unknown:
         raise invalid_field(unknown[0], f"未知字段 {unknown[0]}")
+    return body
 
 
 def parse_new_application(body: Any) -> NewApplication:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
-    _reject_unknown(body, {field for field in NewApplication.__dataclass_fields__})
+    body = json_object(body, set(NewApplication.__dataclass_fields__))
     service_type = body.get("service_type")
     if service_type not in SERVICE_TYPES:
         raise invalid_field("service_type", "未知的业务类型")
@@ -166,9 +181,7 @@ def parse_new_application(body: Any) -> NewApplication:
 
 
 def parse_transition(body: Any) -> Transition:
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
-    _reject_unknown(body, {"status", "note", "actor"})
+    body = json_object(body, {"status", "note", "actor"})
     status = body.get("status")
     if status not in STATUSES:
         raise invalid_field("status", "未知的状态")
@@ -176,4 +189,22 @@ def parse_transition(body: Any) -> Transition:
         status=status,
         note=optional_text(body, "note", max_length=500, multiline=True),
         actor=required_text(body, "actor", max_length=64),
+    )
+
+
+def parse_withdrawal(body: Any) -> Withdrawal:
+    body = json_object(body, {"conversation_id", "proof"})
+    proof = body.get("proof")
+    return Withdrawal(
+        conversation_id=required_text(body, "conversation_id", max_length=128),
+        proof=None if proof is None else parse_proof(proof),
+    )
+
+
+def parse_applicant_search(body: Any) -> ApplicantSearch:
+    body = json_object(body, {"id_number", "phone", "conversation_id"})
+    return ApplicantSearch(
+        id_number=normalize_id_number(body.get("id_number")),
+        phone=normalize_phone(body.get("phone")),
+        conversation_id=required_text(body, "conversation_id", max_length=128),
     )

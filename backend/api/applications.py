@@ -9,11 +9,18 @@ from aiohttp import web
 from backend.api import views
 from backend.api.common import STORE, json_response, read_json, tracking_number_from
 from backend.errors import ApiError
-from backend.validation import parse_new_application, parse_proof, required_text
+from backend.validation import (
+    json_object,
+    parse_applicant_search,
+    parse_new_application,
+    parse_proof,
+    parse_withdrawal,
+    required_text,
+)
 
 routes = web.RouteTableDef()
 
-CONVERSATION_LIST_LIMIT = 50
+LIST_LIMIT = 50
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 
 
@@ -37,12 +44,7 @@ async def create_application(request: web.Request) -> web.Response:
 # access logs.
 @routes.post("/applications/lookup")
 async def lookup_application(request: web.Request) -> web.Response:
-    body = await read_json(request)
-    if not isinstance(body, dict):
-        raise ApiError(400, "invalid_json", "请求体应为 JSON 对象")
-    unknown = sorted(set(body) - {"tracking_number", "proof", "conversation_id"})
-    if unknown:
-        raise ApiError(400, "invalid_field", f"未知字段 {unknown[0]}", field=unknown[0])
+    body = json_object(await read_json(request), {"tracking_number", "proof", "conversation_id"})
     tracking_number = tracking_number_from(body.get("tracking_number"))
     proof = parse_proof(body.get("proof"))
     caller = required_text(body, "conversation_id", max_length=128)
@@ -51,11 +53,31 @@ async def lookup_application(request: web.Request) -> web.Response:
     return json_response(views.resident_detail(application, store.cipher))
 
 
+@routes.post("/applications/{tracking_number}/withdraw")
+async def withdraw_application(request: web.Request) -> web.Response:
+    tracking_number = tracking_number_from(request.match_info["tracking_number"])
+    withdrawal = parse_withdrawal(await read_json(request))
+    store = request.app[STORE]
+    application = await store.withdraw(
+        tracking_number, withdrawal.proof, withdrawal.conversation_id
+    )
+    return json_response(views.resident_detail(application, store.cipher))
+
+
+# POST, not GET, like lookup: ID and phone numbers must stay out of URLs and access logs.
+@routes.post("/applications/find")
+async def find_applicant_applications(request: web.Request) -> web.Response:
+    search = parse_applicant_search(await read_json(request))
+    store = request.app[STORE]
+    applications = await store.find_by_applicant(
+        search.id_number, search.phone, search.conversation_id, LIST_LIMIT
+    )
+    return json_response(views.summaries(applications, store.cipher))
+
+
 @routes.get("/applications")
 async def list_conversation_applications(request: web.Request) -> web.Response:
     conversation_id = required_text(dict(request.query), "conversation_id", max_length=128)
     store = request.app[STORE]
-    applications = await store.list_for_conversation(conversation_id, CONVERSATION_LIST_LIMIT)
-    return json_response(
-        {"applications": [views.summary(item, store.cipher) for item in applications]}
-    )
+    applications = await store.list_for_conversation(conversation_id, LIST_LIMIT)
+    return json_response(views.summaries(applications, store.cipher))

@@ -29,6 +29,10 @@ def summary(application: Application, cipher: FieldCipher) -> dict[str, Any]:
     }
 
 
+def summaries(applications: list[Application], cipher: FieldCipher) -> dict[str, Any]:
+    return {"applications": [summary(item, cipher) for item in applications]}
+
+
 def _applicant(application: Application, cipher: FieldCipher) -> dict[str, str]:
     return {
         "name": mask_name(cipher.decrypt(application.applicant_name_enc)),

@@ -12,6 +12,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
@@ -191,11 +192,45 @@ class StoreClient:
             raise
         return ApplicationStatus.from_json(data)
 
+    async def withdraw(
+        self, tracking_number: str, conversation_id: str, proof: str | None = None
+    ) -> ApplicationStatus:
+        """Withdraw an application that has not been decided yet; returns it withdrawn.
+
+        The conversation that submitted it needs no proof; any other one needs the
+        lookup's proof. Refusals raise StoreRejected with code "not_found" (unknown
+        number or wrong proof, the store does not say which), "not_withdrawable"
+        (details["current_status"], "withdrawn" when it already is, and its Chinese
+        label details["current_status_label"]) or "too_many_attempts"
+        (details["retry_after"] in seconds).
+        """
+        body = {"conversation_id": conversation_id}
+        if proof is not None:
+            body["proof"] = proof
+        # Typed by the resident: quoted whole, so that no character can change the path.
+        path = f"/applications/{quote(tracking_number, safe='')}/withdraw"
+        return ApplicationStatus.from_json(await self._request("POST", path, json=body))
+
+    async def find_by_applicant(
+        self, id_number: str, phone: str, conversation_id: str
+    ) -> list[ApplicationSummary]:
+        """The applications of this ID number given with this phone, newest first.
+
+        Empty when none match both. Empty searches count as failed proofs: too many
+        raise StoreRejected with code "too_many_attempts" (details["retry_after"]).
+        """
+        data = await self._request(
+            "POST",
+            "/applications/find",
+            json={"id_number": id_number, "phone": phone, "conversation_id": conversation_id},
+        )
+        return _summaries(data)
+
     async def list_for_conversation(self, conversation_id: str) -> list[ApplicationSummary]:
         data = await self._request(
             "GET", "/applications", params={"conversation_id": conversation_id}
         )
-        return [ApplicationSummary(**item) for item in data["applications"]]
+        return _summaries(data)
 
     async def _request(
         self,
@@ -233,6 +268,10 @@ class StoreClient:
                 {k: v for k, v in error.items() if k not in ("error", "message")},
             )
         return data
+
+
+def _summaries(data: Mapping[str, Any]) -> list[ApplicationSummary]:
+    return [ApplicationSummary(**item) for item in data["applications"]]
 
 
 @functools.lru_cache(maxsize=1)

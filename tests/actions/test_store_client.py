@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from backend.config import Settings
 from bot.actions.store_client import (
     DEFAULT_URL,
     ApplicationStatus,
+    ApplicationSummary,
     StoreClient,
     StoreRejected,
     StoreUnavailable,
@@ -103,6 +105,72 @@ async def test_refusals_carry_the_store_code(client: StoreClient) -> None:
 
 
 @pytest.mark.asyncio
+async def test_withdraw(client: StoreClient) -> None:
+    created = await client.create_application(**APPLICATION, idempotency_key="form-w")
+    number = created.tracking_number
+
+    with pytest.raises(StoreRejected) as error:
+        await client.withdraw(number, "someone-else")
+    assert (error.value.status, error.value.code) == (404, "not_found")
+
+    # Typed as residents type it: quoted into the path, normalised by the store.
+    typed = f"da {number[2:10]}-{number[10:]}".lower()
+    status = await client.withdraw(typed, "another-channel", proof="+86 138 1234 5678")
+    assert isinstance(status, ApplicationStatus)
+    assert (status.tracking_number, status.status, status.status_label) == (
+        number,
+        "withdrawn",
+        "已撤回",
+    )
+    assert status.history[-1].note == "居民撤回"
+    assert status.phone == "138****5678"
+
+    with pytest.raises(StoreRejected) as error:
+        await client.withdraw(number, "sender-1")
+    assert (error.value.status, error.value.code) == (409, "not_withdrawable")
+    assert error.value.details["current_status"] == "withdrawn"
+    assert error.value.details["current_status_label"] == "已撤回"
+
+
+@pytest.mark.asyncio
+async def test_withdraw_is_throttled(client: StoreClient) -> None:
+    number = (await client.create_application(**APPLICATION, idempotency_key="f")).tracking_number
+    for _ in range(2):
+        with pytest.raises(StoreRejected) as error:
+            await client.withdraw(number, "guesser", proof="0000")
+        assert error.value.code == "not_found"
+    with pytest.raises(StoreRejected) as error:
+        await client.withdraw(number, "sender-1")
+    assert (error.value.status, error.value.code) == (429, "too_many_attempts")
+    assert error.value.details["retry_after"] > 0
+
+
+@pytest.mark.asyncio
+async def test_find_by_applicant(client: StoreClient) -> None:
+    first = await client.create_application(**APPLICATION, idempotency_key="a")
+    second = await client.create_application(
+        **{**APPLICATION, "service_type": "temporary_relief"}, idempotency_key="b"
+    )
+    found = await client.find_by_applicant("510304195003150026", "138-1234-5678", "new-chat")
+    assert all(isinstance(item, ApplicationSummary) for item in found)
+    assert [item.tracking_number for item in found] == [
+        second.tracking_number,
+        first.tracking_number,
+    ]
+    assert found[0].applicant_name == "张*华"
+
+    assert await client.find_by_applicant("510304195003150026", "13900000000", "x") == []
+    assert await client.find_by_applicant("510304195003150026", "13900000001", "y") == []
+    with pytest.raises(StoreRejected) as error:
+        await client.find_by_applicant("510304195003150026", "13812345678", "z")
+    assert (error.value.status, error.value.code) == (429, "too_many_attempts")
+
+    with pytest.raises(StoreRejected) as error:
+        await client.find_by_applicant("510304195003150027", "13812345678", "z")
+    assert (error.value.code, error.value.details) == ("invalid_id_number", {"field": "id_number"})
+
+
+@pytest.mark.asyncio
 async def test_wrong_token_is_rejected(store: RunningServer) -> None:
     async with StoreClient(store.url, "not-the-service-token") as client:
         with pytest.raises(StoreRejected) as error:
@@ -110,11 +178,22 @@ async def test_wrong_token_is_rejected(store: RunningServer) -> None:
     assert (error.value.status, error.value.code) == (401, "unauthorized")
 
 
+async def every_call(client: StoreClient) -> None:
+    """Each call of the client must raise StoreUnavailable."""
+    calls = (
+        functools.partial(client.list_for_conversation, "sender-1"),
+        functools.partial(client.withdraw, "DA202611270001", "sender-1"),
+        functools.partial(client.find_by_applicant, APPLICATION["id_number"], "13812345678", "x"),
+    )
+    for call in calls:
+        with pytest.raises(StoreUnavailable):
+            await call()
+
+
 @pytest.mark.asyncio
 async def test_connection_refused_is_unavailable() -> None:
     async with StoreClient(f"http://127.0.0.1:{free_port()}", TOKEN) as client:
-        with pytest.raises(StoreUnavailable):
-            await client.list_for_conversation("sender-1")
+        await every_call(client)
 
 
 async def serve(handler: Callable[[web.Request], object]) -> tuple[web.AppRunner, str]:
@@ -144,8 +223,7 @@ async def test_timeouts_and_server_errors_are_unavailable() -> None:
         runner, url = await serve(handler)
         try:
             async with StoreClient(url, TOKEN, timeout_seconds=timeout) as client:
-                with pytest.raises(StoreUnavailable):
-                    await client.list_for_conversation("sender-1")
+                await every_call(client)
         finally:
             await runner.cleanup()
 

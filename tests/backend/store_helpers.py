@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import jsonschema
+import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from backend.app import create_app
+from backend.app import OPENAPI_PATH, create_app
 from backend.config import Settings
 
 SERVICE_TOKEN = "service-token-for-tests-0123456789"
@@ -25,6 +27,13 @@ PHONE_2 = "13987654321"
 NAME = "王秀英"
 
 TABLES = ("status_history", "applications", "tracking_counters", "proof_failures")
+
+SPEC = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+
+
+def assert_matches_schema(instance: Any, schema_name: str) -> None:
+    schema = {**SPEC["components"]["schemas"][schema_name], "components": SPEC["components"]}
+    jsonschema.Draft202012Validator(schema).validate(instance)
 
 
 def application_body(**overrides: Any) -> dict[str, Any]:
@@ -93,4 +102,28 @@ async def transition(
         body["note"] = note
     return await client.post(
         f"/staff/applications/{tracking_number}/transitions", json=body, headers=STAFF_HEADERS
+    )
+
+
+async def withdraw(
+    client: TestClient,
+    tracking_number: str,
+    conversation_id: str = "conv-1",
+    proof: str | None = None,
+) -> Any:
+    body = {"conversation_id": conversation_id}
+    if proof is not None:
+        body["proof"] = proof
+    return await client.post(
+        f"/applications/{tracking_number}/withdraw", json=body, headers=SERVICE_HEADERS
+    )
+
+
+async def find(
+    client: TestClient, id_number: str, phone: str, conversation_id: str = "conv-1"
+) -> Any:
+    return await client.post(
+        "/applications/find",
+        json={"id_number": id_number, "phone": phone, "conversation_id": conversation_id},
+        headers=SERVICE_HEADERS,
     )

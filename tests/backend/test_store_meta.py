@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import pytest
@@ -15,15 +14,23 @@ from alembic.migration import MigrationContext
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from store_helpers import PHONE, SERVICE_HEADERS, STAFF_HEADERS, create, lookup, transition
+from store_helpers import (
+    PHONE,
+    SERVICE_HEADERS,
+    SPEC,
+    STAFF_HEADERS,
+    assert_matches_schema,
+    create,
+    lookup,
+    transition,
+)
 
-from backend.app import OPENAPI_PATH, create_app
+from backend.app import create_app
 from backend.config import Settings
 from backend.db import create_sync_engine, upgrade_database
 from backend.models import metadata
 from backend.store import Store
 
-SPEC = yaml.safe_load(Path(OPENAPI_PATH).read_text(encoding="utf-8"))
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
 
 
@@ -43,11 +50,6 @@ def app_operations(app: web.Application) -> set[tuple[str, str]]:
         for route in app.router.routes()
         if route.method != "HEAD"
     }
-
-
-def assert_matches_schema(instance: Any, schema_name: str) -> None:
-    schema = {**SPEC["components"]["schemas"][schema_name], "components": SPEC["components"]}
-    jsonschema.Draft202012Validator(schema).validate(instance)
 
 
 def test_openapi_paths_match_the_routes(tmp_path: Path) -> None:

@@ -3,12 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 from aiohttp.test_utils import TestClient
-from store_helpers import MAX_FAILURES, WINDOW_SECONDS, FakeClock, create, lookup, start_client
+from store_helpers import (
+    ID_NUMBER,
+    MAX_FAILURES,
+    PHONE,
+    PHONE_2,
+    WINDOW_SECONDS,
+    FakeClock,
+    create,
+    find,
+    lookup,
+    start_client,
+    withdraw,
+)
 
+import backend.app
 from backend.config import Settings
+from backend.db import create_async_db_engine
 
 
 async def fail(client: TestClient, number: str, times: int, conversation_id: str) -> None:
@@ -96,3 +111,33 @@ async def test_concurrent_guesses_cannot_exceed_the_limit(client: TestClient) ->
     statuses = sorted(response.status for response in responses)
     assert statuses.count(404) <= MAX_FAILURES
     assert set(statuses) <= {404, 429}
+
+
+@pytest.mark.asyncio
+async def test_throttled_requests_do_not_exhaust_a_small_pool(
+    settings: Settings, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A short pool timeout turns a request waiting for a second connection while holding
+    # the first into a quick failure instead of a 30-second stall.
+    small_pool = functools.partial(
+        create_async_db_engine, pool_size=2, max_overflow=0, pool_timeout=5
+    )
+    monkeypatch.setattr(backend.app, "create_async_db_engine", small_pool)
+    client = await start_client(settings, clock)
+    try:
+        number = (await create(client))["tracking_number"]
+        await fail(client, number, MAX_FAILURES, conversation_id="attacker")
+        for index in range(MAX_FAILURES):
+            response = await find(client, ID_NUMBER, PHONE_2, conversation_id=f"scan-{index}")
+            assert response.status == 200
+        *answers, health = await asyncio.gather(
+            *(lookup(client, number, "0000", conversation_id=f"l{index}") for index in range(30)),
+            *(withdraw(client, number, f"w{index}", proof="0000") for index in range(10)),
+            *(find(client, ID_NUMBER, PHONE, conversation_id=f"f{index}") for index in range(10)),
+            client.get("/health"),
+        )
+        assert {answer.status for answer in answers} <= {404, 429}
+        assert health.status == 200
+        assert (await client.get("/health")).status == 200
+    finally:
+        await client.close()
