@@ -4,20 +4,29 @@ The FallbackClassifier only sees the intent confidence; the `faq` ResponseSelect
 topic confidence is checked here too, so a question that merely resembles a topic gets
 a "did you mean" with the likeliest topics instead of a confident wrong answer. The
 decision is a slot the rules branch on, so every reply stays a staff-editable response.
+
+The conversation counts too (bot/lexicon/topics.yml): a follow-up that names no
+service (「那要带啥子去办」) is about the service just answered, and a message naming
+two services (「低保和特困有啥子区别」) gets both answers; those the triage utters itself.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import yaml
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.settings import settings
 
-CONFIDENT, UNSURE, LOST = "confident", "unsure", "lost"
+CONFIDENT, UNSURE, LOST, ANSWERED = "confident", "unsure", "lost", "answered"
+FOLLOWUP_MAX_LENGTH = 10
+TOPICS_FILE = Path(__file__).resolve().parents[1] / "lexicon" / "topics.yml"
 SUGGESTION_SLOTS = ("suggestion_1", "suggestion_2", "suggestion_3")
 
 
@@ -65,6 +74,60 @@ def understanding(latest_message: dict[str, Any]) -> str:
     return UNSURE
 
 
+@functools.lru_cache(maxsize=1)
+def topic_words() -> dict[str, Any]:
+    return yaml.safe_load(TOPICS_FILE.read_text(encoding="utf-8"))
+
+
+def services_named(text: str) -> list[str]:
+    """The services the text names, in the order it names them."""
+    positions = {}
+    for service, entry in topic_words()["services"].items():
+        found = [text.find(word) for word in entry["words"] if word in text]
+        if found:
+            positions[service] = min(found)
+    return sorted(positions, key=positions.get)
+
+
+def service_of(topic: str | None) -> str | None:
+    for service, entry in topic_words()["services"].items():
+        if topic in entry["topics"]:
+            return service
+    return None
+
+
+def followup_topic(text: str, last_topic: str | None, message: dict[str, Any]) -> str | None:
+    """The topic a follow-up that names no service asks about, given the last answer."""
+    service = service_of(last_topic)
+    if not service or services_named(text):
+        return None
+    words = topic_words()
+    refers_back = any(word in text for word in words["followup_words"])
+    guesses = faq_guesses(message)
+    model_agrees = bool(guesses) and service_of(guesses[0].key) == service
+    # A short question naming no service leans on the conversation (「好久能拿到」).
+    short = len(text) <= FOLLOWUP_MAX_LENGTH
+    if not (refers_back or short or model_agrees or understanding(message) != CONFIDENT):
+        return None
+    for aspect in words["aspects"].values():
+        if any(word in text for word in aspect["words"]) and service in aspect["topics"]:
+            return aspect["topics"][service]
+    return None
+
+
+def topics_of_two_services(text: str, message: dict[str, Any]) -> list[str]:
+    """One topic for each of two services the text names, the model's best for each."""
+    named = services_named(text)[:2]
+    if len(named) < 2:
+        return []
+    ranked = [guess.key for guess in faq_guesses(message)]
+    chosen = []
+    for service in named:
+        topics = topic_words()["services"][service]["topics"]
+        chosen.append(next((key for key in ranked if key in topics), topics[0]))
+    return chosen
+
+
 class ActionTriage(Action):
     """Sets `understanding` and the suggestion slots for the rules to branch on."""
 
@@ -74,13 +137,26 @@ class ActionTriage(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        verdict = understanding(tracker.latest_message)
-        titles = [] if verdict == CONFIDENT else suggestions(tracker.latest_message, domain)
+        message = tracker.latest_message
+        text = message.get("text") or ""
+        answers = topics_of_two_services(text, message)
+        followup = followup_topic(text, tracker.get_slot("last_topic"), message)
+        if followup and not answers:
+            answers = [followup]
+        if answers:
+            for topic in answers:
+                dispatcher.utter_message(response=f"utter_{topic}")
+            return [SlotSet("understanding", ANSWERED), SlotSet("last_topic", answers[-1])]
+        verdict = understanding(message)
+        titles = [] if verdict == CONFIDENT else suggestions(message, domain)
         if verdict != CONFIDENT and not titles:
             verdict = LOST
         padded = titles + [None] * (len(SUGGESTION_SLOTS) - len(titles))
+        guesses = faq_guesses(message)
+        last_topic = guesses[0].key if verdict == CONFIDENT and guesses else None
         return [
             SlotSet("understanding", verdict),
+            SlotSet("last_topic", last_topic or tracker.get_slot("last_topic")),
             SlotSet("suggestion_count", str(len(titles)) if titles else None),
             *(SlotSet(slot, title) for slot, title in zip(SUGGESTION_SLOTS, padded, strict=True)),
         ]

@@ -1,0 +1,107 @@
+"""The triage uses the conversation: follow-ups and messages that name two services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions import faq
+from tests.actions.domain_text import DOMAIN
+from tests.trainingdata import responses
+
+
+def message(text: str, ranking: list[tuple[str, float]], intent: str = "faq") -> dict[str, Any]:
+    return {
+        "text": text,
+        "intent": {"name": intent, "confidence": 0.9},
+        "entities": [],
+        "response_selector": {
+            "faq": {
+                "ranking": [
+                    {"intent_response_key": key, "confidence": confidence}
+                    for key, confidence in ranking
+                ]
+            }
+        },
+    }
+
+
+async def triage(latest: dict[str, Any], **slots: Any) -> tuple[dict[str, Any], list[str]]:
+    tracker = Tracker(
+        sender_id="resident-1",
+        slots=slots,
+        latest_message=latest,
+        events=[],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+    dispatcher = CollectingDispatcher()
+    events = await faq.ActionTriage().run(dispatcher, tracker, DOMAIN)
+    values = {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+    return values, [m["response"] for m in dispatcher.messages]
+
+
+@pytest.mark.parametrize(
+    "text, last, expected",
+    [
+        ("那要带啥子去办", "faq/elderly_card_eligibility", "faq/elderly_card_materials"),
+        ("好久能拿到", "faq/elderly_card_materials", "faq/elderly_card_pickup"),
+        ("那要准备些啥材料", "faq/subsistence_eligibility", "faq/subsistence_materials"),
+        ("那一个月发好多钱嘛", "faq/subsistence_eligibility", "faq/subsistence_amount"),
+        ("那要等多久", "faq/housing_renovation_eligibility", "faq/housing_renovation_process"),
+    ],
+)
+async def test_a_follow_up_is_about_the_service_just_answered(text, last, expected):
+    # The model, without the conversation, guesses another service's topic.
+    latest = message(text, [("faq/subsistence_materials", 0.6), ("faq/pension_enroll", 0.2)])
+    if expected == "faq/subsistence_materials":
+        latest = message(text, [("faq/elderly_card_materials", 0.6)])
+    slots, uttered = await triage(latest, last_topic=last)
+    assert uttered == [f"utter_{expected}"]
+    assert slots["understanding"] == faq.ANSWERED and slots["last_topic"] == expected
+
+
+async def test_a_question_naming_its_service_is_not_a_follow_up():
+    latest = message("低保要带啥子材料", [("faq/subsistence_materials", 0.95)])
+    slots, uttered = await triage(latest, last_topic="faq/elderly_card_eligibility")
+    assert slots["understanding"] == faq.CONFIDENT and not uttered
+    assert slots["last_topic"] == "faq/subsistence_materials"
+
+
+async def test_without_an_earlier_answer_a_follow_up_is_triaged_as_usual():
+    latest = message("那要带啥子去办", [("faq/elderly_card_materials", 0.3)])
+    slots, uttered = await triage(latest)
+    assert slots["understanding"] != faq.ANSWERED and not uttered
+
+
+@pytest.mark.parametrize(
+    "text, ranking, expected",
+    [
+        (
+            "低保和特困有啥子区别",
+            [("faq/extreme_poverty_support", 0.8), ("faq/subsistence_eligibility", 0.1)],
+            ["faq/subsistence_eligibility", "faq/extreme_poverty_support"],
+        ),
+        (
+            "老年证咋个办 还有高龄津贴咋个领",
+            [("faq/senior_allowance", 0.7), ("faq/elderly_card_materials", 0.2)],
+            ["faq/elderly_card_materials", "faq/senior_allowance"],
+        ),
+    ],
+)
+async def test_two_services_in_one_message_get_both_answers(text, ranking, expected):
+    slots, uttered = await triage(message(text, ranking))
+    assert uttered == [f"utter_{topic}" for topic in expected]
+    assert slots["understanding"] == faq.ANSWERED
+
+
+def test_every_topic_named_in_the_lexicon_has_an_answer():
+    words = faq.topic_words()
+    named = {topic for entry in words["services"].values() for topic in entry["topics"]}
+    named |= {topic for aspect in words["aspects"].values() for topic in aspect["topics"].values()}
+    assert named <= {name.removeprefix("utter_") for name in responses()}
