@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import re
 from collections import Counter
 
 import jieba
@@ -27,18 +28,52 @@ HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
 DICTIONARY = DATA / "dictionary"
 MIN_EXAMPLES = 15
 
+# `out_of_scope` is a retrieval intent like `faq`: its examples are labelled
+# `out_of_scope/<topic>` and each topic has a referral `utter_out_of_scope/<topic>`.
+# The intent name the model predicts (and the contract names) stays `out_of_scope`.
+REFERRALS = sorted(label for label in EXAMPLES if label.startswith("out_of_scope/"))
+REFERRAL_TOPICS = {
+    "hukou_transfer",
+    "id_card",
+    "vaccination",
+    "marriage_registration",
+    "electricity",
+    "water_gas",
+    "driving_licence",
+    "passport",
+    "housing_fund",
+    "property_registration",
+    "school_enrolment",
+    "other",
+}
+MIN_REFERRAL_EXAMPLES = 12
+MAX_REFERRAL_LENGTH = 120
+# The only numbers a referral may give: national hotlines (and the 交管12123 app).
+NATIONAL_NUMBERS = {"12345", "95598", "12329", "12123"}
+
+
+def examples_of(label: str) -> list[str]:
+    """Examples of a label; for a retrieval intent, those of all its sub-intents too."""
+    return [
+        example
+        for name, examples in EXAMPLES.items()
+        if name == label or name.startswith(f"{label}/")
+        for example in examples
+    ]
+
 
 def test_contract_is_complete_in_domain_and_data():
     domain = load(ROOT / "domain.yml")
     assert set(INTENTS) <= set(domain["intents"])
     assert "faq" in domain["intents"]
     assert set(ENTITIES) <= set(domain["entities"])
-    assert set(INTENTS + TOPICS) <= set(EXAMPLES), set(INTENTS + TOPICS) - set(EXAMPLES)
+    labelled = set(EXAMPLES) | {name.split("/")[0] for name in EXAMPLES}
+    assert set(INTENTS + TOPICS) <= labelled, set(INTENTS + TOPICS) - labelled
 
 
 @pytest.mark.parametrize("label", INTENTS + TOPICS)
 def test_every_label_has_enough_varied_examples(label):
-    examples = [plain(e) for e in EXAMPLES[label]]
+    examples = [plain(e) for e in examples_of(label)]
     minimum = 60 if label == "out_of_scope" else MIN_EXAMPLES
     assert len(set(examples)) >= minimum
 
@@ -58,18 +93,47 @@ def test_every_entity_is_carried_by_inform_examples():
         assert inform.count(f"({entity})") + inform.count(f'"{entity}"') >= 5, entity
 
 
-@pytest.mark.parametrize("topic", TOPICS)
-def test_every_topic_has_one_reviewed_sourced_short_answer(topic):
+def check_one_reviewed_sourced_short_answer(topic: str, max_length: int) -> dict:
     variations = responses()[f"utter_{topic}"]
     assert len(variations) == 1
     answer = variations[0]
-    assert 0 < len(answer["text"]) <= 200
+    assert 0 < len(answer["text"]) <= max_length
     metadata = answer["metadata"]
     assert metadata["source"].strip()
     reviewed = datetime.date.fromisoformat(str(metadata["reviewed"]))
     assert reviewed <= datetime.date.today()
     # The title is offered as a "did you mean" button, so it must lead back here.
     assert metadata["title"] in {plain(e) for e in EXAMPLES[topic]}
+    return answer
+
+
+@pytest.mark.parametrize("topic", TOPICS)
+def test_every_topic_has_one_reviewed_sourced_short_answer(topic):
+    check_one_reviewed_sourced_short_answer(topic, 200)
+
+
+def test_out_of_scope_is_a_retrieval_intent_with_the_referral_topics():
+    assert {label.split("/", 1)[1] for label in REFERRALS} >= REFERRAL_TOPICS
+    answers = {name for name in responses() if name.startswith("utter_out_of_scope/")}
+    assert answers == {f"utter_{label}" for label in REFERRALS}
+    # A plain utter_out_of_scope response would be dead text beside the retrieval action.
+    assert "utter_out_of_scope" not in responses()
+
+
+@pytest.mark.parametrize("topic", REFERRALS)
+def test_every_referral_topic_has_enough_varied_examples(topic):
+    assert len({plain(e) for e in EXAMPLES[topic]}) >= MIN_REFERRAL_EXAMPLES
+
+
+@pytest.mark.parametrize("topic", REFERRALS)
+def test_every_referral_is_reviewed_sourced_short_and_ends_with_12345(topic):
+    answer = check_one_reviewed_sourced_short_answer(topic, MAX_REFERRAL_LENGTH)
+    text = answer["text"]
+    # No invented local phone numbers: only national hotlines.
+    assert set(re.findall(r"[0-9]{3,}", text)) <= NATIONAL_NUMBERS, text
+    if topic != "out_of_scope/other":  # keeps the generic reply's wording and buttons
+        last_sentence = [part for part in re.split(r"[。！？]", text) if part.strip()][-1]
+        assert "12345" in last_sentence, text
 
 
 def test_every_button_payload_is_understood_as_training_data():
@@ -148,3 +212,79 @@ def test_no_example_is_wrapped_in_quotes():
         e for examples in EXAMPLES.values() for e in examples if e[:1] in "'\"" and e[-1:] in "'\""
     ]
     assert not quoted
+
+
+def emergency_pattern() -> re.Pattern[str]:
+    regexes = load(DATA / "core" / "regexes.yml")["nlu"]
+    block = next(block for block in regexes if block.get("regex") == "emergency")
+    patterns = [line[2:] for line in block["examples"].splitlines() if line.startswith("- ")]
+    assert len(patterns) == 1
+    # As RegexEntityExtractor uses it: case_sensitive false, no word boundaries.
+    return re.compile(patterns[0], flags=re.IGNORECASE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "屋头遭火烧了 啥子都莫得了 咋个办",
+        "家里着火了 人没事 东西全烧了 怎么办",
+        "昨晚上涨水把屋头淹了",
+        "我老汉儿突然中风住院了 钱不够",
+        "房子后墙裂了好宽的缝 怕要垮了",
+        "后山滑坡把灶房埋了",
+        "我老公前天突然去世了",
+    ],
+)
+def test_emergency_regex_finds_emergencies(text):
+    assert emergency_pattern().search(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "医保报销住院",
+        "住院能报销好多",
+        "这几天河头会不会涨水",
+        "上班受伤了咋办",
+        "发烧了吃啥子药",
+        "房子裂缝了算不算危房",
+        "五保户过世了丧事哪个办",
+        "得了癌症家里拖垮了 够得上低保不",
+    ],
+)
+def test_emergency_regex_leaves_ordinary_questions_alone(text):
+    assert not emergency_pattern().search(text)
+
+
+def test_emergency_regex_hardly_matches_other_examples():
+    """Only the apply intents describe emergencies; FAQ and referral examples must not look like one."""
+    pattern = emergency_pattern()
+    emergency_intents = {"apply_temporary_relief", "apply_housing_renovation"}
+    matched = [
+        (label, plain(example))
+        for label, examples in EXAMPLES.items()
+        if label not in emergency_intents
+        for example in examples
+        if pattern.search(plain(example))
+    ]
+    assert len(matched) <= 2, matched
+    for intent, minimum in (("apply_temporary_relief", 40), ("apply_housing_renovation", 20)):
+        found = [e for e in EXAMPLES[intent] if pattern.search(plain(e))]
+        assert len(found) >= minimum, intent
+
+
+def test_emergency_entity_is_annotated_where_the_regex_matches():
+    """RegexEntityExtractor only keeps a regex whose name is an entity annotated in the data."""
+    pattern = emergency_pattern()
+    annotated = [
+        (label, match.group(1))
+        for label, examples in EXAMPLES.items()
+        for example in examples
+        for match in re.finditer(r"\[([^\]]+)\]\(emergency\)", example)
+    ]
+    assert annotated
+    assert all(pattern.fullmatch(word) for _, word in annotated), annotated
+    assert {label for label, _ in annotated} <= {
+        "apply_temporary_relief",
+        "apply_housing_renovation",
+    }
