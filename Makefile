@@ -41,4 +41,4 @@ wechat-menu: venv
 # Regenerate the lock from requirements.in (needs network); commit both files.
 lock:
 	python3.10 -m venv /tmp/daan-lock && /tmp/daan-lock/bin/pip install -q pip-tools==7.4.1
-	/tmp/daan-lock/bin/pip-compile --no-header --strip-extras --allow-unsafe -o requirements.lock requirements.in
+	/tmp/daan-lock/bin/pip-compile --no-header --strip-extras --allow-unsafe --generate-hashes -o requirements.lock requirements.in

@@ -32,6 +32,6 @@ echo "Creating .venv with $python"
 rm -rf .venv
 "$python" -m venv .venv
 .venv/bin/pip install --quiet pip==24.2
-.venv/bin/pip install --quiet --no-deps -r requirements.lock
+.venv/bin/pip install --quiet --no-deps --require-hashes -r requirements.lock
 .venv/bin/pip check
 cp requirements.lock "$stamp"

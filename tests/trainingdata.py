@@ -12,6 +12,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bot" / "data"
 CONTRACT = ROOT.parent / "shared" / "spec" / "intents.md"
+# Labels added to the contract are listed in the README's table ("Labels added …").
+ADDED_LABELS = ROOT / "README.md"
 
 # [text](entity) or [text]{"entity": ...}: keep the text, drop the markup.
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
@@ -51,11 +53,18 @@ def responses() -> dict[str, list[dict[str, Any]]]:
     return found
 
 
+def added_labels_table() -> str:
+    """The README's section "Labels added to the contract", up to the next heading."""
+    readme = ADDED_LABELS.read_text(encoding="utf-8")
+    section = readme.split("### Labels added to the contract", 1)[1]
+    return re.split(r"^#", section, maxsplit=1, flags=re.MULTILINE)[0]
+
+
 def contract_labels() -> tuple[list[str], list[str], list[str]]:
     """(intents, faq topics, entities) named in the shared label contract."""
-    text = CONTRACT.read_text(encoding="utf-8")
+    text = CONTRACT.read_text(encoding="utf-8") + added_labels_table()
     names = re.findall(r"^\| (`?[a-z_/]+`?) \|", text, flags=re.MULTILINE)
-    names = [n.strip("`") for n in names if n not in ("intent", "sub-intent", "entity")]
+    names = [n.strip("`") for n in names if n not in ("intent", "sub-intent", "entity", "label")]
     topics = [n for n in names if n.startswith("faq/")]
     entities = ["person_name", "id_number", "phone", "township", "tracking_number"]
     intents = [n for n in names if n not in topics and n not in entities]

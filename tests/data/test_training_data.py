@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import datetime
 import re
+import unicodedata
 from collections import Counter
 
 import jieba
 import pytest
 import yaml
+from rapidfuzz import process
+from rapidfuzz.distance import Levenshtein
 
 from connectors.wechat.menu import MENU_ITEMS
 from tests.trainingdata import (
@@ -24,7 +27,11 @@ from tests.trainingdata import (
 
 INTENTS, TOPICS, ENTITIES = contract_labels()
 EXAMPLES = examples_by_label()
-HELDOUT = ROOT / "tests" / "nlu" / "heldout.yml"
+HELDOUT_FILES = [
+    ROOT / "tests" / "nlu" / "heldout.yml",
+    ROOT / "tests" / "nlu" / "heldout_residents.yml",
+]
+MAX_EDITS = 2
 DICTIONARY = DATA / "dictionary"
 MIN_EXAMPLES = 15
 
@@ -156,13 +163,43 @@ def test_every_wechat_menu_key_is_understood_as_training_data():
     assert not keys - known
 
 
-def test_heldout_questions_are_never_training_examples():
-    heldout = examples_by_label([HELDOUT])
-    heldout_texts = {plain(e) for examples in heldout.values() for e in examples}
-    training_texts = {plain(e) for examples in EXAMPLES.values() for e in examples}
-    assert len(heldout_texts) >= 200
-    assert set(heldout) == set(INTENTS + TOPICS)
-    assert not heldout_texts & training_texts
+def comparable(text: str) -> str:
+    """Text as a near-copy would be compared: width, case, punctuation and spaces gone."""
+    text = unicodedata.normalize("NFKC", plain(text)).lower()
+    return "".join(char for char in text if char.isalnum())
+
+
+def too_close_to_training(texts: list[str]) -> list[tuple[str, str]]:
+    """Held-out texts within 2 edits of a training example (a typo is not a new question)."""
+    training = sorted({comparable(e) for examples in EXAMPLES.values() for e in examples})
+    close = []
+    for text in texts:
+        match = process.extractOne(
+            comparable(text), training, scorer=Levenshtein.distance, score_cutoff=MAX_EDITS
+        )
+        if match:
+            close.append((text, match[0]))
+    return close
+
+
+@pytest.mark.parametrize("path", HELDOUT_FILES, ids=lambda p: p.name)
+def test_heldout_questions_are_not_near_copies_of_training_examples(path):
+    texts = [e for examples in examples_by_label([path]).values() for e in examples]
+    assert len(texts) >= 300
+    assert not too_close_to_training(texts)
+
+
+def test_the_heldout_files_cover_every_label_of_the_contract():
+    labels = set()
+    for path in HELDOUT_FILES:
+        labels |= set(examples_by_label([path]))
+    assert labels == set(INTENTS + TOPICS)
+
+
+def test_near_copies_are_found_through_typos_punctuation_and_width():
+    example = plain(next(iter(EXAMPLES["faq/subsistence_materials"])))
+    variants = [example + "？", "  " + example.replace(example[1], "某", 1), example[:-1]]
+    assert all(too_close_to_training([variant]) for variant in variants)
 
 
 def user_tokenizer() -> jieba.Tokenizer:
