@@ -66,10 +66,37 @@ def suggestions(latest_message: dict[str, Any], domain: dict[str, Any]) -> list[
 
 
 def understanding(latest_message: dict[str, Any]) -> str:
-    """How well the last message was understood, judged on the FAQ topic confidence."""
+    """Whether the last message is clear enough to answer from the knowledge base.
+
+    One confidence cannot separate right topics from wrong ones, so three signals
+    decide (measured on tests/nlu/heldout.yml; README "How the assistant decides"):
+    the topic's confidence, its margin over the runner-up, and whether the service the
+    resident names (老年证, 低保 …) is the topic's service. A named service that is
+    not the topic's is never answered; a message the intent classifier could not place
+    is answered only when one topic stands far above all others.
+    """
     intent = (latest_message.get("intent") or {}).get("name")
     guesses = faq_guesses(latest_message)
-    if intent == "faq" and guesses and guesses[0].confidence >= settings.faq_topic_threshold:
+    if intent not in ("faq", "nlu_fallback") or not guesses:
+        return UNSURE
+    top = guesses[0]
+    margin = top.confidence / max(guesses[1].confidence if len(guesses) > 1 else 0.0, 1e-6)
+    if intent == "nlu_fallback":
+        clear = top.confidence >= settings.fallback_topic_threshold
+        return CONFIDENT if clear and margin >= settings.fallback_topic_margin else UNSURE
+    named = services_named(latest_message.get("text") or "")
+    if named and service_of(top.key) not in named and service_of(top.key) is not None:
+        return UNSURE
+    if top.confidence >= settings.faq_topic_threshold:
+        return CONFIDENT
+    if top.confidence >= settings.faq_margin_threshold and margin >= settings.faq_topic_margin:
+        return CONFIDENT
+    agrees = service_of(top.key) in named
+    if (
+        agrees
+        and top.confidence >= settings.faq_named_threshold
+        and margin >= settings.faq_named_margin
+    ):
         return CONFIDENT
     return UNSURE
 

@@ -105,3 +105,64 @@ def test_every_topic_named_in_the_lexicon_has_an_answer():
     named = {topic for entry in words["services"].values() for topic in entry["topics"]}
     named |= {topic for aspect in words["aspects"].values() for topic in aspect["topics"].values()}
     assert named <= {name.removeprefix("utter_") for name in responses()}
+
+
+@pytest.mark.parametrize(
+    "intent, text, ranking, verdict",
+    [
+        # Clear on confidence alone.
+        (
+            "faq",
+            "养老金好久发",
+            [("faq/pension_benefit", 0.8), ("faq/pension_enroll", 0.1)],
+            "confident",
+        ),
+        # Lower, but far above the runner-up.
+        (
+            "faq",
+            "第一次去哪个窗口登记",
+            [("faq/pension_enroll", 0.35), ("faq/pension_benefit", 0.08)],
+            "confident",
+        ),
+        # Lower and close to the runner-up: ask.
+        (
+            "faq",
+            "一年下来总共要交好多",
+            [("faq/pension_enroll", 0.35), ("faq/pension_contribution", 0.2)],
+            "unsure",
+        ),
+        # The service the resident names is the topic's: answered with less margin.
+        (
+            "faq",
+            "外地户口能办老年证不",
+            [("faq/elderly_card_eligibility", 0.3), ("faq/elderly_card_materials", 0.18)],
+            "confident",
+        ),
+        # The resident names another service than the topic's: never answered.
+        (
+            "faq",
+            "低保的材料",
+            [("faq/elderly_card_materials", 0.9), ("faq/subsistence_materials", 0.05)],
+            "unsure",
+        ),
+        # The intent classifier could not place it, but one topic dominates.
+        (
+            "nlu_fallback",
+            "有没得网上办事的平台",
+            [("faq/online_service", 0.97), ("faq/proxy_application", 0.01)],
+            "confident",
+        ),
+        (
+            "nlu_fallback",
+            "可以在网上申请不",
+            [("faq/online_service", 0.56), ("faq/proxy_application", 0.1)],
+            "unsure",
+        ),
+        # Other intents are never answered from the knowledge base.
+        ("out_of_scope", "下午几点钟关门", [("faq/service_center_hours", 0.85)], "unsure"),
+    ],
+)
+def test_the_decision_to_answer_weighs_confidence_margin_and_the_named_service(
+    intent, text, ranking, verdict
+):
+    assert faq.understanding(message(text, ranking, intent)) == verdict
