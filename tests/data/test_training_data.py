@@ -325,3 +325,19 @@ def test_emergency_entity_is_annotated_where_the_regex_matches():
         "apply_temporary_relief",
         "apply_housing_renovation",
     }
+
+
+# A yuan amount or a percentage in an answer (3600元, 400 元, 70%), which changes yearly.
+FIGURE = re.compile(r"[0-9]+(?:\.[0-9]+)?\s*(?:元|万元|块|%|％)")
+YEAR = re.compile(r"(?:19|20)[0-9]{2}")
+
+
+def test_every_answer_quoting_a_figure_names_its_year():
+    quoting = {
+        name: variation["text"]
+        for name, variations in responses().items()
+        for variation in variations
+        if FIGURE.search(unicodedata.normalize("NFKC", variation.get("text", "")))
+    }
+    assert quoting, "no answer quotes a figure: the check would prove nothing"
+    assert not [name for name, text in quoting.items() if not YEAR.search(text)]
