@@ -11,6 +11,10 @@ conversation lock). Someone with more messages waiting than anyone can type is a
 script or a stuck key: they are asked to slow down, so one sender cannot fill the
 queue everyone shares. Admitted messages are handled on the engine's thread
 (connectors/engine.py).
+
+In its turn, a message that picks one of the buttons of the sender's last reply
+becomes that button's payload (connectors/options.py), and the buttons of the reply
+to it are remembered for the next one.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
 from connectors.engine import MessageHandler, handle_in_engine
+from connectors.options import OptionMemory, ReplyRecorder
 
 MAX_MESSAGE_CHARS = 500
 FULL_WIDTH_SLASH = "／"
@@ -74,7 +79,7 @@ class _SenderQueues:
             del self._pending[sender]
 
 
-def guarded(on_new_message: MessageHandler) -> MessageHandler:
+def guarded(on_new_message: MessageHandler, options: OptionMemory) -> MessageHandler:
     """Wrap Rasa's message handler: every message is screened, queued behind the
     sender's earlier ones, then handed to the engine."""
     queues = _SenderQueues()
@@ -83,14 +88,26 @@ def guarded(on_new_message: MessageHandler) -> MessageHandler:
         refusal = refusal_for(message.text)
         lock = queues.enter(message.sender_id) if refusal is None else None
         if lock is None:
+            # Not a reply of the bot's: the buttons above it can still be picked.
             reply = refusal or TOO_FAST_REPLY
             await message.output_channel.send_text_message(message.sender_id, reply)
             return
         try:
             async with lock:
-                message.text = neutralise_command(message.text)
-                await handle_in_engine(on_new_message, message)
+                await _take_turn(on_new_message, options, message)
         finally:
             queues.leave(message.sender_id)
 
     return handle
+
+
+async def _take_turn(
+    on_new_message: MessageHandler, options: OptionMemory, message: UserMessage
+) -> None:
+    # Only now, after the sender's earlier messages were answered, is their last
+    # reply the one a digit answers. A payload is screened like typed text.
+    message.text = neutralise_command(await options.resolve(message.sender_id, message.text))
+    reply = ReplyRecorder(message.output_channel)
+    message.output_channel = reply
+    await handle_in_engine(on_new_message, message)
+    await options.remember(message.sender_id, reply.messages)

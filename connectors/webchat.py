@@ -6,7 +6,8 @@ It keeps Rasa's channel name `socketio`, so trackers, the store's `channel` fiel
 
 Differences from the built-in channel:
 - only the configured page origins may open a socket (rasa 3.6.21 disables the check);
-- every message goes through `connectors.guard.guarded`;
+- every message goes through `connectors.guard.guarded`, which also reads a digit or a
+  button's title as the button it picks (connectors/options.py);
 - session persistence is always on, so a reconnecting page rejoins its conversation
   (with a fixed `session_request` handler, see `WebChatInput.session_request`);
 - the widget's files are served from the channel's blueprint, so a district page embeds
@@ -24,12 +25,13 @@ from pathlib import Path
 from typing import Any
 
 from rasa.core.channels import socketio
-from rasa.core.channels.channel import InputChannel, UserMessage
+from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import MAX_MESSAGE_CHARS, guarded
+from connectors.options import OfferingOutput, closed_on_stop, option_memory
 
 logger = logging.getLogger(__name__)
 
@@ -86,6 +88,7 @@ class WebChatInput(socketio.SocketIOInput):
         # Without persistence a reload or reconnect would start a new conversation.
         super().__init__(session_persistence=True, **kwargs)
         self.allowed_origins = frozenset(allowed_origins)
+        self.options = option_memory(self.name())
         if not self.allowed_origins:
             logger.warning("webchat: no allowed_origins configured; no web page can connect")
 
@@ -99,7 +102,7 @@ class WebChatInput(socketio.SocketIOInput):
         return origin in self.allowed_origins
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = super().blueprint(guarded(on_new_message))
+        bp = closed_on_stop(super().blueprint(guarded(on_new_message, self.options)), self.options)
         # Rasa builds the server with cors_allowed_origins=[], which switches Origin
         # validation off. Reusing Rasa's blueprint (its session and message handlers)
         # and then setting the check beats copying them. A callable rather than a list:
@@ -121,6 +124,12 @@ class WebChatInput(socketio.SocketIOInput):
             )
 
         return bp
+
+    def get_output_channel(self) -> OutputChannel | None:
+        """Rasa's output for messages sent outside a turn (HTTP API), remembering their
+        buttons as the resident's options."""
+        output = super().get_output_channel()
+        return OfferingOutput(output, self.options) if output is not None else None
 
     async def session_request(self, sid: str, data: dict[str, Any] | None) -> None:
         """Put the socket in its conversation's room, replacing Rasa's handler.

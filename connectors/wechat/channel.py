@@ -21,6 +21,8 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import guarded
+from connectors.options import OfferingOutput, OptionMemory
+from connectors.state import ChannelState
 from connectors.wechat.conversations import (
     CHANNEL_NAME,
     PICKUP_WORDS,
@@ -33,10 +35,10 @@ from connectors.wechat.crypto import DecryptionFailed, EnvelopeCrypto
 from connectors.wechat.delivery import WeChatClient
 from connectors.wechat.inbound import Inbound
 from connectors.wechat.privacy import forget_resident
-from connectors.wechat.render import chosen_option, render
+from connectors.wechat.render import render
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.signature import is_fresh, verify
-from connectors.wechat.state import ChannelState, state_for
+from connectors.wechat.state import state_for
 from connectors.wechat.xmlio import MalformedXml, parse_flat_xml, render_text_reply
 
 logger = logging.getLogger(__name__)
@@ -118,13 +120,16 @@ class WeChatInput(InputChannel):
                     self.timing,
                 )
         self._outbox = Outbox(self._state, customer_service, self.timing, self.limits)
+        self._options = OptionMemory(self._state, ttl=self.timing.memory_ttl)
         self._dispatcher = Dispatcher(self._outbox, self.timing, self.limits)
 
     def get_output_channel(self) -> OutputChannel | None:
-        return WeChatOutput(self._outbox) if self.settings.enabled else None
+        if not self.settings.enabled:
+            return None
+        return OfferingOutput(WeChatOutput(self._outbox), self._options)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        handle = guarded(on_new_message)
+        handle = guarded(on_new_message, self._options)
         webhook = Blueprint("wechat_webhook", __name__)
 
         @webhook.route("/", methods=["GET"])
@@ -281,8 +286,6 @@ class WeChatInput(InputChannel):
         openid = inbound.openid
         if text and text.strip() in PICKUP_WORDS and await self._outbox.has_pending(openid):
             return await self._outbox.passive(openid, None)
-        # Payloads are the bot's own text, and still pass through the guard.
-        text = chosen_option(text, await self._outbox.options(openid)) or text
 
         async def work(output: OutputChannel) -> None:
             await handle(
@@ -322,6 +325,7 @@ class WeChatInput(InputChannel):
     def _forget(self, request: Request, openid: str) -> Work:
         async def work(_: OutputChannel) -> None:
             await self._outbox.forget(openid)
+            await self._options.forget(openid)
             agent = getattr(request.app.ctx, "agent", None)
             if agent is None:
                 logger.error("WeChat unsubscribe of %s: no agent, data NOT deleted", mask(openid))

@@ -12,7 +12,6 @@ claims each answer.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -21,11 +20,11 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
-from connectors.wechat.cache import TTLCache
+from connectors.cache import TTLCache
+from connectors.state import ChannelState
 from connectors.wechat.delivery import DeliveryError, WeChatClient
-from connectors.wechat.render import Rendered, fit, render
+from connectors.wechat.render import fit, render
 from connectors.wechat.settings import Limits, Timing
-from connectors.wechat.state import ChannelState
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class CollectingOutput(OutputChannel):
 
 
 class Outbox:
-    """What each resident still has to receive, and the options they were last offered."""
+    """What each resident still has to receive."""
 
     def __init__(
         self,
@@ -77,22 +76,11 @@ class Outbox:
         self._ttl = timing.memory_ttl
         self._max_reply_bytes = limits.max_reply_bytes
 
-    async def options(self, openid: str) -> list[str]:
-        stored = await self.state.get(f"options:{openid}")
-        return json.loads(stored) if stored else []
-
     async def has_pending(self, openid: str) -> bool:
         return await self.state.length(f"pending:{openid}") > 0
 
-    async def passive(
-        self, openid: str, text: str | None, options: list[str] | None = None
-    ) -> str | None:
-        """The passive reply now: whatever was waiting for the resident, then `text`.
-
-        `options` replaces the remembered numbered options; None leaves them as they are.
-        """
-        if options is not None:
-            await self._remember_options(openid, options)
+    async def passive(self, openid: str, text: str | None) -> str | None:
+        """The passive reply now: whatever was waiting for the resident, then `text`."""
         parts = [*await self.state.take(f"pending:{openid}"), text or ""]
         combined = "\n\n".join(part for part in parts if part)
         if not combined:
@@ -102,12 +90,11 @@ class Outbox:
             await self._keep(openid, rest)
         return head
 
-    async def push(self, openid: str, rendered: Rendered) -> None:
+    async def push(self, openid: str, text: str) -> None:
         """Delivers outside a request: customer-service API, else at the next message."""
-        if not rendered.text:
+        if not text:
             return
-        await self._remember_options(openid, rendered.options)
-        head, rest = fit(rendered.text, self._max_reply_bytes)
+        head, rest = fit(text, self._max_reply_bytes)
         if self.customer_service is not None:
             try:
                 await self.customer_service.send_text(openid, head)
@@ -117,20 +104,13 @@ class Outbox:
                 if rest:
                     await self._keep(openid, rest)
                 return
-        await self._keep(openid, rendered.text)
+        await self._keep(openid, text)
 
     async def forget(self, openid: str) -> None:
-        await self.state.delete(f"options:{openid}", f"pending:{openid}")
+        await self.state.delete(f"pending:{openid}")
 
     async def _keep(self, openid: str, text: str) -> None:
         await self.state.append(f"pending:{openid}", text, self._ttl)
-
-    async def _remember_options(self, openid: str, options: list[str]) -> None:
-        if options:
-            await self.state.put(f"options:{openid}", json.dumps(options), self._ttl)
-        else:
-            # A digit must never pick from a menu the resident no longer sees.
-            await self.state.delete(f"options:{openid}")
 
 
 @dataclass
@@ -189,8 +169,7 @@ class Dispatcher:
         if job.task.done():
             if not await self._claim(key):
                 return None
-            rendered = self._rendered(job)
-            return await self._outbox.passive(openid, rendered.text, rendered.options)
+            return await self._outbox.passive(openid, self._rendered(job))
         job.overdue = True
         return await self._overdue_reply(openid)
 
@@ -205,8 +184,7 @@ class Dispatcher:
             if answer is not None:
                 if not await self._claim(key):
                     return None
-                rendered = Rendered(**json.loads(answer))
-                return await self._outbox.passive(openid, rendered.text, rendered.options)
+                return await self._outbox.passive(openid, answer)
             await asyncio.sleep(min(_POLL_INTERVAL, max(0.0, deadline_at - loop.time())))
         return await self._overdue_reply(openid)
 
@@ -234,24 +212,20 @@ class Dispatcher:
             self._start(self._deliver_late(key, job))
 
     async def _deliver_late(self, key: str, job: _Job) -> None:
-        rendered = self._rendered(job)
-        await self._state.put(
-            f"answer:{key}",
-            json.dumps({"text": rendered.text, "options": rendered.options}),
-            self._timing.dedup_ttl,
-        )
+        answer = self._rendered(job)
+        await self._state.put(f"answer:{key}", answer, self._timing.dedup_ttl)
         if await self._state.get(f"waiting:{key}"):
             # A retry waits in another process: it may still reply with the answer.
             await asyncio.sleep(self._timing.deadline)
         if await self._claim(key):
-            await self._outbox.push(job.openid, rendered)
+            await self._outbox.push(job.openid, answer)
 
-    def _rendered(self, job: _Job) -> Rendered:
+    def _rendered(self, job: _Job) -> str:
         if job.task.cancelled():
-            return Rendered(SORRY_REPLY)
+            return SORRY_REPLY
         error = job.task.exception()
         if error is not None:
             # The type only: messages of Rasa's errors can quote the resident's text.
             logger.error("WeChat message of %s failed: %s", mask(job.openid), type(error).__name__)
-            return Rendered(SORRY_REPLY)
+            return SORRY_REPLY
         return render(job.output.messages)

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import aiohttp
 
+from connectors.state import ChannelState
 from connectors.wechat.settings import Timing
-from connectors.wechat.state import ChannelState
 
 logger = logging.getLogger(__name__)
 

@@ -1,40 +1,38 @@
 """Bot messages → the single text a passive reply can carry.
 
 A passive reply is one text of limited size, with no buttons: buttons become numbered
-options ("1. 办老年证"), and the resident answers with the digit.
+options ("1. 办老年证"), and the resident answers with the digit (read as the
+button by connectors/options.py, like on every channel).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
+
+from connectors.options import Option, option
 
 OPTIONS_HINT = "请回复数字选择，比如回复「1」。"
 MORE_HINT = "（后面还有，回复「查看」接着看）"
-_FULL_WIDTH_DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
 
 
-@dataclass
-class Rendered:
-    text: str
-    # Payload of option n is options[n - 1].
-    options: list[str] = field(default_factory=list)
+def render(messages: Iterable[dict[str, Any]]) -> str:
+    """One text for a sequence of Rasa bot messages (`send_response` dicts).
 
-
-def render(messages: Iterable[dict[str, Any]]) -> Rendered:
-    """One text for a sequence of Rasa bot messages (`send_response` dicts)."""
+    Buttons are numbered in the order `connectors.options.options_in` gives them, the
+    order in which a digit picks them.
+    """
     blocks: list[str] = []
-    options: list[str] = []
+    offered: list[Option] = []
     for message in messages:
         lines: list[str] = []
         if message.get("text"):
             lines.append(str(message["text"]).strip())
         for element in message.get("elements") or []:
             lines.append(f"{element.get('title', '')}：{element.get('subtitle', '')}")
-            lines.extend(_numbered(element.get("buttons") or [], options))
+            lines.extend(_numbered(element.get("buttons") or [], offered))
         lines.extend(
-            _numbered(message.get("quick_replies") or message.get("buttons") or [], options)
+            _numbered(message.get("quick_replies") or message.get("buttons") or [], offered)
         )
         if message.get("image"):
             lines.append(f"图片：{message['image']}")
@@ -43,31 +41,17 @@ def render(messages: Iterable[dict[str, Any]]) -> Rendered:
         # `custom` payloads are meant for other channels and have no text form here.
         if lines:
             blocks.append("\n".join(lines))
-    if options:
+    if offered:
         blocks.append(OPTIONS_HINT)
-    return Rendered("\n\n".join(blocks), options)
+    return "\n\n".join(blocks)
 
 
-def _numbered(buttons: list[dict[str, Any]], options: list[str]) -> list[str]:
+def _numbered(buttons: list[dict[str, Any]], offered: list[Option]) -> list[str]:
     lines = []
     for button in buttons:
-        title = str(button.get("title") or button.get("payload") or "")
-        options.append(str(button.get("payload") or title))
-        lines.append(f"{len(options)}. {title}")
+        offered.append(option(button))
+        lines.append(f"{len(offered)}. {offered[-1].title}")
     return lines
-
-
-def chosen_option(text: str | None, options: list[str]) -> str | None:
-    """The payload a bare digit reply picks, if `text` is one ("2", "２", " 2 ")."""
-    if not text or not options:
-        return None
-    digits = text.strip().translate(_FULL_WIDTH_DIGITS)
-    if not (digits.isascii() and digits.isdigit()):
-        return None
-    index = int(digits)
-    if 1 <= index <= len(options):
-        return options[index - 1]
-    return None
 
 
 def fit(text: str, max_bytes: int) -> tuple[str, str | None]:

@@ -7,6 +7,8 @@ import asyncio
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
 from connectors.guard import MAX_PENDING_PER_SENDER, TOO_FAST_REPLY, guarded
+from connectors.options import OptionMemory
+from connectors.state import MemoryState
 
 
 class SlowRasa:
@@ -39,7 +41,7 @@ def message(sender: str, text: str) -> tuple[UserMessage, CollectingOutputChanne
 
 async def test_a_flood_from_one_sender_is_refused_and_the_rest_kept_in_order() -> None:
     rasa = SlowRasa()
-    handle = guarded(rasa)
+    handle = guarded(rasa, OptionMemory(MemoryState(100)))
     sent = [message("flooder", f"第{i}条") for i in range(MAX_PENDING_PER_SENDER + 2)]
     other, _ = message("neighbour", "老年证咋个办")
 

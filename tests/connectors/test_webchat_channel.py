@@ -1,4 +1,5 @@
-"""The widget's socket.io channel without a model: origins, the guard, the served files."""
+"""The widget's socket.io channel without a model: origins, the guard, options picked
+by number or title, the served files."""
 
 from __future__ import annotations
 
@@ -23,15 +24,34 @@ ALLOWED = "http://127.0.0.1:5100"
 FOREIGN = "http://127.0.0.1:5999"
 
 
+MENU = {
+    "text": "您好！请问办什么事？",
+    "buttons": [
+        {"title": "办老年证", "payload": "办老年证"},
+        {"title": "查办件进度", "payload": "查进度"},
+    ],
+}
+
+
 @dataclass
 class Server:
     url: str
+    channel: WebChatInput
     received: list[UserMessage] = field(default_factory=list)
+
+    async def received_texts(self, count: int) -> list[str]:
+        """The texts of the first `count` messages that reached Rasa, once they have."""
+        for _ in range(100):
+            if len(self.received) >= count:
+                break
+            await asyncio.sleep(0.05)
+        return [message.text for message in self.received]
 
 
 @pytest_asyncio.fixture
 async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
-    """The channel on a real Sanic server on loopback, recording what reaches Rasa."""
+    """The channel on a real Sanic server on loopback, recording what reaches Rasa;
+    a greeting is answered with a menu, anything else with a plain text."""
     # Sanic 21.12 rewrites its own methods at each app start; only test mode allows
     # several apps to start in one process.
     monkeypatch.setattr(Sanic, "test_mode", True)
@@ -40,10 +60,12 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
     )
     app = Sanic(f"webchat_test_{uuid.uuid4().hex}")
     port = free_port()
-    running = Server(f"http://127.0.0.1:{port}")
+    running = Server(f"http://127.0.0.1:{port}", channel)
 
     async def record(message: UserMessage) -> None:
         running.received.append(message)
+        reply = MENU if message.text == "你好" else {"text": "好的"}
+        await message.output_channel.send_response(message.sender_id, dict(reply))
 
     app.blueprint(channel.blueprint(record), url_prefix=f"/webhooks/{channel.url_prefix()}")
     http_server = await app.create_server(
@@ -169,6 +191,48 @@ async def test_empty_message_answered_kindly(server: Server) -> None:
         # Replies go to the session's room: this also checks the socket joined it.
         assert await client.receive("bot_uttered") == {"text": EMPTY_REPLY}
     assert server.received == []
+
+
+async def test_a_digit_or_a_title_picks_a_button_of_the_last_reply(server: Server) -> None:
+    async with raw_socket(server.url, ALLOWED) as client:
+        session_id = await client.session()
+
+        async def say(text: str) -> None:
+            # One at a time, as a resident waits for the answer (the guard stops floods).
+            count = len(server.received)
+            await client.emit("user_uttered", {"message": text, "session_id": session_id})
+            await server.received_texts(count + 1)
+
+        await say("你好")
+        menu = await client.receive("bot_uttered")
+        assert [choice["title"] for choice in menu["quick_replies"]] == ["办老年证", "查办件进度"]
+        await say("第二个")
+        await say("你好")
+        await say("查进度")  # a tapped button sends its payload
+        await say("你好")
+        await say("办老年证！")
+        await say("1")  # no menu after the last reply: just text
+    assert [message.text for message in server.received] == [
+        "你好",
+        "查进度",
+        "你好",
+        "查进度",
+        "你好",
+        "办老年证",
+        "1",
+    ]
+
+
+async def test_a_menu_sent_outside_a_turn_can_be_picked(server: Server) -> None:
+    output = server.channel.get_output_channel()
+    assert output is not None
+    async with raw_socket(server.url, ALLOWED) as client:
+        session_id = await client.session()
+        # As a staff reply through Rasa's HTTP API would arrive.
+        await output.send_response(session_id, dict(MENU))
+        await client.receive("bot_uttered")
+        await client.emit("user_uttered", {"message": "２", "session_id": session_id})
+        assert await server.received_texts(1) == ["查进度"]
 
 
 async def test_session_id_kept_or_replaced(server: Server) -> None:

@@ -21,10 +21,10 @@ from wechat_harness import (
     serve_channel,
 )
 
+from connectors.state import MemoryState
 from connectors.wechat.conversations import WAIT_REPLY
 from connectors.wechat.delivery import AccessTokenHolder, WeChatApi, WeChatClient
 from connectors.wechat.settings import Timing
-from connectors.wechat.state import MemoryState
 
 SHORT = Timing(deadline=0.5)
 

@@ -22,12 +22,13 @@ from wechat_harness import (
 )
 
 from connectors.guard import FULL_WIDTH_SLASH
+from connectors.options import options_in
 from connectors.wechat.channel import (
     NOT_TEXT_REPLIES,
     SUBSCRIBE_TEXT,
     VOICE_UNCLEAR_REPLY,
 )
-from connectors.wechat.render import OPTIONS_HINT, chosen_option, fit, render
+from connectors.wechat.render import OPTIONS_HINT, fit, render
 
 MENU = [
     {
@@ -115,6 +116,18 @@ async def test_buttons_become_numbered_options_and_a_digit_picks_one() -> None:
     assert [call.text for call in rasa.calls] == ["你好", "查进度", "1"]
 
 
+async def test_an_ordinal_or_a_title_picks_too_until_the_resident_unsubscribes() -> None:
+    rasa = RecordingRasa(answer=lambda m: MENU if m.text == "你好" else [{"text": "好的"}])
+    wechat = platform()
+    async with serve_channel(make_channel(), StubAgent(rasa)) as webhook:
+        for msg_id, text in enumerate(["你好", "第一个", "你好", "查办件进度"], start=9101):
+            await webhook.post(*wechat.text(OPENID, text, msg_id))
+        await webhook.post(*wechat.text(OPENID, "你好", 9105))
+        await webhook.post(*wechat.event(OPENID, "unsubscribe"))
+        await webhook.post(*wechat.text(OPENID, "1", 9106))
+    assert [call.text for call in rasa.calls] == ["你好", "办老年证", "你好", "查进度", "你好", "1"]
+
+
 async def test_subscribe_gets_the_welcome_menu() -> None:
     rasa = RecordingRasa(answer=lambda m: MENU)
     wechat = platform()
@@ -185,14 +198,24 @@ def test_long_answers_are_cut_within_the_platform_limit() -> None:
     assert rest and text.startswith(head.split("\n（")[0]) and text.endswith(rest)
 
 
-def test_render_and_choice() -> None:
-    rendered = render([*MENU, {"text": "还有别的吗？", "quick_replies": [{"title": "没有了"}]}])
-    assert rendered.options == ["办老年证", "查进度", "没有了"]
-    assert "3. 没有了" in rendered.text
-    assert chosen_option("3", rendered.options) == "没有了"
-    assert chosen_option("4", rendered.options) is None
-    assert chosen_option("12号", rendered.options) is None
-    assert chosen_option("1", []) is None
+def test_options_are_numbered_in_the_order_a_digit_picks_them() -> None:
+    card = {"title": "便民服务中心", "subtitle": "牛佛镇", "buttons": [{"title": "导航"}]}
+    messages = [
+        *MENU,
+        {"text": "附近的中心", "elements": [card], "buttons": [{"title": "换一个"}]},
+        {"text": "还有别的吗？", "quick_replies": [{"title": "没有了"}]},
+    ]
+    text = render(messages)
+    offered = options_in(messages)
+    assert [option.payload for option in offered] == [
+        "办老年证",
+        "查进度",
+        "导航",
+        "换一个",
+        "没有了",
+    ]
+    for number, option in enumerate(offered, start=1):
+        assert f"\n{number}. {option.title}\n" in f"\n{text}\n"
 
 
 def test_user_message_keeps_msgid_as_message_id() -> None:

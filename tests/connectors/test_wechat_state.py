@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-import pytest
-import redis.asyncio as redis
 from wechat_harness import (
     APP_ID,
     APP_SECRET,
@@ -23,33 +20,10 @@ from wechat_harness import (
     serve_channel,
 )
 
+from connectors.state import ChannelState, MemoryState, RedisState
 from connectors.wechat.conversations import WAIT_REPLY
 from connectors.wechat.delivery import WeChatClient
 from connectors.wechat.settings import Timing
-from connectors.wechat.state import ChannelState, MemoryState, RedisState
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-async def redis_state() -> AsyncIterator[RedisState]:
-    """A state under a prefix of its own; its keys are removed afterwards."""
-    prefix = f"wechat-test-{uuid.uuid4().hex}:"
-    state = RedisState(REDIS_URL, prefix)
-    yield state
-    await state.close()
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = [key async for key in client.scan_iter(f"{prefix}*")]
-    if keys:
-        await client.delete(*keys)
-    await client.close()
-
-
-@pytest.fixture(params=["memory", "redis"])
-def state(request: pytest.FixtureRequest) -> ChannelState:
-    if request.param == "memory":
-        return MemoryState(100)
-    return request.getfixturevalue("redis_state")
 
 
 async def test_the_first_value_wins_and_is_what_everyone_sees(state: ChannelState) -> None:

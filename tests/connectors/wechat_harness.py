@@ -20,10 +20,10 @@ from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
 from connectors.engine import ThreadSafeInMemoryLockStore
+from connectors.state import ChannelState
 from connectors.wechat import WeChatInput
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.simulator import SimulatedApi, SimulatedPlatform
-from connectors.wechat.state import ChannelState
 
 TOKEN = "daan-test-token"
 APP_ID = "wx0123456789abcdef"
