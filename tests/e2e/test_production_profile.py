@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 
 from connectors.wechat.simulator import SimulatedPlatform
 from tests.conftest import ROOT
-from tests.e2e.rest import Resident, tracking_number_in
+from tests.e2e.rest import Resident, post_json, tracking_number_in
 from tests.servers import Stack, running_stack
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -64,6 +64,7 @@ def production(
         "TRACKER_DB_PASSWORD": "",
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": "6379",
+        "CHANNELS_REDIS_URL": "redis://127.0.0.1:6379/0",
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{store}",
     }
     folder = tmp_path_factory.mktemp("production")
@@ -152,3 +153,14 @@ async def test_wechat_residents_can_move_between_replicas(
 
     assert stored_user_texts(production, trackers, openid) == ["你好", "查进度", "老年证咋个办"]
     assert sum(bool(reply and reply.get("Content")) for reply in replies) == 1
+
+
+def test_a_rest_digit_is_understood_on_the_other_replica(
+    production: Stack, databases: tuple[str, str]
+) -> None:
+    trackers, _ = databases
+    resident = Resident(production)
+    resident.say("你好")  # the welcome menu, answered by the first replica
+    second = f"{production.rasa_urls[1]}/webhooks/rest/webhook"
+    assert post_json(second, {"sender": resident.sender, "message": "1"})
+    assert stored_user_texts(production, trackers, resident.sender)[-1] == "办老年证"
