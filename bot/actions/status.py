@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import re
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -161,6 +162,25 @@ class ActionCheckStatus(Action):
         return forget_lookup()
 
 
+def read_as(slot: str, reader: Callable[[str], str]) -> Callable[..., Any]:
+    """A `validate_<slot>` method: the value read, or `utter_invalid_<slot>` and ask again."""
+
+    async def validate(
+        self: FormValidationAction,
+        value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        try:
+            return {slot: reader(str(value or ""))}
+        except InvalidValue:
+            dispatcher.utter_message(response=f"utter_invalid_{slot}")
+            return {slot: None}
+
+    return validate
+
+
 class ValidateStatusForm(FormValidationAction):
     """Tracking number and proof — or, without the number, the ID number and phone."""
 
@@ -202,29 +222,7 @@ class ValidateStatusForm(FormValidationAction):
     ) -> dict[str, Any]:
         return {"lookup_mode": value}
 
-    async def validate_tracking_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return self.read("tracking_number", validation.tracking_number, value, dispatcher)
-
-    async def validate_status_proof(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return self.read("status_proof", validation.status_proof, value, dispatcher)
-
-    async def validate_lookup_id_number(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return self.read("lookup_id_number", validation.id_number, value, dispatcher)
-
-    async def validate_lookup_phone(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        return self.read("lookup_phone", validation.mobile_phone, value, dispatcher)
-
-    def read(self, slot: str, reader: Any, value: Any, dispatcher: CollectingDispatcher) -> dict:
-        try:
-            return {slot: reader(str(value or ""))}
-        except InvalidValue:
-            dispatcher.utter_message(response=f"utter_invalid_{slot}")
-            return {slot: None}
+    validate_tracking_number = read_as("tracking_number", validation.tracking_number)
+    validate_status_proof = read_as("status_proof", validation.status_proof)
+    validate_lookup_id_number = read_as("lookup_id_number", validation.id_number)
+    validate_lookup_phone = read_as("lookup_phone", validation.mobile_phone)

@@ -19,7 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import validation
 from bot.actions.forms import first
-from bot.actions.status import describe, minutes_until, stop_intents
+from bot.actions.status import describe, minutes_until, read_as, stop_intents
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
@@ -147,14 +147,8 @@ class ValidateWithdrawalForm(FormValidationAction):
         owned = any(item.tracking_number == number for item in own)
         return {"withdrawal_number": number, "withdrawal_owned": owned}
 
-    async def validate_withdrawal_proof(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        try:
-            return {"withdrawal_proof": validation.status_proof(first(value))}
-        except InvalidValue:
-            dispatcher.utter_message(response="utter_invalid_status_proof")
-            return {"withdrawal_proof": None}
+    # The proof reads and is refused like the status lookup's.
+    validate_withdrawal_proof = read_as("withdrawal_proof", validation.status_proof)
 
 
 class ActionWithdrawApplication(Action):

@@ -1,0 +1,235 @@
+"""Withdrawal and lookups by the action server, against a real store on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from rasa_sdk import Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from backend.app import start_server
+from bot.actions import applications, status, withdrawal
+from bot.actions.store_client import StoreClient
+from tests.actions.domain_text import DOMAIN, rendered
+from tests.actions.test_application_actions import (
+    SENIOR_ID,
+    TOKEN,
+    confirmed_application,
+    store_settings,
+    submit,
+)
+from tests.servers import free_port
+
+
+@pytest_asyncio.fixture
+async def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[StoreClient]:
+    port = free_port()
+    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    try:
+        async with StoreClient(f"http://127.0.0.1:{port}", TOKEN, timeout_seconds=5) as client:
+            for module in (applications, status, withdrawal):
+                monkeypatch.setattr(module, "shared_client", lambda: client)
+            yield client
+    finally:
+        await server.stop()
+
+
+def said(sender: str, text: str, intent: str = "cancel", **slots: Any) -> Tracker:
+    return Tracker(
+        sender_id=sender,
+        slots=slots,
+        latest_message={"intent": {"name": intent}, "entities": [], "text": text},
+        events=[{"event": "user", "text": text}],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+async def run(action: Any, tracker: Tracker) -> tuple[dict[str, Any], list[str]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, DOMAIN)
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}, rendered(
+        dispatcher.messages
+    )
+
+
+async def submitted(sender: str = "resident-7") -> str:
+    tracker = confirmed_application()
+    tracker.sender_id = sender
+    return (await submit(tracker))["tracking_number"]
+
+
+@pytest.mark.parametrize("text", ["我那个申请不想办了 咋个撤回", "不办了", "撤回申请"])
+async def test_a_cancel_after_submitting_offers_to_withdraw_that_application(store, text):
+    number = await submitted()
+    slots, messages = await run(withdrawal.ActionOfferWithdrawal(), said("resident-7", text))
+    assert slots == {
+        "withdrawal_number": number,
+        "withdrawal_owned": True,
+        "withdrawal_offer": "form",
+    }
+    assert not any("没有办任何事" in message for message in messages)
+
+
+async def test_a_cancel_with_nothing_submitted_says_so_without_claiming_too_much(store):
+    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("nobody", "算了"))
+    assert slots == {"withdrawal_offer": "nothing"}
+    text = DOMAIN["responses"]["utter_nothing_to_cancel"][0]["text"]
+    assert "撤回" in text and "没有办任何事" not in text
+
+
+async def test_an_explicit_withdrawal_from_elsewhere_asks_for_the_number(store):
+    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("new-phone", "我要撤回申请"))
+    assert slots == {"withdrawal_offer": "form"}
+
+
+async def test_withdrawing_after_yes_and_keeping_after_no(store):
+    number = await submitted()
+    kept = said("resident-7", "不撤回", withdrawal_number=number, withdrawal_owned=True)
+    _, messages = await run(withdrawal.ActionWithdrawApplication(), kept)
+    assert "没有撤回" in messages[0]
+    assert (await store.list_for_conversation("resident-7"))[0].status == "submitted"
+
+    yes = said(
+        "resident-7",
+        "确认撤回",
+        withdrawal_number=number,
+        withdrawal_owned=True,
+        withdrawal_confirmed=True,
+    )
+    slots, messages = await run(withdrawal.ActionWithdrawApplication(), yes)
+    assert "已撤回" in messages[0] and number in messages[0]
+    assert slots["withdrawal_number"] is None  # forgotten
+    assert (await store.list_for_conversation("resident-7"))[0].status == "withdrawn"
+
+
+async def test_another_conversation_needs_the_right_proof(store):
+    number = await submitted()
+
+    def attempt(proof: str) -> Tracker:
+        return said(
+            "stranger",
+            "确认撤回",
+            withdrawal_number=number,
+            withdrawal_confirmed=True,
+            withdrawal_proof=proof,
+        )
+
+    _, messages = await run(withdrawal.ActionWithdrawApplication(), attempt("9999"))
+    assert "没有查到" in messages[0]
+    _, messages = await run(withdrawal.ActionWithdrawApplication(), attempt(SENIOR_ID[-4:]))
+    assert "已撤回" in messages[0]
+
+
+async def test_a_decided_application_is_said_to_be_too_late_to_withdraw(store):
+    number = await submitted()
+    await store.withdraw(number, "resident-7")  # decided: withdrawn already
+    yes = said(
+        "resident-7",
+        "确认撤回",
+        withdrawal_number=number,
+        withdrawal_owned=True,
+        withdrawal_confirmed=True,
+    )
+    _, messages = await run(withdrawal.ActionWithdrawApplication(), yes)
+    assert "已撤回" in messages[0] and "不能在网上撤回" in messages[0]
+
+
+async def test_the_store_down_is_said_honestly(monkeypatch: pytest.MonkeyPatch):
+    async with StoreClient(f"http://127.0.0.1:{free_port()}", TOKEN, timeout_seconds=1) as down:
+        monkeypatch.setattr(withdrawal, "shared_client", lambda: down)
+        _, messages = await run(withdrawal.ActionOfferWithdrawal(), said("resident-7", "不办了"))
+    assert "连不上" in messages[0] and "照常办理" in messages[0]
+
+
+async def test_a_lookup_by_id_and_phone_lists_the_applications_masked(store):
+    number = await submitted()
+    tracker = said(
+        "another-phone",
+        "13812345678",
+        "inform",
+        lookup_id_number=SENIOR_ID,
+        lookup_phone="13812345678",
+    )
+    slots, messages = await run(status.ActionCheckStatus(), tracker)
+    assert number in messages[0] and SENIOR_ID not in messages[0]
+    assert slots["lookup_id_number"] is None and slots["lookup_phone"] is None
+
+    wrong = said(
+        "another-phone", "x", "inform", lookup_id_number=SENIOR_ID, lookup_phone="13900000000"
+    )
+    _, messages = await run(status.ActionCheckStatus(), wrong)
+    assert "没有查到" in messages[0] and number not in messages[0]
+
+
+def in_form(form: str, requested: str, text: str, intent: str = "inform", **slots: Any) -> Tracker:
+    return Tracker(
+        sender_id="resident-7",
+        slots={"requested_slot": requested, **slots},
+        latest_message={"intent": {"name": intent}, "entities": [], "text": text},
+        events=[{"event": "user", "text": text}],
+        paused=False,
+        followup_action=None,
+        active_loop={"name": form},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.mark.parametrize("text", ["编号忘了", "我没有编号", "单号找不到了", "不晓得号码"])
+async def test_a_resident_without_the_number_is_asked_for_id_and_phone(text):
+    tracker = in_form("status_form", "tracking_number", text)
+    slots, messages = await run(status.ValidateStatusForm(), tracker)
+    assert slots["lookup_mode"] == "applicant"
+    assert slots["requested_slot"] == "lookup_id_number"
+    assert not messages
+
+
+@pytest.mark.parametrize(
+    "intent, text",
+    [("cancel", "算了"), ("deny", "不查了"), ("ask_human", "转人工"), ("greet", "你好")],
+)
+async def test_leaving_a_lookup_is_not_taken_as_a_tracking_number(intent, text):
+    tracker = in_form("status_form", "tracking_number", text, intent)
+    slots, _ = await run(status.ValidateStatusForm(), tracker)
+    assert "tracking_number" not in slots
+
+
+@pytest.mark.parametrize(
+    "text, confirmed",
+    [
+        ("确认撤回", True),
+        ("对 撤了嘛", True),
+        ("要得", True),
+        ("不撤回", False),
+        ("算了 不撤了", False),
+    ],
+)
+async def test_the_withdrawal_is_confirmed_only_by_a_clear_yes(store, text, confirmed):
+    number = await submitted()
+    tracker = in_form(
+        "withdrawal_form",
+        "withdrawal_confirmed",
+        text,
+        withdrawal_number=number,
+        withdrawal_owned=True,
+    )
+    dispatcher = CollectingDispatcher()
+    events = await withdrawal.ValidateWithdrawalForm().get_extraction_events(
+        dispatcher, tracker, DOMAIN
+    )
+    assert {e["name"]: e["value"] for e in events} == {"withdrawal_confirmed": confirmed}
+
+
+async def test_an_unclear_reply_to_the_withdrawal_question_withdraws_nothing(store):
+    tracker = in_form("withdrawal_form", "withdrawal_confirmed", "这个是啥子意思")
+    dispatcher = CollectingDispatcher()
+    events = await withdrawal.ValidateWithdrawalForm().get_extraction_events(
+        dispatcher, tracker, DOMAIN
+    )
+    assert events == []
