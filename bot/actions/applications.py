@@ -8,6 +8,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.faq import requested_application
 from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
 
 # The intent that asks for each service, and whether an emergency can come with it.
@@ -107,8 +108,10 @@ def reports_emergency(tracker: Tracker) -> bool:
 class ActionStartApplication(Action):
     """Starts an application, or first gives urgent advice when something just happened.
 
-    Another application's answers are dropped (a new service starts clean); the same
-    service asked for again continues with the answers already given.
+    The service is the one the resident names in words if there is one (the intent
+    classifier may mistake 「帮我老娘办老年证 … 然后要咋个弄嘛」 for another), else the
+    intent's. Another application's answers are dropped (a new service starts clean);
+    the same service asked for again continues with the answers already given.
     """
 
     def name(self) -> str:
@@ -117,12 +120,17 @@ class ActionStartApplication(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        service = SERVICE_OF_INTENT.get(intent) or tracker.get_slot("service_type")
+        service = (
+            requested_application(text)
+            or SERVICE_OF_INTENT.get(intent)
+            or tracker.get_slot("service_type")
+        )
         earlier = tracker.get_slot("application_service")
         events = [ActiveLoop(None)]
         if earlier and earlier != service:
             events += forget_application()
         events += [SlotSet("service_type", service), SlotSet("application_service", service)]
         urgent = service in EMERGENCY_SERVICES and reports_emergency(tracker)
-        return [*events, SlotSet("application_start", "emergency" if urgent else "form")]
+        return [*events, SlotSet("application_start", "emergency" if urgent else service)]

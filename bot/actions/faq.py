@@ -19,10 +19,12 @@ from typing import Any
 
 import yaml
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions import reading
 from bot.actions.settings import settings
+from bot.actions.validation import lexicon
 
 CONFIDENT, UNSURE, LOST, ANSWERED = "confident", "unsure", "lost", "answered"
 FOLLOWUP_MAX_LENGTH = 10
@@ -155,6 +157,38 @@ def topics_of_two_services(text: str, message: dict[str, Any]) -> list[str]:
     return chosen
 
 
+def requested_application(text: str) -> str | None:
+    """The one application the text asks for in words, not as a question."""
+    words = topic_words()
+    if not any(word in text for word in words["apply_words"]):
+        return None
+    # A question about a service is not a request for it — unless the message already
+    # carries the applicant's numbers (「…身份证… 电话… 然后要咋个弄嘛」).
+    gives_values = bool(reading.values_in(text, ("id_number", "phone")))
+    if not gives_values and any(word in text for word in lexicon()["question_words"]):
+        return None
+    wanted = {
+        words["applications"][service]
+        for service in services_named(text)
+        if service in words["applications"] and not negated(text, service)
+    }
+    return wanted.pop() if len(wanted) == 1 else None
+
+
+def negated(text: str, service: str) -> bool:
+    """Every mention of the service follows a negation (「不办低保」, 「莫报危房」)."""
+    words = topic_words()
+    mentions = [
+        text[max(0, index - 3) : index]
+        for word in words["services"][service]["words"]
+        for index in [text.find(word)]
+        if index >= 0
+    ]
+    return bool(mentions) and all(
+        any(negation in before for negation in words["negations"]) for before in mentions
+    )
+
+
 class ActionTriage(Action):
     """Sets `understanding` and the suggestion slots for the rules to branch on."""
 
@@ -166,6 +200,11 @@ class ActionTriage(Action):
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message
         text = message.get("text") or ""
+        if requested_application(text):
+            # 「不办低保 办老年证」 read as a question: it asks for an application.
+            return [FollowupAction("action_start_application")]
+        if (message.get("intent") or {}).get("name") == "inform":
+            return [SlotSet("understanding", LOST)]  # a bare value, with nothing asked
         answers = topics_of_two_services(text, message)
         followup = followup_topic(text, tracker.get_slot("last_topic"), message)
         if followup and not answers:

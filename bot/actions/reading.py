@@ -59,7 +59,7 @@ def looks_like_phone(number: str) -> bool:
 
 
 def name_in(text: str) -> str | None:
-    match = NAME_AFTER_MARKER.search(text)
+    match = NAME_AFTER_MARKER.search(validation.without_character_hints(text))
     if not match:
         return None
     return AFTER_NAME.split(match.group(1), maxsplit=1)[0].replace(" ", "") or None

@@ -108,9 +108,24 @@ def surnames() -> frozenset[str]:
     return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
+def without_character_hints(text: str) -> str:
+    """Text without the way people spell a character aloud: 「桂花的桂」 is not a name."""
+    index = len(text) - 1
+    while index > 0:
+        start = -1
+        if text[index - 1] == "的":
+            start = text.rfind(text[index], max(0, index - 4), index - 1)
+        if start >= 0:
+            text = text[:start] + " " + text[index + 1 :]
+            index = start
+        else:
+            index -= 1
+    return text.strip()
+
+
 def name_candidate(text: str) -> str:
     """What follows the last 我叫/名字是/应该是 …, without spaces, with one kind of dot."""
-    text = normalise(text)
+    text = without_character_hints(normalise(text))
     text = re.sub(rf"(?<=[{HAN}])\s+(?=[{HAN}])", "", text)  # 周 素 华
     text = NAME_DOTS.sub("·", text)
     markers = list(NAME_MARKER.finditer(text))

@@ -120,9 +120,14 @@ async def test_an_answer_mistaken_for_a_question_is_still_taken():
 async def test_a_confident_question_in_the_form_is_left_for_the_knowledge_base():
     question = faq_message("老年证有啥子用", 0.95)
     assert await extracted(form_tracker("elderly_card_form", "id_number", {}, question)) == {}
-    unsure = faq_message("老年证有啥子用", 0.18)  # then it is read as the answer, and explained
+    # An unclear question is left to the did-you-mean too; an unclear non-question is
+    # read as the answer, and explained.
+    unsure = faq_message("老年证有啥子用", 0.18)
     tracker = form_tracker("elderly_card_form", "id_number", {}, unsure)
-    assert await extracted(tracker) == {"id_number": "老年证有啥子用"}
+    assert await extracted(tracker) == {}
+    statement = faq_message("老年证办过一次了", 0.18)
+    tracker = form_tracker("elderly_card_form", "id_number", {}, statement)
+    assert await extracted(tracker) == {"id_number": "老年证办过一次了"}
 
 
 async def test_an_unknown_place_lists_the_districts_streets_and_towns():

@@ -105,6 +105,7 @@ async def test_an_id_and_a_phone_in_one_answer_are_both_taken(text):
         ("搞错了，我们家4口人", "household_size", 4),
         ("名字写错了 应该是刘淑琴", "applicant_name", "刘淑琴"),
         ("名字改成李德明", "applicant_name", "李德明"),
+        ("名字写错了 应该是桂花的桂 刘桂芳", "applicant_name", "刘桂芳"),
         ("不对 电话是13912345678", "phone", "13912345678"),
         (f"身份证错了 {OTHER_ID}", "id_number", OTHER_ID),
         ("乡镇不对 是马冲口街道", "township", "马冲口街道"),
@@ -249,7 +250,7 @@ async def test_switching_to_another_application_starts_it_clean():
     slots, _ = await run(applications.ActionStartApplication(), tracker)
     assert slots["service_type"] == "elderly_card"
     assert all(slots[slot] is None for slot in (*FILLED, "household_size"))
-    assert slots["application_start"] == "form"
+    assert slots["application_start"] == "elderly_card"
 
 
 async def test_asking_again_for_the_same_application_keeps_the_answers():
@@ -276,3 +277,13 @@ async def test_an_emergency_gets_urgent_advice_before_the_form(intent, service):
         applications.ActionStartApplication(), start_tracker(intent, "家里着火了 咋个办", emergency)
     )
     assert slots["application_start"] == "emergency" and slots["service_type"] == service
+
+
+@pytest.mark.parametrize("text", ["身份证要带原件不", "要带啥子嘛", "照片要几寸的吗"])
+async def test_an_unclear_question_instead_of_an_answer_is_left_to_the_did_you_mean(text):
+    tracker = said("elderly_card_form", "id_number", text, "faq")
+    dispatcher = CollectingDispatcher()
+    events = await forms.ValidateElderlyCardForm().get_extraction_events(
+        dispatcher, tracker, DOMAIN
+    )
+    assert events == []
