@@ -167,6 +167,7 @@ class Store:
         async with self._sessions() as session:
             result = await session.scalars(
                 select(Application)
+                .options(selectinload(Application.history))
                 .where(
                     Application.id_number_hash == id_hash,
                     Application.phone_hash == self.cipher.keyed_hash("phone", phone),

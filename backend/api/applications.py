@@ -72,7 +72,10 @@ async def find_applicant_applications(request: web.Request) -> web.Response:
     applications = await store.find_by_applicant(
         search.id_number, search.phone, search.conversation_id, LIST_LIMIT
     )
-    return json_response(views.summaries(applications, store.cipher))
+    # The applicant proved who they are as for a lookup: they see what a lookup shows.
+    return json_response(
+        {"applications": [views.resident_detail(item, store.cipher) for item in applications]}
+    )
 
 
 @routes.get("/applications")

@@ -84,6 +84,11 @@ def describe(
     )
 
 
+def latest_note(application: ApplicationStatus) -> str | None:
+    """Why it was returned or rejected: the note of its last change."""
+    return application.history[-1].note if application.history else None
+
+
 def minutes_until(error: StoreRejected) -> int:
     return max(1, round(float(error.details.get("retry_after", 60)) / 60))
 
@@ -141,8 +146,7 @@ class ActionCheckStatus(Action):
         if found is None:
             dispatcher.utter_message(response="utter_lookup_not_found")
             return forget_lookup()
-        note = found.history[-1].note if found.history else None
-        dispatcher.utter_message(text=describe(domain, found, note))
+        dispatcher.utter_message(text=describe(domain, found, latest_note(found)))
         return forget_lookup()
 
     async def find(
@@ -157,7 +161,9 @@ class ActionCheckStatus(Action):
         if not found:
             dispatcher.utter_message(response="utter_lookup_nothing_for_applicant")
         else:
-            lines = "\n".join(describe(domain, application) for application in found)
+            lines = "\n".join(
+                describe(domain, application, latest_note(application)) for application in found
+            )
             dispatcher.utter_message(response="utter_applicant_applications", applications=lines)
         return forget_lookup()
 

@@ -213,7 +213,7 @@ class StoreClient:
 
     async def find_by_applicant(
         self, id_number: str, phone: str, conversation_id: str
-    ) -> list[ApplicationSummary]:
+    ) -> list[ApplicationStatus]:
         """The applications of this ID number given with this phone, newest first.
 
         Empty when none match both. Empty searches count as failed proofs: too many
@@ -224,7 +224,7 @@ class StoreClient:
             "/applications/find",
             json={"id_number": id_number, "phone": phone, "conversation_id": conversation_id},
         )
-        return _summaries(data)
+        return [ApplicationStatus.from_json(item) for item in data["applications"]]
 
     async def list_for_conversation(self, conversation_id: str) -> list[ApplicationSummary]:
         data = await self._request(

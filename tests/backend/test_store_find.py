@@ -20,6 +20,7 @@ from store_helpers import (
     assert_matches_schema,
     create,
     find,
+    transition,
 )
 
 # Valid numbers no application uses.
@@ -33,7 +34,7 @@ async def found(
     response = await find(client, id_number, phone, conversation_id=caller)
     assert response.status == 200, await response.text()
     body = await response.json()
-    assert_matches_schema(body, "ApplicationList")
+    assert_matches_schema(body, "ResidentDetailList")
     return [item["tracking_number"] for item in body["applications"]]
 
 
@@ -63,14 +64,15 @@ async def test_other_conversations_find_them_too(client: TestClient) -> None:
 
 
 @pytest.mark.asyncio
-async def test_results_are_masked_summaries(client: TestClient) -> None:
+async def test_results_are_masked(client: TestClient) -> None:
     await create(client)
     response = await find(client, ID_NUMBER, PHONE)
     raw = await response.text()
     for secret in (NAME, ID_NUMBER, PHONE):
         assert secret not in raw
     (item,) = (await response.json())["applications"]
-    assert item["applicant_name"] == "王*英"
+    assert item["applicant"]["name"] == "王*英"
+    assert item["applicant"]["id_number"] == ID_NUMBER[:4] + "*" * 10 + ID_NUMBER[-4:]
     assert (item["status"], item["service_label"]) == ("submitted", "老年人优待证")
 
 
@@ -194,3 +196,14 @@ async def test_search_needs_the_service_token(client: TestClient, headers: dict[
         headers=headers,
     )
     assert response.status == 401
+
+
+@pytest.mark.asyncio
+async def test_a_returned_application_found_by_applicant_says_what_to_bring(
+    client: TestClient,
+) -> None:
+    number = (await create(client, key="r"))["tracking_number"]
+    assert (await transition(client, number, "township_review")).status == 200
+    assert (await transition(client, number, "returned", "请补交孙女户口本页")).status == 200
+    body = await (await find(client, ID_NUMBER, PHONE)).json()
+    assert body["applications"][0]["history"][-1]["note"] == "请补交孙女户口本页"
