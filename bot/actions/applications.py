@@ -128,7 +128,9 @@ class ActionStartApplication(Action):
             or tracker.get_slot("service_type")
         )
         earlier = tracker.get_slot("application_service")
-        events = [ActiveLoop(None)]
+        # The summary is always shown again before anything is submitted, even when the
+        # answers of an earlier try of this application are kept.
+        events = [ActiveLoop(None), SlotSet("confirmed", None), SlotSet("requested_slot", None)]
         if earlier and earlier != service:
             events += forget_application()
         events += [SlotSet("service_type", service), SlotSet("application_service", service)]

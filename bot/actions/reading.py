@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from itertools import takewhile
 
 from bot.actions import places, validation
 from bot.actions.validation import HAN, InvalidValue, lexicon
@@ -59,10 +60,17 @@ def looks_like_phone(number: str) -> bool:
 
 
 def name_in(text: str) -> str | None:
+    """A name given after 我叫/她叫/应该是 …, if it reads as a name."""
     match = NAME_AFTER_MARKER.search(validation.without_character_hints(text))
     if not match:
         return None
-    return AFTER_NAME.split(match.group(1), maxsplit=1)[0].replace(" ", "") or None
+    words = AFTER_NAME.split(match.group(1), maxsplit=1)[0].split()
+    # 「周 素 华」 is one name typed with spaces; in 「陈玉兰 我是说的…」 it ends at the space.
+    name = words[0] if len(words[0]) > 1 else "".join(takewhile(lambda w: len(w) == 1, words))
+    try:
+        return validation.person_name(name)
+    except InvalidValue:
+        return None
 
 
 def place_in(text: str) -> str | None:

@@ -20,7 +20,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from bot.actions import validation
+from bot.actions import reading, validation
 from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
@@ -212,13 +212,19 @@ class ValidateStatusForm(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        numbers = reading.values_in(text, ("id_number", "phone"))
+        given = {f"lookup_{slot}": value for slot, value in numbers.items()}
         if requested == "tracking_number":
             try:
                 return [SlotSet("tracking_number", validation.tracking_number(text))]
             except InvalidValue:
                 pass
-            if NO_NUMBER.search(text):
-                return [SlotSet("lookup_mode", "applicant")]
+            # No number, but the applicant's ID (and phone) given, or said to be missing.
+            if "lookup_id_number" in given or NO_NUMBER.search(text):
+                mode = SlotSet("lookup_mode", "applicant")
+                return [mode, *(SlotSet(slot, value) for slot, value in given.items())]
+        if requested in ("lookup_id_number", "lookup_phone") and given:
+            return [SlotSet(slot, value) for slot, value in given.items()]
         if requested and intent not in stop_intents():
             return [SlotSet(requested, text)]
         return []

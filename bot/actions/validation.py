@@ -126,7 +126,8 @@ def without_character_hints(text: str) -> str:
 def name_candidate(text: str) -> str:
     """What follows the last 我叫/名字是/应该是 …, without spaces, with one kind of dot."""
     text = without_character_hints(normalise(text))
-    text = re.sub(rf"(?<=[{HAN}])\s+(?=[{HAN}])", "", text)  # 周 素 华
+    # 周 素 华: single characters typed with spaces are one name.
+    text = re.sub(rf"(?<=(?<![{HAN}])[{HAN}])\s+(?=[{HAN}](?![{HAN}]))", "", text)
     text = NAME_DOTS.sub("·", text)
     markers = list(NAME_MARKER.finditer(text))
     if markers:
@@ -141,6 +142,13 @@ def person_name(text: str) -> str:
     with reason "not_a_name", anything else unusable with "format".
     """
     candidate = name_candidate(text)
+    last_word = candidate.split()[-1] if candidate.split() else ""
+    if last_word != candidate and len(last_word) > 1:
+        try:
+            return person_name(last_word)  # 「刚才都说了嘛 陈玉兰」
+        except InvalidValue:
+            pass
+    candidate = candidate.replace(" ", "")
     words = lexicon()
     if set(words["chat_characters"]) & set(candidate):
         raise InvalidValue("format")

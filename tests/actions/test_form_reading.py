@@ -287,3 +287,40 @@ async def test_an_unclear_question_instead_of_an_answer_is_left_to_the_did_you_m
         dispatcher, tracker, DOMAIN
     )
     assert events == []
+
+
+async def test_an_application_asked_for_again_shows_its_summary_before_submitting():
+    tracker = start_tracker(
+        "apply_elderly_card",
+        "算了 我重新办老年证",
+        application_service="elderly_card",
+        confirmed=True,
+        **FILLED,
+    )
+    slots, _ = await run(applications.ActionStartApplication(), tracker)
+    assert slots["confirmed"] is None and "applicant_name" not in slots
+
+
+@pytest.mark.parametrize(
+    "text", ["她叫陈玉兰 我是说的低保不是啥子救助哦", "刚才都说了嘛 陈玉兰", "陈 玉 兰"]
+)
+async def test_a_name_among_other_words_is_found(text):
+    slots, messages = await run(
+        forms.ValidateReliefForm(), said("relief_form", "applicant_name", text)
+    )
+    assert slots["applicant_name"] == "陈玉兰" and not messages
+
+
+async def test_a_household_correction_that_mentions_a_relative_changes_only_the_size():
+    tracker = said(
+        "subsistence_form",
+        "confirmed",
+        "哦不对 孙女也跟我们住的 应该是三个人",
+        "deny",
+        mapped={"confirmed": False},
+        household_size=2,
+        **FILLED,
+    )
+    slots, messages = await run(forms.ValidateSubsistenceForm(), tracker)
+    assert slots["household_size"] == 3 and "applicant_name" not in slots
+    assert not messages

@@ -233,3 +233,24 @@ async def test_an_unclear_reply_to_the_withdrawal_question_withdraws_nothing(sto
         dispatcher, tracker, DOMAIN
     )
     assert events == []
+
+
+@pytest.mark.parametrize(
+    "requested, text, expected",
+    [
+        (
+            "tracking_number",
+            f"都说忘了嘛 身份证是{SENIOR_ID}",
+            {"lookup_mode": "applicant", "lookup_id_number": SENIOR_ID},
+        ),
+        (
+            "lookup_id_number",
+            f"{SENIOR_ID} 电话138 1234 5678",
+            {"lookup_id_number": SENIOR_ID, "lookup_phone": "13812345678"},
+        ),
+    ],
+)
+async def test_an_id_and_a_phone_given_together_are_both_taken(requested, text, expected):
+    tracker = in_form("status_form", requested, text, lookup_mode="applicant")
+    slots, _ = await run(status.ValidateStatusForm(), tracker)
+    assert {slot: slots.get(slot) for slot in expected} == expected
