@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import ActiveLoop, SlotSet
+from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.faq import requested_application
 from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
+from bot.actions.validation import asks_to_withdraw
 
 # The intent that asks for each service, and whether an emergency can come with it.
 SERVICE_OF_INTENT = {
@@ -19,6 +20,12 @@ SERVICE_OF_INTENT = {
     "apply_temporary_relief": "temporary_relief",
 }
 EMERGENCY_SERVICES = frozenset({"housing_renovation", "temporary_relief"})
+FORM_OF_SERVICE = {
+    "elderly_card": "elderly_card_form",
+    "subsistence_allowance": "subsistence_form",
+    "housing_renovation": "housing_form",
+    "temporary_relief": "relief_form",
+}
 # Service-specific facts each form collects, stored as the application's details.
 DETAIL_SLOTS = {
     "elderly_card": (),
@@ -105,13 +112,26 @@ def reports_emergency(tracker: Tracker) -> bool:
     return any(e.get("entity") == "emergency" for e in tracker.latest_message.get("entities", []))
 
 
+def previous_bot_action(tracker: Tracker) -> str | None:
+    """The last action before the resident's latest message (what they answer)."""
+    seen_user = False
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            seen_user = True
+        elif seen_user and event.get("event") == "action" and event.get("name") != "action_listen":
+            return event.get("name")
+    return None
+
+
 class ActionStartApplication(Action):
     """Starts an application, or first gives urgent advice when something just happened.
 
     The service is the one the resident names in words if there is one (the intent
-    classifier may mistake 「帮我老娘办老年证 … 然后要咋个弄嘛」 for another), else the
-    intent's. Another application's answers are dropped (a new service starts clean);
-    the same service asked for again continues with the answers already given.
+    classifier may mistake 「帮我老娘办老年证 … 然后要咋个弄嘛」 for another); after urgent
+    advice, the application it offered; else the intent's. Another application's answers
+    are dropped (a new service starts clean); the same service asked for again continues
+    with the answers already given. A withdrawal taken for an application
+    (「那个救助我不要了 撤回」) goes to the withdrawal instead.
     """
 
     def name(self) -> str:
@@ -121,12 +141,9 @@ class ActionStartApplication(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         text = tracker.latest_message.get("text") or ""
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        service = (
-            requested_application(text)
-            or SERVICE_OF_INTENT.get(intent)
-            or tracker.get_slot("service_type")
-        )
+        if asks_to_withdraw(text):
+            return [FollowupAction("action_offer_withdrawal")]
+        service = self.service_asked_for(tracker, text)
         earlier = tracker.get_slot("application_service")
         # The summary is always shown again before anything is submitted, even when the
         # answers of an earlier try of this application are kept.
@@ -134,5 +151,18 @@ class ActionStartApplication(Action):
         if earlier and earlier != service:
             events += forget_application()
         events += [SlotSet("service_type", service), SlotSet("application_service", service)]
-        urgent = service in EMERGENCY_SERVICES and reports_emergency(tracker)
+        already_applying = (tracker.active_loop or {}).get("name") == FORM_OF_SERVICE[service]
+        urgent = (
+            service in EMERGENCY_SERVICES and reports_emergency(tracker) and not already_applying
+        )
         return [*events, SlotSet("application_start", "emergency" if urgent else service)]
+
+    def service_asked_for(self, tracker: Tracker, text: str) -> str:
+        named = requested_application(text)
+        if named:
+            return named
+        offered = tracker.get_slot("application_service")
+        if previous_bot_action(tracker) == "utter_emergency_advice" and offered:
+            return offered  # 「好 帮我申请嘛」 answers the offer made with the advice
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        return SERVICE_OF_INTENT.get(intent) or tracker.get_slot("service_type")

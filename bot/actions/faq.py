@@ -162,6 +162,8 @@ def requested_application(text: str) -> str | None:
     words = topic_words()
     if not any(word in text for word in words["apply_words"]):
         return None
+    if any(word in text for word in words["about_an_existing_one"]):
+        return None
     # A question about a service is not a request for it — unless the message already
     # carries the applicant's numbers (「…身份证… 电话… 然后要咋个弄嘛」).
     gives_values = bool(reading.values_in(text, ("id_number", "phone")))

@@ -106,6 +106,8 @@ class ActionCheckStatus(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[EventType]:
+        if validation.asks_to_withdraw(tracker.latest_message.get("text") or ""):
+            return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010007」
         number, proof = tracker.get_slot("tracking_number"), tracker.get_slot("status_proof")
         id_number, phone = tracker.get_slot("lookup_id_number"), tracker.get_slot("lookup_phone")
         try:

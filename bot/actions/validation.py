@@ -108,6 +108,10 @@ def surnames() -> frozenset[str]:
     return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
+def asks_to_withdraw(text: str) -> bool:
+    return any(word in text for word in lexicon()["withdraw_words"])
+
+
 def without_character_hints(text: str) -> str:
     """Text without the way people spell a character aloud: 「桂花的桂」 is not a name."""
     index = len(text) - 1

@@ -324,3 +324,65 @@ async def test_a_household_correction_that_mentions_a_relative_changes_only_the_
     slots, messages = await run(forms.ValidateSubsistenceForm(), tracker)
     assert slots["household_size"] == 3 and "applicant_name" not in slots
     assert not messages
+
+
+async def test_a_withdrawal_taken_for_an_application_goes_to_the_withdrawal():
+    tracker = start_tracker("apply_temporary_relief", "哎呀 那个救助我不要了 撤回")
+    dispatcher = CollectingDispatcher()
+    events = await applications.ActionStartApplication().run(dispatcher, tracker, DOMAIN)
+    assert events == [{"event": "followup", "name": "action_offer_withdrawal", "timestamp": None}]
+
+
+def after_emergency_advice(intent: str, text: str) -> Tracker:
+    return Tracker(
+        sender_id="resident-1",
+        slots={"application_service": "temporary_relief", "service_type": "subsistence_allowance"},
+        latest_message={"intent": {"name": intent}, "entities": [], "text": text},
+        events=[
+            {"event": "action", "name": "utter_emergency_advice"},
+            {"event": "action", "name": "action_listen"},
+            {"event": "user", "text": text},
+        ],
+        paused=False,
+        followup_action=None,
+        active_loop={},
+        latest_action_name="action_listen",
+    )
+
+
+@pytest.mark.parametrize(
+    "intent, text", [("apply_subsistence_allowance", "好 帮我申请嘛"), ("affirm", "要得")]
+)
+async def test_yes_after_urgent_advice_starts_the_application_offered(intent, text):
+    slots, _ = await run(
+        applications.ActionStartApplication(), after_emergency_advice(intent, text)
+    )
+    assert slots["application_start"] == "temporary_relief"
+
+
+async def test_the_emergency_advice_is_not_repeated_inside_the_relief_form():
+    emergency = [{"entity": "emergency", "value": "着火", "start": 0, "end": 2}]
+    tracker = start_tracker("apply_temporary_relief", "着火了 我不是正在申请吗", emergency)
+    tracker.active_loop = {"name": "relief_form"}
+    slots, _ = await run(applications.ActionStartApplication(), tracker)
+    assert slots["application_start"] == "temporary_relief"
+
+
+@pytest.mark.parametrize("text", ["算了", "算了不弄了", "不填了"])
+async def test_a_no_that_means_stop_is_not_taken_as_an_answer(text):
+    tracker = said("elderly_card_form", "applicant_name", text, "deny")
+    dispatcher = CollectingDispatcher()
+    events = await forms.ValidateElderlyCardForm().get_extraction_events(
+        dispatcher, tracker, DOMAIN
+    )
+    assert events == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我之前在手机上申请了老年正 想看下好了没有", "我的低保申请到哪一步了", "老年证申请撤回"],
+)
+def test_asking_about_an_application_made_is_not_asking_for_a_new_one(text):
+    from bot.actions.faq import requested_application
+
+    assert requested_application(text) is None

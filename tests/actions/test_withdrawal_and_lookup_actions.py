@@ -254,3 +254,10 @@ async def test_an_id_and_a_phone_given_together_are_both_taken(requested, text, 
     tracker = in_form("status_form", requested, text, lookup_mode="applicant")
     slots, _ = await run(status.ValidateStatusForm(), tracker)
     assert {slot: slots.get(slot) for slot in expected} == expected
+
+
+async def test_a_tracking_number_with_a_withdrawal_word_goes_to_the_withdrawal():
+    tracker = said("resident-7", "撤回DA202612010007", "inform")
+    dispatcher = CollectingDispatcher()
+    events = await status.ActionCheckStatus().run(dispatcher, tracker, DOMAIN)
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_withdrawal"]
