@@ -10,7 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.faq import requested_application
 from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
-from bot.actions.validation import asks_to_withdraw
+from bot.actions.validation import asks_to_withdraw, lexicon
 
 # The intent that asks for each service, and whether an emergency can come with it.
 SERVICE_OF_INTENT = {
@@ -112,6 +112,15 @@ def reports_emergency(tracker: Tracker) -> bool:
     return any(e.get("entity") == "emergency" for e in tracker.latest_message.get("entities", []))
 
 
+def emergency_service(text: str) -> str:
+    """Housing when a part of the house is collapsing; any other emergency is relief."""
+    words = lexicon()
+    house = any(part in text for part in words["house_parts"])
+    if house and any(word in text for word in words["collapse_words"]):
+        return "housing_renovation"
+    return "temporary_relief"
+
+
 def previous_bot_action(tracker: Tracker) -> str | None:
     """The last action before the resident's latest message (what they answer)."""
     seen_user = False
@@ -158,6 +167,8 @@ class ActionStartApplication(Action):
         return [*events, SlotSet("application_start", "emergency" if urgent else service)]
 
     def service_asked_for(self, tracker: Tracker, text: str) -> str:
+        if reports_emergency(tracker):
+            return emergency_service(text)
         named = requested_application(text)
         if named:
             return named

@@ -265,16 +265,16 @@ async def test_asking_again_for_the_same_application_keeps_the_answers():
 
 
 @pytest.mark.parametrize(
-    "intent, service",
+    "intent, text, service",
     [
-        ("apply_temporary_relief", "temporary_relief"),
-        ("apply_housing_renovation", "housing_renovation"),
+        ("apply_temporary_relief", "家里着火了 咋个办", "temporary_relief"),
+        ("apply_housing_renovation", "房子后墙裂了 怕要垮了 咋个办", "housing_renovation"),
     ],
 )
-async def test_an_emergency_gets_urgent_advice_before_the_form(intent, service):
-    emergency = [{"entity": "emergency", "value": "着火", "start": 2, "end": 4}]
+async def test_an_emergency_gets_urgent_advice_before_the_form(intent, text, service):
+    emergency = [{"entity": "emergency", "value": "垮", "start": 2, "end": 4}]
     slots, _ = await run(
-        applications.ActionStartApplication(), start_tracker(intent, "家里着火了 咋个办", emergency)
+        applications.ActionStartApplication(), start_tracker(intent, text, emergency)
     )
     assert slots["application_start"] == "emergency" and slots["service_type"] == service
 
@@ -386,3 +386,20 @@ def test_asking_about_an_application_made_is_not_asking_for_a_new_one(text):
     from bot.actions.faq import requested_application
 
     assert requested_application(text) is None
+
+
+@pytest.mark.parametrize(
+    "intent, text, service",
+    [
+        ("apply_housing_renovation", "我老汉儿倒在地上喊不答应了", "temporary_relief"),
+        ("complain", "我老汉儿心口痛得很 脸都白了", "temporary_relief"),
+        ("apply_temporary_relief", "我老娘在屋头摔倒了 起不来", "temporary_relief"),
+        ("faq", "后墙裂了好宽的缝 感觉要垮了 他还住在里头", "housing_renovation"),
+    ],
+)
+async def test_an_emergency_is_advised_for_what_happened_whatever_the_intent(intent, text, service):
+    emergency = [{"entity": "emergency", "value": "x", "start": 0, "end": 1}]
+    slots, _ = await run(
+        applications.ActionStartApplication(), start_tracker(intent, text, emergency)
+    )
+    assert slots["application_start"] == "emergency" and slots["service_type"] == service
