@@ -82,14 +82,6 @@ def first(value: Any) -> str:
     return str(value or "")
 
 
-def asks_something(text: str) -> bool:
-    """A question rather than an answer: a question word, or 「…不」/「…吗」 at the end."""
-    words = validation.lexicon()["question_words"]
-    return any(word in text for word in words) or text.rstrip("？?。！! ").endswith(
-        ("不", "吗", "呢", "没得", "没有")
-    )
-
-
 def readable(slot: str, text: str) -> bool:
     try:
         READERS[slot](text)
@@ -169,7 +161,7 @@ class ApplicationFormValidation(FormValidationAction):
             return {slot: text}
         if intent in INTERRUPTIONS or understanding(message) == CONFIDENT:
             return {}
-        if intent == "faq" and asks_something(text):
+        if intent == "faq" and validation.asks_something(text):
             return {}  # a question, even an unclear one, gets its did-you-mean first
         return {slot: text}
 

@@ -130,7 +130,8 @@ def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict
     size = household_in(text)
     if size and "household_size" in slots:
         found["household_size"] = size
-    if at_summary:
+    # A question at the summary (「火灾证明在哪儿开嘛」) is not a new account.
+    if at_summary and not validation.asks_something(text):
         for slot in ("house_condition", "incident"):
             account = free_text_correction(text, slot) if slot in slots else None
             if account and not found:

@@ -108,6 +108,14 @@ def surnames() -> frozenset[str]:
     return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
+def asks_something(text: str) -> bool:
+    """A question rather than an answer: a question word, or 「…不」/「…吗」 at the end."""
+    words = lexicon()["question_words"]
+    return any(word in text for word in words) or text.rstrip("？?。！! ").endswith(
+        ("不", "吗", "呢", "没得", "没有")
+    )
+
+
 def asks_to_withdraw(text: str) -> bool:
     return any(word in text for word in lexicon()["withdraw_words"])
 

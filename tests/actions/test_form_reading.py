@@ -403,3 +403,17 @@ async def test_an_emergency_is_advised_for_what_happened_whatever_the_intent(int
         applications.ActionStartApplication(), start_tracker(intent, text, emergency)
     )
     assert slots["application_start"] == "emergency" and slots["service_type"] == service
+
+
+async def test_a_question_at_the_summary_does_not_overwrite_the_account():
+    tracker = said(
+        "relief_form",
+        "confirmed",
+        "那个火灾证明在哪儿开嘛",
+        "faq",
+        incident="家里失火了",
+        **FILLED,
+    )
+    dispatcher = CollectingDispatcher()
+    events = await forms.ValidateReliefForm().get_extraction_events(dispatcher, tracker, DOMAIN)
+    assert "incident" not in {e["name"] for e in events}
