@@ -160,7 +160,7 @@ class Store:
         """The applications of this ID number registered with this phone, newest first.
 
         Finding none is a failed proof of the ID number, so that its phone number cannot
-        be found by trying them out.
+        be found by trying them out; finding some does not clear earlier failures.
         """
         id_hash = self.cipher.keyed_hash("id_number", id_number)
         attempt = await self._start_attempt(ID_NUMBER_SCOPE, id_hash, caller)
@@ -177,7 +177,9 @@ class Store:
             )
             applications = list(result)
         if applications:
-            await self._succeeded(attempt)
+            # Only this attempt stops counting: anyone can register their own phone with
+            # someone else's ID number, so a success must not reset that ID's failures.
+            await self._forget(ProofFailure.id.in_([row.id for row in attempt.rows]))
         return applications
 
     async def list_for_conversation(self, conversation_id: str, limit: int) -> list[Application]:

@@ -131,12 +131,19 @@ async def test_failed_lookups_count_for_the_caller(client: TestClient) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_successful_search_clears_the_failures_of_the_id(client: TestClient) -> None:
-    number = (await create(client))["tracking_number"]
+async def test_a_successful_search_does_not_reset_the_failures_of_the_id(
+    client: TestClient,
+) -> None:
+    # An attacker who knows an ID number can file an application with their own phone:
+    # their successful search must not let them guess the real applicant's phone again.
+    await create(client)
     await fail(client, MAX_FAILURES - 1)
-    assert await found(client, ID_NUMBER, PHONE, caller="typo-a") == [number]
-    await fail(client, MAX_FAILURES - 1)
-    assert await found(client, ID_NUMBER, PHONE, caller="typo-b") == [number]
+    await create(client, key="attacker", phone=PHONE_2)
+    assert await found(client, ID_NUMBER, PHONE_2, caller="attacker") != []
+    guess = await find(client, ID_NUMBER, OTHER_PHONES[0], conversation_id="attacker-2")
+    assert guess.status == 200 and (await guess.json())["applications"] == []
+    blocked = await find(client, ID_NUMBER, OTHER_PHONES[1], conversation_id="attacker-3")
+    assert blocked.status == 429
 
 
 @pytest.mark.asyncio
