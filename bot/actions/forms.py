@@ -63,6 +63,9 @@ def intent_confidence(message: dict) -> float:
     return float((message.get("intent") or {}).get("confidence", 1.0))
 
 
+# Free-text accounts: a phone or a place told inside one is part of the story.
+ACCOUNTS = frozenset({"house_condition", "incident"})
+
 # What a usable answer to each question looks like (each form asks some of them).
 READERS: dict[str, Callable[[str], Any]] = {
     "applicant_name": applicant_name,
@@ -137,7 +140,11 @@ class ApplicationFormValidation(FormValidationAction):
         intent = (message.get("intent") or {}).get("name")
         slots = self.answer_slots(domain)
         at_summary = requested == "confirmed"
-        found = reading.values_in(text, slots, at_summary=at_summary)
+        found = {} if requested in ACCOUNTS else reading.values_in(text, slots, at_summary)
+        if not at_summary:
+            # Values said in passing fill what is missing; changing a given one is for the
+            # summary (「有事找我儿子138…」 in an account is not the applicant's phone).
+            found = {slot: value for slot, value in found.items() if not tracker.get_slot(slot)}
         if requested in READERS and requested not in found:
             found.update(self.reply_to_question(requested, text, found, message, intent))
         if at_summary and not found and "confirmed" not in tracker.slots_to_validate():
@@ -241,6 +248,9 @@ class ApplicationFormValidation(FormValidationAction):
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
+        if value is True and validation.hesitates(tracker.latest_message.get("text") or ""):
+            dispatcher.utter_message(response="utter_take_your_time")
+            return {"confirmed": None}
         if value is True:
             # Made once per application, so a retry after an outage submits it only once.
             key = tracker.get_slot("submission_key") or uuid.uuid4().hex

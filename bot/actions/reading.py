@@ -16,7 +16,7 @@ from bot.actions import places, validation
 from bot.actions.validation import HAN, InvalidValue, lexicon
 
 # Groups of digits residents separate with spaces or dashes (「138 1234 5678」).
-DIGIT_RUN = re.compile(r"(?:\+?86[\s\-]*)?[0-9Xx]+(?:[\s\-]+[0-9Xx]+)*")
+DIGIT_RUN = re.compile(r"(?:(?:\+|00)?86[\s\-]*)?[0-9Xx]+(?:[\s\-]+[0-9Xx]+)*")
 NAME_AFTER_MARKER = re.compile(
     rf"(?:我叫|她叫|他叫|名字是|名字叫|姓名是|姓名叫|姓名|申请人是|申请人叫|应该是|改成|改为)\s*"
     rf"([{HAN}](?:\s?[{HAN}·]){{1,9}})"
@@ -52,11 +52,12 @@ def longest_number(groups: list[str], start: int) -> int:
 
 
 def looks_like_id(number: str) -> bool:
-    return bool(re.fullmatch(r"[0-9]{17}[0-9Xx]|[0-9]{15}", number))
+    # Region codes start with 1–8: 「0086 139 …」 is a phone number, not an old ID.
+    return bool(re.fullmatch(r"[1-8][0-9]{16}[0-9Xx]|[1-8][0-9]{14}", number))
 
 
 def looks_like_phone(number: str) -> bool:
-    return bool(re.fullmatch(r"(?:\+?86)?1[0-9]{10}", number))
+    return bool(re.fullmatch(r"(?:\+?86|0086)?1[0-9]{10}", number))
 
 
 def name_in(text: str) -> str | None:
@@ -116,10 +117,10 @@ def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict
     slots = set(slots)
     found: dict[str, str] = {}
     for number in digit_groups(text):
-        if looks_like_id(number) and "id_number" in slots:
-            found.setdefault("id_number", number)
-        elif looks_like_phone(number) and "phone" in slots:
+        if looks_like_phone(number) and "phone" in slots:
             found.setdefault("phone", number)
+        elif looks_like_id(number) and "id_number" in slots:
+            found.setdefault("id_number", number)
     name = name_in(text)
     if name and "applicant_name" in slots:
         found["applicant_name"] = name

@@ -116,6 +116,10 @@ def asks_something(text: str) -> bool:
     )
 
 
+def hesitates(text: str) -> bool:
+    return any(word in text for word in lexicon()["hesitation"])
+
+
 def asks_to_withdraw(text: str) -> bool:
     return any(word in text for word in lexicon()["withdraw_words"])
 
@@ -178,6 +182,9 @@ def person_name(text: str) -> str:
 def household_size(text: str) -> int:
     """How many people live in the household (1-20), in digits or Chinese numerals."""
     text = normalise(text)
+    # 「-1」, 「3.5」, 「五六个」: not one clear number of people.
+    if re.search(r"-\s*[0-9]|[0-9]\.[0-9]|[一两二三四五六七八九][一两二三四五六七八九]", text):
+        raise InvalidValue("format")
     match = re.search(r"[0-9]+", text)
     if match:
         size = int(match.group(0))

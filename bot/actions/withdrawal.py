@@ -32,8 +32,7 @@ from bot.actions.validation import InvalidValue
 WITHDRAWABLE = frozenset({"submitted", "township_review", "district_review", "returned"})
 # A cancel that names an application, not just 「算了」.
 ASKS_TO_WITHDRAW = re.compile(r"撤回|撤销|撤了|申请.*不(?:想|要)?办|不(?:想|要)?办.*申请|退掉")
-YES = re.compile(r"确认|确定|是的|是$|对|要得|可以|好的|好$|嗯")
-NO = re.compile(r"不|别|算了|莫")
+NO = re.compile(r"不|别|算了|莫|没")
 WITHDRAWAL_SLOTS = (
     "withdrawal_number",
     "withdrawal_proof",
@@ -41,6 +40,16 @@ WITHDRAWAL_SLOTS = (
     "withdrawal_owned",
     "withdrawal_offer",
 )
+
+
+def clearly_yes(text: str) -> bool:
+    """确认撤回, 对, 要得 … — not 「您好」, 「好的我再想想」, 「不确认」."""
+    said = re.sub(r"[\s，,。.!！~～…嘛哈噻嗯]", "", text)
+    if NO.search(said) or validation.hesitates(said):
+        return False
+    for word in sorted(validation.lexicon()["withdrawal_yes"], key=len, reverse=True):
+        said = said.replace(word, "")
+    return bool(text.strip()) and not said
 
 
 def forget_withdrawal() -> list[EventType]:
@@ -121,11 +130,8 @@ class ValidateWithdrawalForm(FormValidationAction):
         text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if requested == "withdrawal_confirmed":
-            if NO.search(text):
-                return [SlotSet("withdrawal_confirmed", False)]
-            if YES.search(text) or intent == "affirm":
-                return [SlotSet("withdrawal_confirmed", True)]
-            return []
+            # Withdrawing cannot be undone online: anything but a clear yes keeps it.
+            return [SlotSet("withdrawal_confirmed", clearly_yes(text))]
         if requested == "withdrawal_number" and tracking_number_in(tracker):
             return [SlotSet("withdrawal_number", tracking_number_in(tracker))]
         if requested in ("withdrawal_number", "withdrawal_proof") and intent not in stop_intents():

@@ -88,6 +88,7 @@ async def test_an_application_started_with_every_value_asks_for_none_again(text)
         f"{SENIOR_ID} 13812345678",
         f"身份证{SENIOR_ID}，电话13812345678",
         f"号码是 {SENIOR_ID[:6]} {SENIOR_ID[6:14]} {SENIOR_ID[14:]} 手机 138 1234 5678",
+        f"{SENIOR_ID} 0086 138 1234 5678",
     ],
 )
 async def test_an_id_and_a_phone_in_one_answer_are_both_taken(text):
@@ -417,3 +418,29 @@ async def test_a_question_at_the_summary_does_not_overwrite_the_account():
     dispatcher = CollectingDispatcher()
     events = await forms.ValidateReliefForm().get_extraction_events(dispatcher, tracker, DOMAIN)
     assert "incident" not in {e["name"] for e in events}
+
+
+@pytest.mark.parametrize("text", ["好的我再想想", "嗯 我问问儿子", "可以 等一下哈"])
+async def test_hesitation_at_the_summary_submits_nothing(text):
+    tracker = said(
+        "elderly_card_form", "confirmed", text, "affirm", mapped={"confirmed": True}, **FILLED
+    )
+    slots, messages = await run(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["confirmed"] is None and "submission_key" not in slots
+    assert "还没有提交" in messages[0]
+
+
+async def test_numbers_and_places_inside_an_account_do_not_replace_the_applicants():
+    text = "墙裂了 有事找我儿子13912345678 他身份证360426199101010071 他在何市镇打工"
+    tracker = said("housing_form", "house_condition", text, **FILLED)
+    slots, _ = await run(forms.ValidateHousingForm(), tracker)
+    assert slots["house_condition"] == text
+    assert not {"phone", "id_number", "township", "applicant_name"} & set(slots)
+
+
+async def test_a_value_said_in_passing_does_not_overwrite_one_already_given():
+    tracker = said(
+        "elderly_card_form", "township", "牛佛镇 我儿子电话13912345678", phone="13812345678"
+    )
+    slots, _ = await run(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["township"] == "牛佛镇" and "phone" not in slots

@@ -139,7 +139,7 @@ def test_household_sizes(text, size):
     assert validation.household_size(text) == size
 
 
-@pytest.mark.parametrize("text", ["0", "100", "好多人", ""])
+@pytest.mark.parametrize("text", ["0", "100", "好多人", "", "-1", "3.5", "五六个"])
 def test_unusable_household_sizes(text):
     with pytest.raises(InvalidValue):
         validation.household_size(text)

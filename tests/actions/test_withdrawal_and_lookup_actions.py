@@ -226,15 +226,6 @@ async def test_the_withdrawal_is_confirmed_only_by_a_clear_yes(store, text, conf
     assert {e["name"]: e["value"] for e in events} == {"withdrawal_confirmed": confirmed}
 
 
-async def test_an_unclear_reply_to_the_withdrawal_question_withdraws_nothing(store):
-    tracker = in_form("withdrawal_form", "withdrawal_confirmed", "这个是啥子意思")
-    dispatcher = CollectingDispatcher()
-    events = await withdrawal.ValidateWithdrawalForm().get_extraction_events(
-        dispatcher, tracker, DOMAIN
-    )
-    assert events == []
-
-
 @pytest.mark.parametrize(
     "requested, text, expected",
     [
