@@ -8,6 +8,8 @@ decision is a slot the rules branch on, so every reply stays a staff-editable re
 The conversation counts too (bot/lexicon/topics.yml): a follow-up that names no
 service (「那要带啥子去办」) is about the service just answered, and a message naming
 two services (「低保和特困有啥子区别」) gets both answers; those the triage utters itself.
+A message that asks for an application in words (「不办低保 办老年证」) starts it, however
+the intent classifier read it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import reading
 from bot.actions.settings import settings
-from bot.actions.validation import lexicon
+from bot.actions.validation import asks_to_withdraw, lexicon
 
 CONFIDENT, UNSURE, LOST, ANSWERED = "confident", "unsure", "lost", "answered"
 FOLLOWUP_MAX_LENGTH = 10
@@ -202,6 +204,8 @@ class ActionTriage(Action):
     ) -> list[dict[str, Any]]:
         message = tracker.latest_message
         text = message.get("text") or ""
+        if asks_to_withdraw(text):
+            return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010006」
         if requested_application(text):
             # 「不办低保 办老年证」 read as a question: it asks for an application.
             return [FollowupAction("action_start_application")]

@@ -85,12 +85,17 @@ def first(value: Any) -> str:
     return str(value or "")
 
 
-def readable(slot: str, text: str) -> bool:
+def refusal_reason(slot: str, text: str) -> str | None:
+    """Why the text is not a usable answer to the question, or None if it is."""
     try:
         READERS[slot](text)
-    except InvalidValue:
-        return False
-    return True
+    except InvalidValue as error:
+        return error.reason
+    return None
+
+
+def readable(slot: str, text: str) -> bool:
+    return refusal_reason(slot, text) is None
 
 
 def checked(slot: str) -> Callable[..., Any]:
@@ -166,6 +171,8 @@ class ApplicationFormValidation(FormValidationAction):
             return {}  # 「算了」: the rules stop the form
         if readable(slot, text):
             return {slot: text}
+        if refusal_reason(slot, text) == "not_a_name":
+            return {slot: text}  # 「隔壁王嬢嬢」 is an answer, whatever topic it resembles
         if intent in INTERRUPTIONS or understanding(message) == CONFIDENT:
             return {}
         if intent == "faq" and validation.asks_something(text):

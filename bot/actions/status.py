@@ -35,6 +35,7 @@ LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 NO_NUMBER = re.compile(
     r"(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|弄丢|丢了|记不得).{0,4}(?:编号|号码|单号|号)|(?:编号|号码|单号).{0,4}(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|丢了)"
 )
+STOP = re.compile(r"算了|不查了|不用查|不用了|不要了|不弄了|不看了")
 STATUS_SLOTS = (
     "tracking_number",
     "status_proof",
@@ -108,6 +109,9 @@ class ActionCheckStatus(Action):
     ) -> list[EventType]:
         if validation.asks_to_withdraw(tracker.latest_message.get("text") or ""):
             return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010007」
+        if tracker.get_slot("lookup_mode") == "stopped":
+            dispatcher.utter_message(response="utter_lookup_stopped")
+            return forget_lookup()
         number, proof = tracker.get_slot("tracking_number"), tracker.get_slot("status_proof")
         id_number, phone = tracker.get_slot("lookup_id_number"), tracker.get_slot("lookup_phone")
         try:
@@ -202,6 +206,8 @@ class ValidateStatusForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> list[str]:
+        if tracker.get_slot("lookup_mode") == "stopped":
+            return ["lookup_mode"]  # set: the form ends, and the lookup says it stopped
         if tracker.get_slot("lookup_mode") == "applicant":
             # lookup_mode is listed so that the switch itself is kept (only required
             # slots survive validation); it is set, so it is never asked.
@@ -214,6 +220,8 @@ class ValidateStatusForm(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
+        if STOP.search(text):
+            return [SlotSet("lookup_mode", "stopped")]  # 「不查了」, whatever the intent
         numbers = reading.values_in(text, ("id_number", "phone"))
         given = {f"lookup_{slot}": value for slot, value in numbers.items()}
         if requested == "tracking_number":

@@ -444,3 +444,12 @@ async def test_a_value_said_in_passing_does_not_overwrite_one_already_given():
     )
     slots, _ = await run(forms.ValidateElderlyCardForm(), tracker)
     assert slots["township"] == "牛佛镇" and "phone" not in slots
+
+
+async def test_a_relation_resembling_a_topic_is_still_refused_as_the_name():
+    tracker = said("elderly_card_form", "applicant_name", "隔壁王嬢嬢", "faq")
+    tracker.latest_message["response_selector"] = {
+        "faq": {"ranking": [{"intent_response_key": "faq/dispute_mediation", "confidence": 0.99}]}
+    }
+    slots, messages = await run(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["applicant_name"] is None and "不是称呼" in messages[0]

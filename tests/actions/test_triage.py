@@ -166,3 +166,10 @@ def test_the_decision_to_answer_weighs_confidence_margin_and_the_named_service(
     intent, text, ranking, verdict
 ):
     assert faq.understanding(message(text, ranking, intent)) == verdict
+
+
+async def test_a_withdrawal_in_words_goes_to_the_withdrawal_whatever_the_intent():
+    latest = message("撤回DA202612010006", [("faq/online_service", 0.2)], intent="nlu_fallback")
+    tracker = Tracker("resident-1", {}, latest, [], False, None, {}, "action_listen")
+    events = await faq.ActionTriage().run(CollectingDispatcher(), tracker, DOMAIN)
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_withdrawal"]

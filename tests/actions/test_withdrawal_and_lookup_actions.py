@@ -252,3 +252,14 @@ async def test_a_tracking_number_with_a_withdrawal_word_goes_to_the_withdrawal()
     dispatcher = CollectingDispatcher()
     events = await status.ActionCheckStatus().run(dispatcher, tracker, DOMAIN)
     assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_withdrawal"]
+
+
+@pytest.mark.parametrize("text", ["不查了", "算了 不用查了", "不看了"])
+async def test_stopping_a_lookup_in_words_ends_it_whatever_the_intent(store, text):
+    tracker = in_form("status_form", "tracking_number", text, "inform")
+    slots, messages = await run(status.ValidateStatusForm(), tracker)
+    assert slots["lookup_mode"] == "stopped" and slots.get("requested_slot") is None
+    assert not messages
+    ended = said("resident-7", text, "inform", lookup_mode="stopped")
+    slots, messages = await run(status.ActionCheckStatus(), ended)
+    assert "不查了" in messages[0] and slots["lookup_mode"] is None
