@@ -10,7 +10,6 @@ keeping what was already given, and the resident is offered a person instead of 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -50,9 +49,6 @@ def applicant_name(text: str) -> str:
         raise InvalidValue("format")
     return name
 
-
-# A "no" that means "stop" (the contract's deny examples include 算了不用).
-STOP = re.compile(r"算了|不弄了|不办了|不填了|不要了|不搞了")
 
 # A bare name is sometimes mistaken for another intent (查进度 reads as a name too: 查 is
 # a surname), so only a clear request to leave or switch wins over a readable answer.
@@ -167,7 +163,8 @@ class ApplicationFormValidation(FormValidationAction):
             return {slot: rest} if readable(slot, rest) else {}
         if intent in INTERRUPTIONS and intent_confidence(message) >= INTERRUPTION_CONFIDENCE:
             return {}
-        if intent == "deny" and STOP.search(text):
+        # A "no" that means "stop" (the contract's deny examples include 算了不用).
+        if intent == "deny" and validation.says_stop(text):
             return {}  # 「算了」: the rules stop the form
         if readable(slot, text):
             return {slot: text}

@@ -35,7 +35,6 @@ LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 NO_NUMBER = re.compile(
     r"(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|弄丢|丢了|记不得).{0,4}(?:编号|号码|单号|号)|(?:编号|号码|单号).{0,4}(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|丢了)"
 )
-STOP = re.compile(r"算了|不查了|不用查|不用了|不要了|不弄了|不看了")
 STATUS_SLOTS = (
     "tracking_number",
     "status_proof",
@@ -220,7 +219,7 @@ class ValidateStatusForm(FormValidationAction):
         requested = tracker.get_slot("requested_slot")
         text = tracker.latest_message.get("text") or ""
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        if STOP.search(text):
+        if validation.says_stop(text):
             return [SlotSet("lookup_mode", "stopped")]  # 「不查了」, whatever the intent
         numbers = reading.values_in(text, ("id_number", "phone"))
         given = {f"lookup_{slot}": value for slot, value in numbers.items()}

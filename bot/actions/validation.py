@@ -116,6 +116,10 @@ def asks_something(text: str) -> bool:
     )
 
 
+def says_stop(text: str) -> bool:
+    return any(word in text for word in lexicon()["stop_words"])
+
+
 def hesitates(text: str) -> bool:
     return any(word in text for word in lexicon()["hesitation"])
 
