@@ -26,7 +26,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import reading
 from bot.actions.settings import settings
-from bot.actions.validation import asks_to_withdraw, lexicon
+from bot.actions.validation import asks_something, asks_to_withdraw
 
 CONFIDENT, UNSURE, LOST, ANSWERED = "confident", "unsure", "lost", "answered"
 FOLLOWUP_MAX_LENGTH = 10
@@ -169,7 +169,7 @@ def requested_application(text: str) -> str | None:
     # A question about a service is not a request for it — unless the message already
     # carries the applicant's numbers (「…身份证… 电话… 然后要咋个弄嘛」).
     gives_values = bool(reading.values_in(text, ("id_number", "phone")))
-    if not gives_values and any(word in text for word in lexicon()["question_words"]):
+    if not gives_values and asks_something(text):
         return None
     wanted = {
         words["applications"][service]

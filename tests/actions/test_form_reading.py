@@ -381,7 +381,19 @@ async def test_a_no_that_means_stop_is_not_taken_as_an_answer(text):
 
 @pytest.mark.parametrize(
     "text",
-    ["我之前在手机上申请了老年正 想看下好了没有", "我的低保申请到哪一步了", "老年证申请撤回"],
+    [
+        "我之前在手机上申请了老年正 想看下好了没有",
+        "我的低保申请到哪一步了",
+        "老年证申请撤回",
+        # Questions about a service are not requests for it (a benchmark run found them).
+        "老年证好多岁能办",
+        "临时救助哪些人能申请",
+        "低保多大年纪能申请",
+        "危房改造好久能办下来",
+        "临时救助咋申请",
+        "老年证能不能在网上办",
+        "低保可以帮别人办不",
+    ],
 )
 def test_asking_about_an_application_made_is_not_asking_for_a_new_one(text):
     from bot.actions.faq import requested_application
