@@ -226,9 +226,15 @@ class ActionTriage(Action):
         padded = titles + [None] * (len(SUGGESTION_SLOTS) - len(titles))
         guesses = faq_guesses(message)
         last_topic = guesses[0].key if verdict == CONFIDENT and guesses else None
+        shown = {
+            "last_topic": last_topic or tracker.get_slot("last_topic"),
+            "suggestion_count": str(len(titles)) if titles else None,
+            **dict(zip(SUGGESTION_SLOTS, padded, strict=True)),
+        }
+        # Every event is stored and replayed on every later turn: unchanged slots are not
+        # set again. `understanding` is, for the rules to branch on.
+        changed = {slot: value for slot, value in shown.items() if tracker.get_slot(slot) != value}
         return [
             SlotSet("understanding", verdict),
-            SlotSet("last_topic", last_topic or tracker.get_slot("last_topic")),
-            SlotSet("suggestion_count", str(len(titles)) if titles else None),
-            *(SlotSet(slot, title) for slot, title in zip(SUGGESTION_SLOTS, padded, strict=True)),
+            *(SlotSet(slot, value) for slot, value in changed.items()),
         ]
