@@ -21,6 +21,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import places, reading, validation
+from bot.actions.applications import SERVICE_OF_INTENT
 from bot.actions.faq import CONFIDENT, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
@@ -28,18 +29,7 @@ from bot.actions.validation import InvalidValue
 Slots = dict[str, Any]
 
 # Intents the rules answer instead of the form: leaving, a person, another application.
-INTERRUPTIONS = frozenset(
-    {
-        "cancel",
-        "ask_human",
-        "greet",
-        "check_status",
-        "apply_elderly_card",
-        "apply_subsistence_allowance",
-        "apply_housing_renovation",
-        "apply_temporary_relief",
-    }
-)
+INTERRUPTIONS = frozenset({"cancel", "ask_human", "greet", "check_status", *SERVICE_OF_INTENT})
 
 
 def applicant_name(text: str) -> str:

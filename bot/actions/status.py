@@ -21,6 +21,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import reading, validation
+from bot.actions.applications import SERVICE_OF_INTENT
 from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
@@ -48,9 +49,7 @@ def stop_intents() -> frozenset[str]:
     """Intents that leave a lookup instead of answering its question."""
     return frozenset(
         {"cancel", "deny", "ask_human", "greet", "goodbye", "thank", "faq", "out_of_scope"}
-        | {"check_status", "complain", "rate_service"}
-        | {f"apply_{name}" for name in ("elderly_card", "subsistence_allowance")}
-        | {f"apply_{name}" for name in ("housing_renovation", "temporary_relief")}
+        | {"check_status", "complain", "rate_service", *SERVICE_OF_INTENT}
     )
 
 

@@ -31,7 +31,8 @@ from bot.actions.validation import InvalidValue
 # The lifecycle allows withdrawal until a decision is made (shared/spec/intents.md).
 WITHDRAWABLE = frozenset({"submitted", "township_review", "district_review", "returned"})
 # A cancel that names an application, not just 「算了」.
-ASKS_TO_WITHDRAW = re.compile(r"撤回|撤销|撤了|申请.*不(?:想|要)?办|不(?:想|要)?办.*申请|退掉")
+# 「那个申请不想办了」: no withdrawal word, but about an application made.
+NO_LONGER_WANTED = re.compile(r"申请.*不(?:想|要)?办|不(?:想|要)?办.*申请")
 NO = re.compile(r"不|别|算了|莫|没")
 WITHDRAWAL_SLOTS = (
     "withdrawal_number",
@@ -101,7 +102,7 @@ class ActionOfferWithdrawal(Action):
             lines = "\n".join(describe(domain, item) for item in own)
             dispatcher.utter_message(response="utter_withdrawal_not_possible", applications=lines)
             return [SlotSet("withdrawal_offer", "explained")]
-        if ASKS_TO_WITHDRAW.search(text):
+        if validation.asks_to_withdraw(text) or NO_LONGER_WANTED.search(text):
             return [SlotSet("withdrawal_offer", "form")]
         return [SlotSet("withdrawal_offer", "nothing")]
 
