@@ -1,0 +1,45 @@
+"""The last line of defence: no ID or mobile number leaves a process through its logs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from personaldata.masks import mask_personal_data
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks ID and mobile numbers in every record, whoever logged it (third-party
+    libraries included), and in the traceback of a logged exception."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_personal_data(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask_personal_data(
+                logging.Formatter().formatException(record.exc_info)
+            )
+        return True
+
+
+def mask_structlog_event(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor doing the same for Rasa's structured log lines."""
+    for key, value in list(event.items()):
+        if isinstance(value, str):
+            event[key] = mask_personal_data(value)
+        elif value is not None and not isinstance(value, (int, float, bool)):
+            event[key] = mask_personal_data(repr(value))
+    return event
+
+
+def install_filter(logger: logging.Logger | None = None) -> None:
+    """Attach the filter to every handler of the root logger (or of `logger`)."""
+    target = logger or logging.getLogger()
+    for handler in target.handlers:
+        if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
+            handler.addFilter(PersonalDataFilter())
