@@ -33,26 +33,3 @@ class FieldCipher:
 
 def constant_time_equals(left: str, right: str) -> bool:
     return hmac.compare_digest(left.encode(), right.encode())
-
-
-def mask_id_number(value: str) -> str:
-    """5103**********1234: the region and the last four stay readable."""
-    if len(value) <= 8:
-        return "*" * len(value)
-    return value[:4] + "*" * (len(value) - 8) + value[-4:]
-
-
-def mask_phone(value: str) -> str:
-    """138****5678."""
-    if len(value) <= 7:
-        return "*" * len(value)
-    return value[:3] + "*" * (len(value) - 7) + value[-4:]
-
-
-def mask_name(value: str) -> str:
-    """王*英, 王* for two characters, first and last kept for longer names."""
-    if len(value) <= 1:
-        return "*" * len(value)
-    if len(value) == 2:
-        return value[0] + "*"
-    return value[0] + "*" * (len(value) - 2) + value[-1]

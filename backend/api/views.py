@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from backend.crypto import FieldCipher, mask_id_number, mask_name, mask_phone
+from backend.crypto import FieldCipher
 from backend.lifecycle import SERVICE_LABELS, STATUS_LABELS, allowed_next
 from backend.models import Application, StatusChange
 from backend.tracking import CHINA_TZ
+from personaldata.masks import mask_id_number, mask_name, mask_phone
 
 
 def timestamp(moment: datetime) -> str:

@@ -25,6 +25,7 @@ from bot.actions.applications import SERVICE_OF_INTENT
 from bot.actions.faq import CONFIDENT, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
+from personaldata.masks import mask_id_number, mask_phone
 
 Slots = dict[str, Any]
 
@@ -104,8 +105,8 @@ class ApplicationFormValidation(FormValidationAction):
 
     form = ""
     derived: ClassVar[dict[str, Callable[[Any], Slots]]] = {
-        "id_number": lambda number: {"id_number_masked": validation.mask_id_number(number)},
-        "phone": lambda number: {"phone_masked": validation.mask_phone(number)},
+        "id_number": lambda number: {"id_number_masked": mask_id_number(number)},
+        "phone": lambda number: {"phone_masked": mask_phone(number)},
     }
 
     def name(self) -> str:

@@ -252,11 +252,3 @@ def status_proof(text: str) -> str:
     if re.fullmatch(r"[0-9]{3}[0-9X]", compact):
         return compact
     return mobile_phone(compact)
-
-
-def mask_id_number(number: str) -> str:
-    return number[:4] + "*" * (len(number) - 8) + number[-4:]
-
-
-def mask_phone(number: str) -> str:
-    return number[:3] + "****" + number[-4:]

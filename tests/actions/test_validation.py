@@ -8,6 +8,7 @@ import pytest
 
 from bot.actions import validation
 from bot.actions.validation import InvalidValue
+from personaldata.masks import mask_id_number, mask_phone
 
 
 @pytest.mark.parametrize(
@@ -191,5 +192,5 @@ def test_status_proof_is_four_id_characters_or_a_mobile_number():
 
 
 def test_masks():
-    assert validation.mask_id_number("510304195503120042") == "5103**********0042"
-    assert validation.mask_phone("13812345678") == "138****5678"
+    assert mask_id_number("510304195503120042") == "5103**********0042"
+    assert mask_phone("13812345678") == "138****5678"

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from stdnum.cn import ric
 
 from backend.config import REPO_ROOT, ConfigError, Settings
-from backend.crypto import FieldCipher, mask_id_number, mask_name, mask_phone
+from backend.crypto import FieldCipher
 from backend.errors import ApiError
 from backend.lifecycle import (
     ALLOWED_TRANSITIONS,
@@ -21,9 +21,10 @@ from backend.lifecycle import (
     STATUSES,
     can_transition,
 )
-from backend.log import PersonalDataFilter, mask_personal_data
 from backend.tracking import format_tracking_number, local_day, normalize_tracking_number
 from backend.validation import normalize_id_number, normalize_phone, parse_proof
+from personaldata.logs import PersonalDataFilter
+from personaldata.masks import mask_id_number, mask_name, mask_personal_data, mask_phone
 
 KEY = Fernet.generate_key().decode()
 ENV = {
