@@ -36,6 +36,8 @@ class ActionSettings:
     elderly_card_min_age: int = _int("ELDERLY_CARD_MIN_AGE", 60)
     # After this many unusable answers to one question, offer a person instead.
     max_field_failures: int = _int("MAX_FIELD_FAILURES", 3)
+    # The largest action call accepted: a long conversation's tracker is a few hundred kB.
+    action_request_max_bytes: int = _int("ACTION_REQUEST_MAX_BYTES", 4_000_000)
 
 
 settings = ActionSettings()
