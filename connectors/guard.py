@@ -10,7 +10,7 @@ than in the engine's few workers (where Rasa would hold a worker while it polls 
 conversation lock). Someone with more messages waiting than anyone can type is a
 script or a stuck key: they are asked to slow down, so one sender cannot fill the
 queue everyone shares. Admitted messages are handled on the engine's thread
-(connectors/engine.py).
+(rasa_runtime/engine.py).
 
 In its turn, a message that picks one of the buttons of the sender's last reply
 becomes that button's payload (connectors/options.py), and the buttons of the reply
@@ -24,7 +24,7 @@ import asyncio
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
-from connectors.engine import MessageHandler, handle_in_engine
+from rasa_runtime.engine import MessageHandler, handle_in_engine
 from connectors.options import OptionMemory, ReplyRecorder
 
 MAX_MESSAGE_CHARS = 500

@@ -1,7 +1,18 @@
 """The action server's client for the status store — its only way to reach the store.
 
+A hung store must never hold up the residents who do not need it: with the store
+frozen, every turn that called it waited out the whole timeout, so Rasa's engine workers
+were all busy waiting and a bystander's FAQ question took 29 s. Calls therefore have
+short timeouts, and a circuit breaker stops calling a store that keeps failing: after
+STORE_BREAKER_FAILURES consecutive failures (connection errors, timeouts, 5xx) every
+call fails at once with StoreUnavailable, the resident hears the honest "unavailable"
+answer, and after STORE_BREAKER_COOLDOWN_SECONDS one call is let through as a probe —
+its success closes the breaker, its failure opens it for another cool-down.
+
 Configuration (environment): STORE_URL (default http://127.0.0.1:5100),
-STORE_SERVICE_TOKEN, STORE_TIMEOUT_SECONDS (default 5).
+STORE_SERVICE_TOKEN, STORE_TIMEOUT_SECONDS (default 3), STORE_CONNECT_TIMEOUT_SECONDS
+(default 1), STORE_BREAKER_FAILURES (default 3), STORE_BREAKER_COOLDOWN_SECONDS
+(default 15).
 """
 
 from __future__ import annotations
@@ -9,15 +20,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
 DEFAULT_URL = "http://127.0.0.1:5100"
-DEFAULT_TIMEOUT_SECONDS = 5.0
+# The store answers in tens of milliseconds; seconds mean it is in trouble, and a
+# resident (and every turn queued behind theirs) should not wait for it.
+DEFAULT_TIMEOUT_SECONDS = 3.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 1.0
+DEFAULT_BREAKER_FAILURES = 3
+DEFAULT_BREAKER_COOLDOWN_SECONDS = 15.0
 
 
 class StoreError(Exception):
@@ -51,6 +68,61 @@ class CreatedApplication:
     status_label: str
     created_at: str
     replayed: bool
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], replayed: bool = False) -> CreatedApplication:
+        """The store may add fields; only these are read (`replayed` when it says so)."""
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        return cls(**{"replayed": replayed, **values})
+
+
+class CircuitBreaker:
+    """Closed: calls go through. Open: they fail at once until the cool-down is over.
+    Then one probe goes through (half-open) while the others still fail at once."""
+
+    def __init__(
+        self,
+        failures_to_open: int = DEFAULT_BREAKER_FAILURES,
+        cooldown_seconds: float = DEFAULT_BREAKER_COOLDOWN_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.failures_to_open = max(1, failures_to_open)
+        self.cooldown_seconds = cooldown_seconds
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> str:
+        if self._opened_at is None:
+            return "closed"
+        if self._probing or self._clock() - self._opened_at >= self.cooldown_seconds:
+            return "half-open"
+        return "open"
+
+    def before_call(self) -> None:
+        """Raises StoreUnavailable instead of letting a call reach a failing store."""
+        state = self.state
+        if state == "closed":
+            return
+        if state == "half-open" and not self._probing:
+            self._probing = True  # this call is the probe
+            return
+        raise StoreUnavailable("status store circuit open: not called")
+
+    def succeeded(self) -> None:
+        self._failures, self._opened_at, self._probing = 0, None, False
+
+    def abandoned(self) -> None:
+        """A call ended without an answer either way: a probe may be tried again."""
+        self._probing = False
+
+    def failed(self) -> None:
+        self._failures += 1
+        if self._probing or self._failures >= self.failures_to_open:
+            self._opened_at, self._probing = self._clock(), False
 
 
 @dataclass(frozen=True)
@@ -109,11 +181,15 @@ class StoreClient:
         base_url: str,
         token: str,
         timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
+        connect_timeout_seconds: float = DEFAULT_CONNECT_TIMEOUT_SECONDS,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         if not token:
             raise ValueError("the status store's service token is empty (STORE_SERVICE_TOKEN)")
         self.base_url = base_url.rstrip("/")
         self.timeout_seconds = timeout_seconds
+        self.connect_timeout_seconds = min(connect_timeout_seconds, timeout_seconds)
+        self.breaker = breaker or CircuitBreaker()
         self._headers = {"Authorization": f"Bearer {token}"}
         self._session: aiohttp.ClientSession | None = None
 
@@ -124,6 +200,15 @@ class StoreClient:
             base_url=env.get("STORE_URL") or DEFAULT_URL,
             token=env.get("STORE_SERVICE_TOKEN", ""),
             timeout_seconds=float(env.get("STORE_TIMEOUT_SECONDS") or DEFAULT_TIMEOUT_SECONDS),
+            connect_timeout_seconds=float(
+                env.get("STORE_CONNECT_TIMEOUT_SECONDS") or DEFAULT_CONNECT_TIMEOUT_SECONDS
+            ),
+            breaker=CircuitBreaker(
+                failures_to_open=int(env.get("STORE_BREAKER_FAILURES") or DEFAULT_BREAKER_FAILURES),
+                cooldown_seconds=float(
+                    env.get("STORE_BREAKER_COOLDOWN_SECONDS") or DEFAULT_BREAKER_COOLDOWN_SECONDS
+                ),
+            ),
         )
 
     async def __aenter__(self) -> StoreClient:
@@ -148,9 +233,13 @@ class StoreClient:
         channel: str,
         conversation_id: str,
         idempotency_key: str,
+        privacy_notice: str,
         details: Mapping[str, Any] | None = None,
     ) -> CreatedApplication:
-        """Submit an application; the same idempotency key never creates a second one."""
+        """Submit an application; the same idempotency key never creates a second one.
+
+        `privacy_notice` is the version of the notice the resident was shown.
+        """
         data = await self._request(
             "POST",
             "/applications",
@@ -163,10 +252,28 @@ class StoreClient:
                 "details": dict(details or {}),
                 "channel": channel,
                 "conversation_id": conversation_id,
+                "privacy_notice": privacy_notice,
             },
             headers={"Idempotency-Key": idempotency_key},
         )
-        return CreatedApplication(**data)
+        return CreatedApplication.from_json(data)
+
+    async def find_by_key(
+        self, idempotency_key: str, conversation_id: str
+    ) -> CreatedApplication | None:
+        """The application a create with this key made from this conversation, or None.
+
+        Asked after a create whose answer never came (a timeout, a crash): it may have
+        been committed all the same.
+        """
+        path = f"/applications/by-key/{quote(idempotency_key, safe='')}"
+        try:
+            data = await self._request("GET", path, params={"conversation_id": conversation_id})
+        except StoreRejected as error:
+            if error.code == "not_found":
+                return None
+            raise
+        return CreatedApplication.from_json(data, replayed=True)
 
     async def lookup(
         self, tracking_number: str, proof: str, conversation_id: str
@@ -241,11 +348,42 @@ class StoreClient:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Any:
+        self.breaker.before_call()
+        try:
+            data, status = await self._exchange(method, path, json, params, headers)
+        except StoreUnavailable:
+            self.breaker.failed()
+            raise
+        except BaseException:
+            self.breaker.abandoned()  # cancelled: says nothing about the store
+            raise
+        self.breaker.succeeded()
+        if status >= 400:
+            error = data if isinstance(data, dict) else {}
+            raise StoreRejected(
+                status,
+                str(error.get("error", "unknown")),
+                str(error.get("message", "")),
+                {k: v for k, v in error.items() if k not in ("error", "message")},
+            )
+        return data
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        params: Mapping[str, str] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[Any, int]:
+        """The decoded body and status of one request; StoreUnavailable if none came."""
         if self._session is None:
             # Created lazily: a ClientSession must be made inside the running loop.
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
+                timeout=aiohttp.ClientTimeout(
+                    total=self.timeout_seconds, sock_connect=self.connect_timeout_seconds
+                ),
             )
         try:
             async with self._session.request(
@@ -259,15 +397,7 @@ class StoreClient:
                     raise StoreUnavailable("status store sent a non-JSON response") from exc
         except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
             raise StoreUnavailable(f"status store unreachable: {type(exc).__name__}") from exc
-        if response.status >= 400:
-            error = data if isinstance(data, dict) else {}
-            raise StoreRejected(
-                response.status,
-                str(error.get("error", "unknown")),
-                str(error.get("message", "")),
-                {k: v for k, v in error.items() if k not in ("error", "message")},
-            )
-        return data
+        return data, response.status
 
 
 def _summaries(data: Mapping[str, Any]) -> list[ApplicationSummary]:

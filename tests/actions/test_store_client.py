@@ -18,6 +18,7 @@ from bot.actions.store_client import (
     DEFAULT_URL,
     ApplicationStatus,
     ApplicationSummary,
+    CircuitBreaker,
     StoreClient,
     StoreRejected,
     StoreUnavailable,
@@ -33,7 +34,8 @@ APPLICATION = {
     "township": "回龙镇",
     "details": {"house_grade": "D"},
     "channel": "socketio",
-    "conversation_id": "sender-1",
+    "conversation_id": "socketio:sender-1",
+    "privacy_notice": "2026-11",
 }
 
 
@@ -67,7 +69,7 @@ async def test_create_lookup_and_list(client: StoreClient) -> None:
     assert again.tracking_number == created.tracking_number
     assert again.replayed is True
 
-    status = await client.lookup(created.tracking_number.lower(), "0026", "sender-1")
+    status = await client.lookup(created.tracking_number.lower(), "0026", "socketio:sender-1")
     assert isinstance(status, ApplicationStatus)
     assert status.status == "submitted"
     assert status.status_label == "已提交"
@@ -78,12 +80,12 @@ async def test_create_lookup_and_list(client: StoreClient) -> None:
     )
     assert [entry.status for entry in status.history] == ["submitted"]
 
-    assert await client.lookup(created.tracking_number, "9999", "sender-1") is None
+    assert await client.lookup(created.tracking_number, "9999", "socketio:sender-1") is None
 
-    listing = await client.list_for_conversation("sender-1")
+    listing = await client.list_for_conversation("socketio:sender-1")
     assert [item.tracking_number for item in listing] == [created.tracking_number]
     assert listing[0].service_label == "农村危房改造"
-    assert await client.list_for_conversation("someone-else") == []
+    assert await client.list_for_conversation("socketio:someone-else") == []
 
 
 @pytest.mark.asyncio
@@ -97,9 +99,9 @@ async def test_refusals_carry_the_store_code(client: StoreClient) -> None:
 
     created = await client.create_application(**APPLICATION, idempotency_key="form-2")
     for _ in range(2):
-        assert await client.lookup(created.tracking_number, "0000", "guesser") is None
+        assert await client.lookup(created.tracking_number, "0000", "socketio:guesser") is None
     with pytest.raises(StoreRejected) as error:
-        await client.lookup(created.tracking_number, "0026", "guesser")
+        await client.lookup(created.tracking_number, "0026", "socketio:guesser")
     assert (error.value.status, error.value.code) == (429, "too_many_attempts")
     assert error.value.details["retry_after"] > 0
 
@@ -110,12 +112,12 @@ async def test_withdraw(client: StoreClient) -> None:
     number = created.tracking_number
 
     with pytest.raises(StoreRejected) as error:
-        await client.withdraw(number, "someone-else")
+        await client.withdraw(number, "socketio:someone-else")
     assert (error.value.status, error.value.code) == (404, "not_found")
 
     # Typed as residents type it: quoted into the path, normalised by the store.
     typed = f"da {number[2:10]}-{number[10:]}".lower()
-    status = await client.withdraw(typed, "another-channel", proof="+86 138 1234 5678")
+    status = await client.withdraw(typed, "socketio:another-channel", proof="+86 138 1234 5678")
     assert isinstance(status, ApplicationStatus)
     assert (status.tracking_number, status.status, status.status_label) == (
         number,
@@ -126,7 +128,7 @@ async def test_withdraw(client: StoreClient) -> None:
     assert status.phone == "138****5678"
 
     with pytest.raises(StoreRejected) as error:
-        await client.withdraw(number, "sender-1")
+        await client.withdraw(number, "socketio:sender-1")
     assert (error.value.status, error.value.code) == (409, "not_withdrawable")
     assert error.value.details["current_status"] == "withdrawn"
     assert error.value.details["current_status_label"] == "已撤回"
@@ -137,10 +139,10 @@ async def test_withdraw_is_throttled(client: StoreClient) -> None:
     number = (await client.create_application(**APPLICATION, idempotency_key="f")).tracking_number
     for _ in range(2):
         with pytest.raises(StoreRejected) as error:
-            await client.withdraw(number, "guesser", proof="0000")
+            await client.withdraw(number, "socketio:guesser", proof="0000")
         assert error.value.code == "not_found"
     with pytest.raises(StoreRejected) as error:
-        await client.withdraw(number, "sender-1")
+        await client.withdraw(number, "socketio:sender-1")
     assert (error.value.status, error.value.code) == (429, "too_many_attempts")
     assert error.value.details["retry_after"] > 0
 
@@ -151,7 +153,9 @@ async def test_find_by_applicant(client: StoreClient) -> None:
     second = await client.create_application(
         **{**APPLICATION, "service_type": "temporary_relief"}, idempotency_key="b"
     )
-    found = await client.find_by_applicant("510304195003150026", "138-1234-5678", "new-chat")
+    found = await client.find_by_applicant(
+        "510304195003150026", "138-1234-5678", "socketio:new-chat"
+    )
     assert all(isinstance(item, ApplicationSummary) for item in found)
     assert [item.tracking_number for item in found] == [
         second.tracking_number,
@@ -159,14 +163,14 @@ async def test_find_by_applicant(client: StoreClient) -> None:
     ]
     assert found[0].applicant_name == "张*华"
 
-    assert await client.find_by_applicant("510304195003150026", "13900000000", "x") == []
-    assert await client.find_by_applicant("510304195003150026", "13900000001", "y") == []
+    assert await client.find_by_applicant("510304195003150026", "13900000000", "socketio:x") == []
+    assert await client.find_by_applicant("510304195003150026", "13900000001", "socketio:y") == []
     with pytest.raises(StoreRejected) as error:
-        await client.find_by_applicant("510304195003150026", "13812345678", "z")
+        await client.find_by_applicant("510304195003150026", "13812345678", "socketio:z")
     assert (error.value.status, error.value.code) == (429, "too_many_attempts")
 
     with pytest.raises(StoreRejected) as error:
-        await client.find_by_applicant("510304195003150027", "13812345678", "z")
+        await client.find_by_applicant("510304195003150027", "13812345678", "socketio:z")
     assert (error.value.code, error.value.details) == ("invalid_id_number", {"field": "id_number"})
 
 
@@ -174,16 +178,18 @@ async def test_find_by_applicant(client: StoreClient) -> None:
 async def test_wrong_token_is_rejected(store: RunningServer) -> None:
     async with StoreClient(store.url, "not-the-service-token") as client:
         with pytest.raises(StoreRejected) as error:
-            await client.list_for_conversation("sender-1")
+            await client.list_for_conversation("socketio:sender-1")
     assert (error.value.status, error.value.code) == (401, "unauthorized")
 
 
 async def every_call(client: StoreClient) -> None:
     """Each call of the client must raise StoreUnavailable."""
     calls = (
-        functools.partial(client.list_for_conversation, "sender-1"),
-        functools.partial(client.withdraw, "DA202611270001", "sender-1"),
-        functools.partial(client.find_by_applicant, APPLICATION["id_number"], "13812345678", "x"),
+        functools.partial(client.list_for_conversation, "socketio:sender-1"),
+        functools.partial(client.withdraw, "DA202611270001", "socketio:sender-1"),
+        functools.partial(
+            client.find_by_applicant, APPLICATION["id_number"], "13812345678", "socketio:x"
+        ),
     )
     for call in calls:
         with pytest.raises(StoreUnavailable):
@@ -231,15 +237,135 @@ async def test_timeouts_and_server_errors_are_unavailable() -> None:
 def test_configuration_from_environment() -> None:
     client = StoreClient.from_env({"STORE_SERVICE_TOKEN": TOKEN})
     assert client.base_url == DEFAULT_URL
-    assert client.timeout_seconds == 5
+    assert client.timeout_seconds == 3
+    assert client.connect_timeout_seconds == 1
+    assert (client.breaker.failures_to_open, client.breaker.cooldown_seconds) == (3, 15)
     client = StoreClient.from_env(
         {
             "STORE_SERVICE_TOKEN": TOKEN,
             "STORE_URL": "http://store:5100/",
             "STORE_TIMEOUT_SECONDS": "1.5",
+            "STORE_BREAKER_FAILURES": "5",
+            "STORE_BREAKER_COOLDOWN_SECONDS": "30",
         }
     )
     assert client.base_url == "http://store:5100"
     assert client.timeout_seconds == 1.5
+    assert (client.breaker.failures_to_open, client.breaker.cooldown_seconds) == (5, 30)
     with pytest.raises(ValueError, match="STORE_SERVICE_TOKEN"):
         StoreClient.from_env({})
+
+
+@pytest.mark.asyncio
+async def test_find_by_key_tells_whether_a_create_went_through(client: StoreClient) -> None:
+    """Asked after a create whose answer never came (issue 9, finding 4)."""
+    assert await client.find_by_key("key-never-used", "socketio:sender-1") is None
+    created = await client.create_application(**APPLICATION, idempotency_key="key-1")
+    found = await client.find_by_key("key-1", "socketio:sender-1")
+    assert found is not None
+    assert (found.tracking_number, found.status) == (created.tracking_number, "submitted")
+    # Another conversation learns nothing from a key, not even that it was used.
+    assert await client.find_by_key("key-1", "socketio:someone-else") is None
+
+
+@pytest.mark.asyncio
+async def test_the_privacy_notice_shown_is_required(client: StoreClient) -> None:
+    with pytest.raises(StoreRejected) as error:
+        await client.create_application(
+            **{**APPLICATION, "privacy_notice": ""}, idempotency_key="no-notice"
+        )
+    assert error.value.status == 400
+
+
+class Clock:
+    """A clock the test moves, so that the cool-down needs no waiting."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.asyncio
+async def test_the_breaker_opens_after_consecutive_failures_and_then_fails_at_once(
+    store: RunningServer,
+) -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures_to_open=3, cooldown_seconds=15, clock=clock)
+    async with StoreClient(f"http://127.0.0.1:{free_port()}", TOKEN, breaker=breaker) as client:
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="unreachable"):
+                await client.list_for_conversation("socketio:sender-1")
+        assert breaker.state == "closed"
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            await client.list_for_conversation("socketio:sender-1")
+        assert breaker.state == "open"
+
+        # The store is up again, but while the breaker is open it is not even asked.
+        client.base_url = store.url
+        with pytest.raises(StoreUnavailable, match="circuit open"):
+            await client.list_for_conversation("socketio:sender-1")
+        clock.now += 14.9
+        with pytest.raises(StoreUnavailable, match="circuit open"):
+            await client.list_for_conversation("socketio:sender-1")
+
+        # After the cool-down one probe goes through; its success closes the breaker.
+        clock.now += 0.1
+        assert await client.list_for_conversation("socketio:sender-1") == []
+        assert breaker.state == "closed"
+
+
+@pytest.mark.asyncio
+async def test_a_failed_probe_opens_the_breaker_again() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures_to_open=2, cooldown_seconds=10, clock=clock)
+    async with StoreClient(f"http://127.0.0.1:{free_port()}", TOKEN, breaker=breaker) as client:
+        for _ in range(2):
+            with pytest.raises(StoreUnavailable, match="unreachable"):
+                await client.list_for_conversation("socketio:sender-1")
+        clock.now += 10
+        assert breaker.state == "half-open"
+        with pytest.raises(StoreUnavailable, match="unreachable"):
+            await client.list_for_conversation("socketio:sender-1")  # the probe
+        assert breaker.state == "open"
+        with pytest.raises(StoreUnavailable, match="circuit open"):
+            await client.list_for_conversation("socketio:sender-1")
+
+
+def test_only_one_probe_at_a_time() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(failures_to_open=1, cooldown_seconds=5, clock=clock)
+    breaker.failed()
+    clock.now += 5
+    breaker.before_call()  # the probe
+    with pytest.raises(StoreUnavailable, match="circuit open"):
+        breaker.before_call()  # everyone else while the probe is out
+    breaker.abandoned()  # the probe was cancelled: another may try
+    breaker.before_call()
+    breaker.succeeded()
+    assert breaker.state == "closed"
+
+
+@pytest.mark.asyncio
+async def test_refusals_are_answers_and_do_not_open_the_breaker(store: RunningServer) -> None:
+    breaker = CircuitBreaker(failures_to_open=2, cooldown_seconds=60)
+    async with StoreClient(store.url, "not-the-service-token", breaker=breaker) as client:
+        for _ in range(3):
+            with pytest.raises(StoreRejected):
+                await client.list_for_conversation("socketio:sender-1")
+    assert breaker.state == "closed"
+
+
+@pytest.mark.asyncio
+async def test_failures_must_be_consecutive(store: RunningServer) -> None:
+    breaker = CircuitBreaker(failures_to_open=2, cooldown_seconds=60)
+    async with StoreClient(store.url, TOKEN, breaker=breaker) as client:
+        live = client.base_url
+        for _ in range(3):
+            client.base_url = f"http://127.0.0.1:{free_port()}"
+            with pytest.raises(StoreUnavailable):
+                await client.list_for_conversation("socketio:sender-1")
+            client.base_url = live
+            assert await client.list_for_conversation("socketio:sender-1") == []
+    assert breaker.state == "closed"

@@ -19,7 +19,7 @@ from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, 
 from rasa.shared.core.domain import Domain
 from sanic import Sanic
 
-from connectors.engine import ThreadSafeInMemoryLockStore
+from rasa_runtime.engine import ThreadSafeInMemoryLockStore
 from connectors.state import ChannelState
 from connectors.wechat import WeChatInput
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
