@@ -20,21 +20,26 @@ to it are remembered for the next one.
 from __future__ import annotations
 
 import asyncio
+import functools
+from dataclasses import dataclass
+from pathlib import Path
 
+import yaml
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
-from rasa_runtime.engine import MessageHandler, handle_in_engine
 from connectors.options import OptionMemory, ReplyRecorder
+from rasa_runtime.engine import MessageHandler, handle_in_engine
 
 MAX_MESSAGE_CHARS = 500
 FULL_WIDTH_SLASH = "／"
 
-EMPTY_REPLY = "您好像没有输入内容。请直接打字问我，比如「老年证咋个办」。"
-TOO_LONG_REPLY = (
-    f"您的消息太长了（超过{MAX_MESSAGE_CHARS}字），我一次看不完。请分几次发，每次说一件事。"
-)
-TOO_FAST_REPLY = "您发得太快了，我要一条一条地回。请等我回完，再接着发。"
+# The guard's answers are the residents' text like any other: staff edit them in the
+# domain. They are read once, when a channel starts, and a missing one stops it.
+DOMAIN_FILE = Path(__file__).resolve().parents[1] / "domain.yml"
+EMPTY_RESPONSE = "utter_guard_empty"
+TOO_LONG_RESPONSE = "utter_guard_too_long"
+TOO_FAST_RESPONSE = "utter_guard_too_fast"
 
 # Messages of one sender being handled or waiting; more are refused.
 MAX_PENDING_PER_SENDER = 3
@@ -48,13 +53,34 @@ def neutralise_command(text: str) -> str:
     return text
 
 
-def refusal_for(text: str | None) -> str | None:
-    """A kind answer for a message that should not reach the model, else None."""
-    if text is None or not text.strip():
-        return EMPTY_REPLY
-    if len(text) > MAX_MESSAGE_CHARS:
-        return TOO_LONG_REPLY
-    return None
+@dataclass(frozen=True)
+class GuardTexts:
+    empty: str
+    too_long: str
+    too_fast: str
+
+    def refusal_for(self, text: str | None) -> str | None:
+        """A kind answer for a message that should not reach the model, else None."""
+        if text is None or not text.strip():
+            return self.empty
+        if len(text) > MAX_MESSAGE_CHARS:
+            return self.too_long
+        return None
+
+
+@functools.cache
+def guard_texts(domain_file: Path = DOMAIN_FILE) -> GuardTexts:
+    """The first text of each of the guard's responses in the domain file."""
+    responses = yaml.safe_load(domain_file.read_text(encoding="utf-8")).get("responses") or {}
+
+    def text(name: str) -> str:
+        variations = responses.get(name) or [{}]
+        found = variations[0].get("text")
+        if not isinstance(found, str) or not found.strip():
+            raise ValueError(f"{domain_file} has no text for the response {name}")
+        return found
+
+    return GuardTexts(text(EMPTY_RESPONSE), text(TOO_LONG_RESPONSE), text(TOO_FAST_RESPONSE))
 
 
 class _SenderQueues:
@@ -79,17 +105,20 @@ class _SenderQueues:
             del self._pending[sender]
 
 
-def guarded(on_new_message: MessageHandler, options: OptionMemory) -> MessageHandler:
+def guarded(
+    on_new_message: MessageHandler, options: OptionMemory, texts: GuardTexts | None = None
+) -> MessageHandler:
     """Wrap Rasa's message handler: every message is screened, queued behind the
-    sender's earlier ones, then handed to the engine."""
+    sender's earlier ones, then handed to the engine. `texts` defaults to the domain's."""
+    texts = texts or guard_texts()
     queues = _SenderQueues()
 
     async def handle(message: UserMessage) -> None:
-        refusal = refusal_for(message.text)
+        refusal = texts.refusal_for(message.text)
         lock = queues.enter(message.sender_id) if refusal is None else None
         if lock is None:
             # Not a reply of the bot's: the buttons above it can still be picked.
-            reply = refusal or TOO_FAST_REPLY
+            reply = refusal or texts.too_fast
             await message.output_channel.send_text_message(message.sender_id, reply)
             return
         try:

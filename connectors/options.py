@@ -162,10 +162,15 @@ def _key(sender: str) -> str:
     return f"options:{hashlib.sha256(str(sender).encode()).hexdigest()[:32]}"
 
 
+def redis_url(environ: Mapping[str, str] = os.environ) -> str:
+    """The Redis the REST and widget channels share state through, or "" for memory."""
+    return (environ.get(REDIS_URL_VARIABLE) or "").strip()
+
+
 def option_memory(channel: str, environ: Mapping[str, str] = os.environ) -> OptionMemory:
     """In memory for one process; in Redis when `CHANNELS_REDIS_URL` is set, so a digit
     is understood on whichever replica it lands."""
-    url = (environ.get(REDIS_URL_VARIABLE) or "").strip()
+    url = redis_url(environ)
     if url:
         # Per channel: one sender id on two channels is not one conversation on screen.
         return OptionMemory(RedisState(url, prefix=f"channels:{channel}:"))
