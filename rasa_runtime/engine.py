@@ -11,12 +11,17 @@ are sent on the loop that owns the channel's connections.
 On the engine's loop a few workers take the messages first come, first served: sharing
 the CPU among all waiting messages at once would finish every one of them late, instead
 of most of them in time.
+
+A stopping server drains the engine (`drain`, called by the launcher on SIGTERM): turns
+in flight finish and their replies are delivered; what cannot finish in time is handed
+back unsaved (the message is not taken in, so it can be sent again), never cut off
+after it was saved.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
+import logging
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from concurrent.futures import Future
@@ -26,60 +31,107 @@ from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.lock_store import LOCK_LIFETIME, InMemoryLockStore
 from rasa.utils.endpoints import EndpointConfig
 
-from connectors import speedups
+from rasa_runtime.action_calls import ActionServerUnavailable, abandonable_turn
+from rasa_runtime.settings import DRAIN_SECONDS, MESSAGES_IN_FLIGHT
+
+logger = logging.getLogger(__name__)
 
 MessageHandler = Callable[[UserMessage], Awaitable[Any]]
 
-# Every channel hands its messages to the engine, so this runs in any Rasa server
-# that serves them.
-speedups.apply()
-
-# Two keep Rasa busy while the other message waits on the action server.
-MESSAGES_IN_FLIGHT = int(os.environ.get("RASA_MESSAGES_IN_FLIGHT", "2"))
-
 _Job = tuple[MessageHandler, UserMessage, Future]
+
+
+class EngineStopped(Exception):
+    """The server is stopping: the message was not taken in."""
 
 
 class _Engine:
     """An event loop in a daemon thread, started on first use, and its workers."""
 
     def __init__(self) -> None:
-        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()
         self._running: tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Job]] | None = None
         # asyncio keeps only weak references to tasks: this keeps the workers alive.
         self._workers: list[asyncio.Task] = []
+        self._stopping = False
 
     def submit(self, handler: MessageHandler, message: UserMessage) -> Future:
         """Queues the message from any thread; the future resolves when Rasa is done."""
-        loop, queue = self._started()
         done: Future = Future()
-        loop.call_soon_threadsafe(queue.put_nowait, (handler, message, done))
+        with self._lock:
+            if self._stopping:
+                done.set_exception(EngineStopped())
+                return done
+            loop, queue = self._started()
+            # Under the lock: a drain starting later finds this message in the queue.
+            loop.call_soon_threadsafe(queue.put_nowait, (handler, message, done))
         return done
 
-    def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Job]]:
-        with self._start_lock:
-            if self._running is None:
-                loop = asyncio.new_event_loop()
-                queue: asyncio.Queue[_Job] = asyncio.Queue()
-                self._workers = [
-                    loop.create_task(self._work(queue)) for _ in range(max(1, MESSAGES_IN_FLIGHT))
-                ]
-                threading.Thread(target=loop.run_forever, name="rasa-engine", daemon=True).start()
-                self._running = (loop, queue)
-            return self._running
+    def drain(self, timeout: float) -> None:
+        """Takes no more messages, lets those taken finish for up to `timeout` seconds,
+        then hands back the rest unsaved and stops the loop. Blocks; any thread."""
+        with self._lock:
+            self._stopping = True
+            running = self._running
+        if running is None:
+            return
+        loop, queue = running
+        asyncio.run_coroutine_threadsafe(self._drain(queue, timeout), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
 
-    @staticmethod
-    async def _work(queue: asyncio.Queue[_Job]) -> None:
-        while True:
-            handler, message, done = await queue.get()
-            try:
-                await handler(message)
-            except BaseException as error:  # handed to the waiting channel, which reports it
-                done.set_exception(error)
-                if isinstance(error, asyncio.CancelledError):
-                    raise  # the engine is shutting down
-            else:
-                done.set_result(None)
+    def _started(self) -> tuple[asyncio.AbstractEventLoop, asyncio.Queue[_Job]]:
+        if self._running is None:
+            loop = asyncio.new_event_loop()
+            queue: asyncio.Queue[_Job] = asyncio.Queue()
+            self._workers = [loop.create_task(_work(queue)) for _ in range(MESSAGES_IN_FLIGHT)]
+            threading.Thread(target=loop.run_forever, name="rasa-engine", daemon=True).start()
+            self._running = (loop, queue)
+        return self._running
+
+    async def _drain(self, queue: asyncio.Queue[_Job], timeout: float) -> None:
+        try:
+            await asyncio.wait_for(queue.join(), timeout)
+            logger.info("Engine drained: every turn taken in was finished")
+            return
+        except asyncio.TimeoutError:
+            pass
+        waiting = 0
+        while not queue.empty():
+            _, _, done = queue.get_nowait()
+            done.set_exception(EngineStopped())
+            queue.task_done()
+            waiting += 1
+        # Cancelled before Rasa saved them: these messages are not taken in either.
+        for worker in self._workers:
+            worker.cancel()
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        logger.warning(
+            "Engine stopped after %.0f s: %d waiting turns handed back", timeout, waiting
+        )
+
+
+async def _work(queue: asyncio.Queue[_Job]) -> None:
+    # The action calls may end these turns unsaved (rasa_runtime/action_calls.py).
+    abandonable_turn.set(True)
+    while True:
+        handler, message, done = await queue.get()
+        try:
+            await _take_turn(handler, message, done)
+        finally:
+            queue.task_done()
+
+
+async def _take_turn(handler: MessageHandler, message: UserMessage, done: Future) -> None:
+    try:
+        await handler(message)
+    except ActionServerUnavailable:
+        done.set_result(None)  # the resident has been told; nothing was saved
+    except BaseException as error:  # handed to the waiting channel, which reports it
+        done.set_exception(error)
+        if isinstance(error, asyncio.CancelledError):
+            raise  # the engine is stopping
+    else:
+        done.set_result(None)
 
 
 _engine = _Engine()
@@ -114,6 +166,12 @@ async def handle_in_engine(handler: MessageHandler, message: UserMessage) -> Non
     done = _engine.submit(handler, message)
     # Shielded: a client hanging up must not stop a turn half-way through.
     await asyncio.shield(asyncio.wrap_future(done))
+
+
+async def drain(timeout: float = DRAIN_SECONDS) -> None:
+    """Lets the turns in flight finish (their replies reach the channels, whose loop is
+    this one) and stops the engine; for the server's shutdown."""
+    await asyncio.to_thread(_engine.drain, timeout)
 
 
 class ThreadSafeInMemoryLockStore(InMemoryLockStore):

@@ -9,6 +9,8 @@ Found with py-spy on the loaded server:
 - loading a conversation finds each stored event's class by walking the whole `Event`
   class tree again (`Event.resolve_by_type`): a fifth of a late turn in a long
   conversation. Here each type name is resolved once per process.
+
+They are put in place by `rasa_runtime.patches.apply()`.
 """
 
 from __future__ import annotations
@@ -57,9 +59,3 @@ def _resolve_event_type(type_name: str, default: type[Event] | None = None) -> t
         if event_class is not None and event_class is not default:
             _event_classes[type_name] = event_class
     return event_class
-
-
-def apply() -> None:
-    """Replaces Rasa's versions in this process; idempotent."""
-    RemoteAction._validate_action_result = _validate_action_result  # type: ignore[method-assign]
-    Event.resolve_by_type = staticmethod(_resolve_event_type)  # type: ignore[method-assign]

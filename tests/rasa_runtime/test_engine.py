@@ -12,7 +12,7 @@ import pytest
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore
 
-from connectors.engine import MESSAGES_IN_FLIGHT, ThreadSafeInMemoryLockStore, handle_in_engine
+from rasa_runtime.engine import MESSAGES_IN_FLIGHT, ThreadSafeInMemoryLockStore, handle_in_engine
 
 
 class ThreadRecordingOutput(OutputChannel):

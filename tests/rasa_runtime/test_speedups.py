@@ -10,7 +10,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import ActionExecuted, Event, UserUttered, deserialise_events
 from rasa.shared.utils.common import all_subclasses
 
-from connectors import speedups
+from rasa_runtime import patches, speedups
 
 RESPONSES: list[Any] = [
     {"events": [], "responses": []},
@@ -50,7 +50,7 @@ def test_some_responses_are_refused() -> None:
 
 
 def test_event_types_resolve_as_in_rasa() -> None:
-    speedups.apply()
+    patches.apply()
     for event_class in all_subclasses(Event):
         expected = speedups._resolve_by_walking_the_tree(event_class.type_name)
         assert Event.resolve_by_type(event_class.type_name) is expected
@@ -64,6 +64,6 @@ def test_event_types_resolve_as_in_rasa() -> None:
 
 
 def test_applied_to_rasa() -> None:
-    speedups.apply()
+    patches.apply()
     assert RemoteAction._validate_action_result is speedups._validate_action_result
     assert Event.resolve_by_type is speedups._resolve_event_type

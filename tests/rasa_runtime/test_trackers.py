@@ -13,8 +13,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from connectors import trackers
-from connectors.trackers import KEY_VARIABLE, EncryptedSQLTrackerStore
+from rasa_runtime import trackers
+from rasa_runtime.trackers import KEY_VARIABLE, EncryptedSQLTrackerStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ID_NUMBER, PHONE = "510304195503120042", "13812345678"
