@@ -1,20 +1,22 @@
-"""Conversation events are stored encrypted and read back unchanged."""
+"""Conversation events are stored encrypted and read back unchanged; keys rotate,
+conversations are erased on request and deleted after their retention period."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, InvalidToken
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_runtime import trackers
-from rasa_runtime.trackers import KEY_VARIABLE, EncryptedSQLTrackerStore
+from rasa_runtime import retention, rotate_keys, trackers
+from rasa_runtime.trackers import ERASE_SLOT, KEY_VARIABLE, EncryptedSQLTrackerStore
 
 ROOT = Path(__file__).resolve().parents[2]
 ID_NUMBER, PHONE = "510304195503120042", "13812345678"
@@ -87,3 +89,110 @@ def test_no_key_no_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Non
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
     with pytest.raises(ValueError, match=KEY_VARIABLE):
         EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+
+
+def raw_rows(folder: Path) -> list[tuple[str, str, str]]:
+    with sqlite3.connect(folder / "tracker.db") as connection:
+        return connection.execute("SELECT sender_id, type_name, data FROM events").fetchall()
+
+
+async def test_rotation_re_encrypts_every_event_with_the_newest_key(
+    key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = str(tmp_path / "tracker.db")
+    await EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db).save(resident_tracker())
+    old = Fernet(key)
+    old_tokens = [data for _, _, data in raw_rows(tmp_path) if data.startswith("gAAAAA")]
+    assert old_tokens and all(old.decrypt(token.encode()) for token in old_tokens)
+
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv(KEY_VARIABLE, f"{new_key},{key}")
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
+    # Before rotation the old key's events still read.
+    assert list((await store.retrieve("o-resident")).events) == list(resident_tracker().events)
+    assert store.rotate_keys() == len(old_tokens)
+
+    new_only = Fernet(new_key)
+    for _, _, data in raw_rows(tmp_path):
+        if data.startswith("gAAAAA"):
+            assert new_only.decrypt(data.encode())
+            with pytest.raises(InvalidToken):
+                old.decrypt(data.encode())
+    # The old key can go: the new one alone reads the conversation.
+    monkeypatch.setenv(KEY_VARIABLE, new_key)
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
+    assert list((await store.retrieve("o-resident")).events) == list(resident_tracker().events)
+
+
+async def test_rotation_encrypts_rows_stored_before_encryption(key: str, tmp_path: Path) -> None:
+    db = str(tmp_path / "tracker.db")
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
+    plain = UserUttered(f"身份证{ID_NUMBER}").as_dict()
+    with sqlite3.connect(db) as connection:
+        connection.execute(
+            "INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (?, ?, ?, ?)",
+            ("o-early", "user", plain["timestamp"], json.dumps(plain)),
+        )
+    assert store.rotate_keys() == 1
+    assert ID_NUMBER.encode() not in stored_bytes(tmp_path)
+    tracker = await store.retrieve("o-early")
+    assert tracker is not None and tracker.latest_message.text == plain["text"]
+
+
+async def test_the_rotation_command_uses_the_endpoints_file(
+    key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = tmp_path / "tracker.db"
+    await EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db)).save(
+        resident_tracker()
+    )
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        "tracker_store:\n  type: rasa_runtime.trackers.EncryptedSQLTrackerStore\n"
+        f"  dialect: sqlite\n  db: {db}\n",
+        encoding="utf-8",
+    )
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv(KEY_VARIABLE, f"{new_key},{key}")
+    rotate_keys.main(["--endpoints", str(endpoints)])
+    tokens = [data for _, _, data in raw_rows(tmp_path) if data.startswith("gAAAAA")]
+    assert tokens and all(Fernet(new_key).decrypt(token.encode()) for token in tokens)
+
+
+def erasing_tracker(sender_id: str) -> DialogueStateTracker:
+    domain = Domain.from_yaml(
+        "version: '3.1'\nslots:\n  erase_conversation:\n    type: bool\n"
+        "    influence_conversation: false\n    mappings:\n    - type: custom\n"
+    )
+    tracker = DialogueStateTracker.from_events(sender_id, [], slots=domain.slots)
+    tracker.update_with_events([UserUttered("删除我的聊天记录"), SlotSet(ERASE_SLOT, True)], domain)
+    return tracker
+
+
+async def test_a_conversation_is_erased_when_the_resident_asks(key: str, tmp_path: Path) -> None:
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+    await store.save(DialogueStateTracker.from_events("o-erase", resident_tracker().events))
+    await store.save(DialogueStateTracker.from_events("o-other", resident_tracker().events))
+
+    await store.save(erasing_tracker("o-erase"))
+
+    assert await store.retrieve("o-erase") is None
+    # Nobody else's conversation goes with it.
+    other = await store.retrieve("o-other")
+    assert other is not None and len(other.events) == len(resident_tracker().events)
+
+
+async def test_idle_conversations_are_deleted_after_the_retention(key: str, tmp_path: Path) -> None:
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+    long_ago = time.time() - 181 * 24 * 3600
+    old_events = [UserUttered("低保咋个办", timestamp=long_ago)]
+    recent_events = [UserUttered("低保咋个办", timestamp=long_ago), UserUttered("谢谢")]
+    await store.save(DialogueStateTracker.from_events("o-old", old_events))
+    await store.save(DialogueStateTracker.from_events("o-recent", recent_events))
+
+    assert retention.delete_expired(store, days=180) == 1
+
+    assert await store.retrieve("o-old") is None
+    # A conversation is kept whole while its newest event is within the period.
+    recent = await store.retrieve("o-recent")
+    assert recent is not None and [e.text for e in recent.events] == ["低保咋个办", "谢谢"]
