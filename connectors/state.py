@@ -10,7 +10,9 @@ Values are strings; lists are appended to and taken whole.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import redis.asyncio as redis
 
@@ -50,8 +52,8 @@ class ChannelState(ABC):
 
 
 class MemoryState(ChannelState):
-    def __init__(self, max_entries: int) -> None:
-        self._entries: TTLCache[str | list[str]] = TTLCache(0.0, max_entries)
+    def __init__(self, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: TTLCache[str | list[str]] = TTLCache(0.0, max_entries, clock)
 
     async def setdefault(self, name: str, value: str, ttl: float) -> str:
         current = self._entries.get(name)

@@ -1,184 +1,73 @@
-"""Calls to the WeChat API: customer-service messages (客服消息) for answers that missed
-the 5-second window, and the custom menu.
+"""Getting answers to residents: the one thing the channel calls for delivery.
 
-Calls are asynchronous (aiohttp) because they run inside the Rasa server's event loop;
-wechatpy's client is synchronous (`requests`) and would block every conversation.
+A message's answer goes back in the passive reply when Rasa finishes within the
+deadline (dispatch.py), or later through the customer-service API, or with the
+resident's next message (outbox.py). The channel never drives those parts itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import logging
-import secrets
 import time
 from collections.abc import Callable
 
-import aiohttp
-
 from connectors.state import ChannelState
-from connectors.wechat.settings import Timing
+from connectors.wechat.api_client import WeChatClient
+from connectors.wechat.dispatch import Dispatcher, Work
+from connectors.wechat.outbox import Outbox
+from connectors.wechat.settings import Limits, Timing, WeChatSettings
 
-logger = logging.getLogger(__name__)
-
-# access_token invalid (40001), expired (42001) or not the latest (40014).
-_STALE_TOKEN_ERRORS = {40001, 40014, 42001}
-_TOKEN = "access-token"
-_REFRESHING = "access-token-refresh"
-# How often a process waiting for another's refresh looks for the new token.
-_REFRESH_POLL_INTERVAL = 0.1
+# What a resident sends to see an answer that missed the passive reply.
+PICKUP_WORDS = {"查看", "查看答复"}
 
 
-class DeliveryError(RuntimeError):
-    """The WeChat API refused or could not be reached; the caller keeps the answer."""
-
-
-class WeChatApi:
-    """JSON calls to the WeChat API at a configurable base URL (tests use a local fake)."""
-
-    def __init__(self, api_base: str, timeout: float) -> None:
-        self._api_base = api_base.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def call(self, method: str, path: str, **kwargs: object) -> dict:
-        # The session is created lazily so it belongs to the server's running loop.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        url = f"{self._api_base}/{path}"
-        try:
-            async with self._session.request(method, url, **kwargs) as response:
-                # The API answers JSON with a text/plain content type.
-                return json.loads(await response.text())
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-            # The URL carries the access token or the secret: log the kind of error only.
-            raise DeliveryError(f"{path}: {type(error).__name__}") from None
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-
-class AccessTokenHolder:
-    """The one access_token of the account, shared by every sender of every process.
-
-    Fetching a token invalidates the previous one after a short overlap, so senders
-    must not each fetch their own: the token lives in the channel state, and one
-    process at a time refreshes it while the others wait for the new one.
-    """
-
+class Delivery:
     def __init__(
         self,
-        api: WeChatApi,
-        app_id: str,
-        app_secret: str,
+        settings: WeChatSettings,
         state: ChannelState,
         timing: Timing,
-        clock: Callable[[], float] = time.time,
+        limits: Limits,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._api = api
-        self._app_id = app_id
-        self._app_secret = app_secret
         self._state = state
-        self._timing = timing
-        # Wall-clock time: expiry times are shared between processes.
-        self._clock = clock
-        self._lock = asyncio.Lock()
+        customer_service = None
+        if settings.customer_service:
+            customer_service = WeChatClient(
+                settings.api_base, str(settings.app_id), str(settings.app_secret), state, timing
+            )
+        self._outbox = Outbox(state, customer_service, timing, limits)
+        self._dispatcher = Dispatcher(state, self._outbox, timing, limits, clock)
 
-    async def get(self) -> str:
-        async with self._lock:
-            deadline = self._clock() + self._timing.api_timeout
-            while True:
-                token = await self._fresh_token()
-                if token is not None:
-                    return token
-                if await self._claim_refresh():
-                    try:
-                        return await self._fetch()
-                    finally:
-                        await self._state.delete(_REFRESHING)
-                if self._clock() > deadline:
-                    raise DeliveryError("cgi-bin/token: another process did not refresh it")
-                await asyncio.sleep(_REFRESH_POLL_INTERVAL)
+    async def answer(
+        self, key: str, conversation: str, work: Work, deadline_at: float
+    ) -> str | None:
+        """The passive reply to message `key` (None for "success"); `work` produces the
+        answer once, however often the message arrives, and it is delivered later if
+        it misses `deadline_at` (loop time)."""
+        return await self._dispatcher.answer(key, conversation, work, deadline_at)
 
-    async def invalidate(self, token: str) -> None:
-        """Forget `token` after the API rejected it, unless it was already replaced."""
-        if (await self._stored()).get("token") == token:
-            await self._state.delete(_TOKEN)
-
-    async def _stored(self) -> dict:
-        stored = await self._state.get(_TOKEN)
-        return json.loads(stored) if stored else {}
-
-    async def _fresh_token(self) -> str | None:
-        stored = await self._stored()
-        if stored and self._clock() < stored["expires_at"] - self._timing.token_refresh_margin:
-            return str(stored["token"])
+    async def pickup(self, conversation: str, text: str | None) -> str | None:
+        """What was waiting for the resident, when they asked for it; else None."""
+        if text and text.strip() in PICKUP_WORDS and await self._outbox.has_pending(conversation):
+            return await self._outbox.passive(conversation, None)
         return None
 
-    async def _claim_refresh(self) -> bool:
-        me = secrets.token_hex(8)
-        return await self._state.setdefault(_REFRESHING, me, self._timing.api_timeout) == me
+    async def reply_now(self, conversation: str, text: str) -> str | None:
+        """A passive reply that needs no Rasa, with whatever was waiting before it."""
+        return await self._outbox.passive(conversation, text)
 
-    async def _fetch(self) -> str:
-        data = await self._api.call(
-            "GET",
-            "cgi-bin/token",
-            params={
-                "grant_type": "client_credential",
-                "appid": self._app_id,
-                "secret": self._app_secret,
-            },
-        )
-        token = data.get("access_token")
-        if not token:
-            raise DeliveryError(f"cgi-bin/token: errcode {data.get('errcode')}")
-        lifetime = float(data.get("expires_in", 7200))
-        stored = {"token": str(token), "expires_at": self._clock() + lifetime}
-        await self._state.put(_TOKEN, json.dumps(stored), lifetime)
-        return str(token)
+    async def push(self, conversation: str, text: str) -> None:
+        """An answer outside any request (Rasa's HTTP API, staff replies)."""
+        await self._outbox.push(conversation, text)
 
+    async def drain(self) -> None:
+        """Waits until every answer in progress in this process has gone out."""
+        await self._dispatcher.drain()
 
-class WeChatClient:
-    """The account's calls to the WeChat API, each with the shared access token."""
-
-    def __init__(
-        self, api_base: str, app_id: str, app_secret: str, state: ChannelState, timing: Timing
-    ) -> None:
-        self._api = WeChatApi(api_base, timing.api_timeout)
-        self.tokens = AccessTokenHolder(self._api, app_id, app_secret, state, timing)
-
-    async def send_text(self, openid: str, content: str) -> None:
-        """A customer-service message; raises DeliveryError when the platform refuses it
-        (e.g. 45015: 48 h since the resident's last message, 45047: 5-message limit,
-        48001: the account is not certified for it)."""
-        message = {"touser": openid, "msgtype": "text", "text": {"content": content}}
-        await self._post("cgi-bin/message/custom/send", message)
-
-    async def create_menu(self, menu: dict) -> None:
-        """Replaces the account's custom menu (自定义菜单)."""
-        await self._post("cgi-bin/menu/create", menu)
-
-    async def _post(self, path: str, payload: dict) -> None:
-        body = json.dumps(payload, ensure_ascii=False).encode()
-        # One retry with a fresh token: the 公众号 console or another tool may have
-        # fetched a new one, which invalidates ours before its expiry.
-        for attempt in range(2):
-            token = await self.tokens.get()
-            data = await self._api.call(
-                "POST",
-                path,
-                params={"access_token": token},
-                data=body,
-                headers={"Content-Type": "application/json; charset=utf-8"},
-            )
-            errcode = int(data.get("errcode", 0))
-            if errcode == 0:
-                return
-            if errcode in _STALE_TOKEN_ERRORS and attempt == 0:
-                await self.tokens.invalidate(token)
-                continue
-            raise DeliveryError(f"{path}: errcode {errcode}")
+    async def forget(self, conversation: str) -> None:
+        await self._outbox.forget(conversation)
 
     async def close(self) -> None:
-        await self._api.close()
+        if self._outbox.customer_service is not None:
+            await self._outbox.customer_service.close()
+        await self._state.close()

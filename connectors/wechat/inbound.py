@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from connectors.wechat.identity import conversation_id
 from connectors.wechat.xmlio import MalformedXml
 
 
@@ -40,8 +41,18 @@ class Inbound:
         )
 
     @property
+    def conversation(self) -> str:
+        return conversation_id(self.openid)
+
+    @property
     def dedup_key(self) -> str:
-        """MsgId for messages; events have none, so sender and time identify them."""
+        """What identifies one push across the platform's retries.
+
+        A MsgId is unique per resident only, so it counts with the OpenID. Events carry
+        none: the platform advises sender, time and event, and the menu key tells two
+        clicks in one second apart.
+        """
         if self.msg_id:
-            return f"msg:{self.msg_id}"
-        return f"event:{self.openid}:{self.create_time}:{self.event or self.msg_type}"
+            return f"msg:{self.openid}:{self.msg_id}"
+        kind = self.event or self.msg_type
+        return f"event:{self.openid}:{self.create_time}:{kind}:{self.event_key or ''}"

@@ -13,7 +13,7 @@ import asyncio
 import sys
 from typing import Any
 
-from connectors.wechat.delivery import WeChatClient
+from connectors.wechat.api_client import WeChatClient
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.state import state_for
 

@@ -46,11 +46,12 @@ def _delete(store: TrackerStore, sender_id: str) -> int:
     raise NotImplementedError(f"deleting conversations from {type(store).__name__}")
 
 
-async def forget_resident(agent: Agent, sender_id: str) -> int:
-    """Deletes every stored event of `sender_id`; returns how many rows/trackers went.
+async def forget_resident(agent: Agent, conversation: str) -> int:
+    """Deletes every stored event of the resident's conversation (`wechat:<OpenID>`);
+    returns how many rows/trackers went.
 
     Holding the conversation lock makes a message still being processed finish (and
     save) first, so nothing is written back after the deletion.
     """
-    async with agent.lock_store.lock(sender_id):
-        return sum(_delete(store, sender_id) for store in _concrete_stores(agent.tracker_store))
+    async with agent.lock_store.lock(conversation):
+        return sum(_delete(store, conversation) for store in _concrete_stores(agent.tracker_store))

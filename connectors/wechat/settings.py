@@ -30,9 +30,6 @@ class Timing:
     deadline: float = 4.5
     # The platform defines no freshness window; 5 minutes tolerates clock skew.
     freshness: float = 300.0
-    # Remembering a MsgId for the whole freshness window means a replay is either
-    # stale (refused) or recognised as a duplicate.
-    dedup_ttl: float = 300.0
     # access_token lives 7200 s; a new one is fetched this long before it expires.
     token_refresh_margin: float = 300.0
     # Outgoing calls to the WeChat API.
@@ -40,6 +37,17 @@ class Timing:
     # Numbered options and undelivered answers are kept this long per resident; the
     # customer-service window is 48 h, after which an answer is stale anyway.
     memory_ttl: float = 48 * 3600.0
+
+    @property
+    def dedup_ttl(self) -> float:
+        """How long a message (and the body bound to a signed query) is remembered.
+
+        A timestamp is accepted from `freshness` before it to `freshness` after it, so
+        one message can arrive, and be replayed, across twice the window: remembering
+        it that long (plus a deadline for the time between the check and the record)
+        means a replay is either stale, and refused, or recognised as a duplicate.
+        """
+        return 2 * self.freshness + self.deadline
 
 
 @dataclass(frozen=True)

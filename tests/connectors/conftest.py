@@ -1,12 +1,15 @@
-"""Channel state backends shared by the connector tests: in memory, and a real Redis."""
+"""Channel state backends shared by the connector tests: in memory, and a real Redis;
+the assistant with the WeChat channel, in safe and in plaintext mode, started once."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as redis
+from wechat_harness import WeChatStack, wechat_stack
 
 from connectors.state import ChannelState, MemoryState, RedisState
 
@@ -42,3 +45,19 @@ def state(request: pytest.FixtureRequest) -> ChannelState:
     if request.param == "memory":
         return MemoryState(100)
     return request.getfixturevalue("redis_state")
+
+
+@pytest.fixture(scope="session")
+def wechat_safe_mode(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WeChatStack]:
+    with wechat_stack(tmp_path_factory.mktemp("wechat-aes"), model_path, aes=True) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def wechat_plaintext(
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WeChatStack]:
+    with wechat_stack(tmp_path_factory.mktemp("wechat-plain"), model_path, aes=False) as running:
+        yield running

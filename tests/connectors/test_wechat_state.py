@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,10 +11,12 @@ from typing import Any
 from wechat_harness import (
     APP_ID,
     APP_SECRET,
+    CONVERSATION,
     OPENID,
     RecordingRasa,
     StubAgent,
     Webhook,
+    eventually,
     fake_wechat_api,
     make_channel,
     platform,
@@ -21,8 +24,8 @@ from wechat_harness import (
 )
 
 from connectors.state import ChannelState, MemoryState, RedisState
-from connectors.wechat.conversations import WAIT_REPLY
-from connectors.wechat.delivery import WeChatClient
+from connectors.wechat.api_client import WeChatClient
+from connectors.wechat.dispatch import WAIT_REPLY
 from connectors.wechat.settings import Timing
 
 
@@ -51,10 +54,25 @@ async def test_entries_expire(state: ChannelState) -> None:
     await state.put("short", "x", 0.2)
     await state.append("short-list", "x", 0.2)
     await state.setdefault("short-claim", "x", 0.2)
-    await asyncio.sleep(0.4)
-    assert await state.get("short") is None
+    await state.put("long", "x", 60)
+
+    async def expired() -> bool:
+        return await state.get("short") is None
+
+    await eventually(expired)
     assert await state.length("short-list") == 0
     assert await state.setdefault("short-claim", "y", 60) == "y"
+    assert await state.get("long") == "x"
+
+
+async def test_memory_entries_live_exactly_their_time() -> None:
+    now = [1000.0]
+    state = MemoryState(10, clock=lambda: now[0])
+    await state.put("k", "v", 60)
+    now[0] += 59.9
+    assert await state.get("k") == "v"
+    now[0] += 0.1
+    assert await state.get("k") is None
 
 
 async def test_memory_state_stays_bounded() -> None:
@@ -91,7 +109,7 @@ def echo_with_options(message: Any) -> list[dict[str, Any]]:
 async def test_a_message_arriving_at_two_processes_is_processed_once(
     redis_state: RedisState,
 ) -> None:
-    rasa = RecordingRasa(delay=0.3)
+    rasa = RecordingRasa()
     wechat = platform()
     message = wechat.text(OPENID, "低保咋个申请", 91_001)
     async with two_processes(redis_state, rasa) as (first, second):
@@ -104,18 +122,25 @@ async def test_a_message_arriving_at_two_processes_is_processed_once(
 
 
 async def test_a_retry_at_another_process_gets_the_late_answer(redis_state: RedisState) -> None:
-    rasa = RecordingRasa(delay=1.5)
+    rasa = RecordingRasa(gate=threading.Event())
     wechat = platform()
     message = wechat.text(OPENID, "临时救助找哪个", 91_002)
     async with two_processes(redis_state, rasa) as (first, second):
         _, body = await first.post(*message)
         # The first process missed its deadline (1 s), as the platform's retry shows.
         assert wechat.read_reply(body)["Content"] == WAIT_REPLY
-        _, body = await second.post(*message)
+        retrying = asyncio.ensure_future(second.post(*message))
+
+        async def retry_waits() -> bool:
+            return await redis_state.get(f"waiting:msg:{OPENID}:91002") is not None
+
+        await eventually(retry_waits)
+        rasa.gate.set()
+        _, body = await retrying
         assert wechat.read_reply(body)["Content"] == "收到：临时救助找哪个"
-        # The first process does not deliver it a second time.
-        await asyncio.sleep(1.5)
-        assert await redis_state.length(f"pending:{OPENID}") == 0
+    # Both servers stopped only after delivering what they had: the first process
+    # did not deliver the answer a second time.
+    assert await redis_state.length(f"pending:{CONVERSATION}") == 0
     assert len(rasa.calls) == 1
 
 

@@ -1,29 +1,38 @@
-"""A real Sanic server with the WeChat channel on loopback, a recording stand-in for
-Rasa, and a fake of the WeChat API (the one fake allowed: the real API is unreachable).
+"""The WeChat channel on loopback, in front of the whole assistant (`wechat_stack`: the
+trained model, the action server and the store, as real processes) or of a recording
+stand-in for Rasa where a test must control when Rasa answers; and a fake of the
+WeChat API (the one fake allowed: the real API is unreachable).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 from rasa.core.channels.channel import UserMessage, register
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
 from sanic import Sanic
+from wechat_platform import SimulatedApi, SimulatedPlatform
 
-from rasa_runtime.engine import ThreadSafeInMemoryLockStore
 from connectors.state import ChannelState
 from connectors.wechat import WeChatInput
+from connectors.wechat.identity import conversation_id
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
-from connectors.wechat.simulator import SimulatedApi, SimulatedPlatform
+from rasa_runtime.engine import ThreadSafeInMemoryLockStore
+from tests.servers import Stack, running_stack
+
+ROOT = Path(__file__).resolve().parents[2]
 
 TOKEN = "daan-test-token"
 APP_ID = "wx0123456789abcdef"
@@ -31,6 +40,7 @@ APP_SECRET = "test-secret"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OTHER_AES_KEY = "ZYXWVUTSRQPONMLKJIHGFEDCBA9876543210zyxwvut"
 OPENID = "oDaAnResident0000000000000001"
+CONVERSATION = conversation_id(OPENID)
 FAST = Timing(deadline=1.0)
 
 
@@ -40,23 +50,28 @@ def echo(message: UserMessage) -> list[dict[str, Any]]:
 
 @dataclass
 class RecordingRasa:
-    """Stands in for `agent.handle_message`: records messages, answers through the
-    message's output channel as Rasa does, optionally after a delay."""
+    """Stands in for `agent.handle_message` where a test controls when Rasa answers:
+    records messages, answers through the message's output channel as Rasa does,
+    after `gate` opens (it runs on the engine's thread, hence a thread's event)."""
 
     answer: Callable[[UserMessage], list[dict[str, Any]]] = echo
-    delay: float = 0.0
+    gate: threading.Event | None = None
     # Seconds of CPU-bound work holding the event loop and the GIL, as NLU does.
     busy: float = 0.0
     calls: list[UserMessage] = field(default_factory=list)
+    # When each answer was complete (monotonic clock), to order it against responses.
+    finished: list[float] = field(default_factory=list)
 
     async def __call__(self, message: UserMessage) -> None:
         self.calls.append(message)
-        await asyncio.sleep(self.delay)
+        if self.gate is not None:
+            await asyncio.to_thread(self.gate.wait)
         until = time.perf_counter() + self.busy
         while time.perf_counter() < until:
             pass
         for bot_message in self.answer(message):
             await message.output_channel.send_response(message.sender_id, dict(bot_message))
+        self.finished.append(time.monotonic())
 
 
 class StubAgent:
@@ -77,6 +92,7 @@ def make_channel(
     timing: Timing = FAST,
     limits: Limits | None = None,
     state: ChannelState | None = None,
+    clock: Callable[[], float] = time.time,
 ) -> WeChatInput:
     settings = WeChatSettings(
         token=TOKEN,
@@ -85,7 +101,7 @@ def make_channel(
         app_secret=APP_SECRET if api_base else None,
         **({"api_base": api_base} if api_base else {}),
     )
-    return WeChatInput(settings, timing, limits, state)
+    return WeChatInput(settings, timing, limits, state, clock)
 
 
 def platform(aes: bool = True, key: str = AES_KEY) -> SimulatedPlatform:
@@ -144,3 +160,90 @@ async def fake_wechat_api() -> AsyncIterator[tuple[SimulatedApi, str]]:
     api = SimulatedApi(APP_ID, APP_SECRET)
     async with api.serving() as base:
         yield api, base
+
+
+def new_openid() -> str:
+    """An OpenID of its own for each test sharing a stack (28 characters, as real ones)."""
+    return f"o{uuid.uuid4().hex[:27]}"
+
+
+@dataclass
+class WeChatStack:
+    """The whole assistant with the WeChat channel on, and the platform's two sides."""
+
+    stack: Stack
+    platform: SimulatedPlatform
+    api: SimulatedApi
+
+    @property
+    def url(self) -> str:
+        return f"{self.stack.rasa_url}/webhooks/wechat/webhook"
+
+    async def post(self, query: dict[str, str], body: bytes) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http:
+            return await Webhook(self.url, http).post(query, body)
+
+    async def get(self, query: dict[str, str]) -> tuple[int, str]:
+        async with aiohttp.ClientSession() as http:
+            return await Webhook(self.url, http).get(query)
+
+    async def answer(self, openid: str, body: str) -> str:
+        """The answer to a push: the passive reply, or the customer-service message
+        that follows a "success" when the model took longer than the deadline."""
+        reply = self.platform.read_reply(body)
+        if reply is not None and reply.get("Content"):
+            return reply["Content"]
+        return await self.api.next_message(openid)
+
+    async def ask(self, openid: str, text: str, msg_id: int) -> str:
+        status, body = await self.post(*self.platform.text(openid, text, msg_id))
+        assert status == 200, body
+        return await self.answer(openid, body)
+
+    async def user_texts(self, openid: str) -> list[str]:
+        """What the resident's conversation holds as their turns (Rasa's HTTP API)."""
+        return [event["text"] for event in await self.events(openid) if event["event"] == "user"]
+
+    async def events(self, openid: str) -> list[dict[str, Any]]:
+        conversation = quote(conversation_id(openid), safe="")
+        url = f"{self.stack.rasa_url}/conversations/{conversation}/tracker"
+        params = {"token": self.stack.api_token}
+        async with aiohttp.ClientSession() as http, http.get(url, params=params) as response:
+            assert response.status == 200, await response.text()
+            return (await response.json())["events"]
+
+
+@contextmanager
+def wechat_stack(folder: Path, model: Path, aes: bool) -> Iterator[WeChatStack]:
+    """The assistant as `make run` starts it (the project's channels), with the WeChat
+    channel in safe mode (`aes`) or plaintext mode and the fake WeChat API."""
+    api = SimulatedApi(APP_ID, APP_SECRET)
+    with api.serving_in_thread() as api_base:
+        env = {
+            "WECHAT_TOKEN": TOKEN,
+            "WECHAT_APP_ID": APP_ID,
+            "WECHAT_APP_SECRET": APP_SECRET,
+            "WECHAT_API_BASE": api_base,
+            **({"WECHAT_ENCODING_AES_KEY": AES_KEY} if aes else {}),
+        }
+        credentials = (ROOT / "credentials.yml").read_text(encoding="utf-8")
+        with running_stack(folder, model, credentials, env) as stack:
+            yield WeChatStack(stack, platform(aes), api)
+
+
+async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Waits until `condition` holds (`timeout` only ends a test that would hang)."""
+
+    async def poll() -> None:
+        while not await condition():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def caught_up(webhook: Webhook) -> None:
+    """Returns once the server has answered a request sent after everything before it,
+    on a connection of its own: what was sent before has been read by then."""
+    health = webhook.url.rsplit("/", 1)[0] + "/"
+    async with aiohttp.ClientSession() as http, http.get(health) as response:
+        assert response.status == 200

@@ -16,8 +16,8 @@ import pytest
 import redis
 from cryptography.fernet import Fernet
 
-from connectors.wechat.simulator import SimulatedPlatform
 from tests.conftest import ROOT
+from tests.connectors.wechat_platform import SimulatedPlatform
 from tests.e2e.rest import Resident, post_json, tracking_number_in
 from tests.servers import Stack, running_stack
 
@@ -151,7 +151,8 @@ async def test_wechat_residents_can_move_between_replicas(
         same = wechat.text(openid, "老年证咋个办", 3)
         replies = await asyncio.gather(post(first, same), post(second, same))
 
-    assert stored_user_texts(production, trackers, openid) == ["你好", "查进度", "老年证咋个办"]
+    texts = stored_user_texts(production, trackers, f"wechat:{openid}")
+    assert texts == ["你好", "查进度", "老年证咋个办"]
     assert sum(bool(reply and reply.get("Content")) for reply in replies) == 1
 
 

@@ -1,4 +1,4 @@
-"""The WeChat platform's two sides, simulated for the tests and the benchmark.
+"""The WeChat platform's two sides, simulated for the tests.
 
 `SimulatedPlatform` sends requests as the platform would: it signs with the account's
 token, encrypts in safe mode and reads (decrypts and checks) the channel's replies.
@@ -9,11 +9,13 @@ customer-service messages) on loopback; the real one cannot be reached from here
 from __future__ import annotations
 
 import asyncio
+import queue
 import secrets
+import threading
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 from aiohttp import web
@@ -101,10 +103,38 @@ class SimulatedApi:
         self.token_requests = 0
         self.sent: list[dict[str, Any]] = []
         self.menu: dict[str, Any] | None = None
-        # Each resident's customer-service messages, in the order they arrived.
-        self.inboxes: defaultdict[str, asyncio.Queue[str]] = defaultdict(asyncio.Queue)
+        # Each resident's customer-service messages, in the order they arrived; thread
+        # safe, so a test may serve the API from a thread of its own.
+        self.inboxes: defaultdict[str, queue.Queue[str]] = defaultdict(queue.Queue)
         # An errcode the next send is refused with (quota used up, token expired…).
         self.reject_next_with: int | None = None
+
+    async def next_message(self, openid: str, timeout: float = 60.0) -> str:
+        """The resident's next customer-service message, waiting for it to arrive
+        (`timeout` only ends a test that would otherwise hang)."""
+        return await asyncio.to_thread(self.inboxes[openid].get, timeout=timeout)
+
+    @contextmanager
+    def serving_in_thread(self) -> Iterator[str]:
+        """Like `serving`, on a loop of its own: for servers started outside any test's
+        event loop. Yields the base URL."""
+        loop = asyncio.new_event_loop()
+        started: queue.Queue[str] = queue.Queue()
+        stop = asyncio.Event()
+
+        async def serve() -> None:
+            async with self.serving() as base:
+                started.put(base)
+                await stop.wait()
+
+        thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+        thread.start()
+        try:
+            yield started.get(timeout=30)
+        finally:
+            loop.call_soon_threadsafe(stop.set)
+            thread.join(timeout=30)
+            loop.close()
 
     @asynccontextmanager
     async def serving(self, port: int = 0) -> AsyncIterator[str]:
