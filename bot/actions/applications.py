@@ -1,4 +1,14 @@
-"""Submitting a confirmed application to the status store, and forgetting one."""
+"""Submitting a confirmed application to the status store, and forgetting one.
+
+Submission is exactly-once across crashes and timeouts. The idempotency key
+(`submission_key`) is made when the summary is first shown (forms.py), so it is saved in
+the conversation before the store is ever called: a Rasa crash during the submission
+turn loses that turn, and the resident's next 「对」 sends the same key, which the store
+answers with the application it already made. When the store's answer never comes (a
+timeout, an outage), the store is asked by key before the resident is told anything, and
+leaving the application after that asks again, says truthfully what exists and clears
+the personal answers from the conversation.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +19,12 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.faq import requested_application
-from bot.actions.store_client import StoreRejected, StoreUnavailable, shared_client
+from bot.actions.store_client import (
+    CreatedApplication,
+    StoreRejected,
+    StoreUnavailable,
+    shared_client,
+)
 from bot.actions.validation import asks_to_withdraw, lexicon
 
 # The intent that asks for each service, and whether an emergency can come with it.
@@ -60,6 +75,53 @@ def outcome(value: str) -> dict[str, Any]:
     return SlotSet("application_outcome", value)
 
 
+def channel_of(conversation_id: str) -> str:
+    """The channel is the conversation id's prefix, which the channel itself builds (a
+    forged `input_channel` on an event cannot name another)."""
+    return conversation_id.split(":", 1)[0]
+
+
+def notice_version(domain: dict[str, Any]) -> str:
+    """The version of the privacy notice, kept beside its text in the domain."""
+    variants = (domain.get("responses") or {}).get("utter_privacy_notice") or [{}]
+    return str((variants[0].get("metadata") or {}).get("version") or "")
+
+
+async def submit(tracker: Tracker) -> CreatedApplication:
+    service = tracker.get_slot("service_type")
+    return await shared_client().create_application(
+        service_type=service,
+        applicant_name=tracker.get_slot("applicant_name"),
+        id_number=tracker.get_slot("id_number"),
+        phone=tracker.get_slot("phone"),
+        township=tracker.get_slot("township"),
+        channel=channel_of(tracker.sender_id),
+        conversation_id=tracker.sender_id,
+        idempotency_key=tracker.get_slot("submission_key"),
+        privacy_notice=tracker.get_slot("privacy_notice") or "",
+        details={slot: tracker.get_slot(slot) for slot in DETAIL_SLOTS[service]},
+    )
+
+
+async def made_with_key(tracker: Tracker) -> CreatedApplication | None:
+    """The application this conversation's key made, if the store says it made one.
+
+    Raises StoreUnavailable when the store cannot say.
+    """
+    key = tracker.get_slot("submission_key")
+    if not key:
+        return None
+    return await shared_client().find_by_key(key, tracker.sender_id)
+
+
+def submitted(created: CreatedApplication) -> list[dict[str, Any]]:
+    return [
+        *forget_application(),
+        SlotSet("tracking_number", created.tracking_number),
+        outcome("submitted"),
+    ]
+
+
 class ActionSubmitApplication(Action):
     """Runs when a form ends: submits what was confirmed, or reports why not."""
 
@@ -71,40 +133,67 @@ class ActionSubmitApplication(Action):
     ) -> list[dict[str, Any]]:
         if tracker.get_slot("confirmed") is not True:
             return [SlotSet("gave_up", False), outcome("gave_up")]
-        service = tracker.get_slot("service_type")
         try:
-            created = await shared_client().create_application(
-                service_type=service,
-                applicant_name=tracker.get_slot("applicant_name"),
-                id_number=tracker.get_slot("id_number"),
-                phone=tracker.get_slot("phone"),
-                township=tracker.get_slot("township"),
-                channel=tracker.get_latest_input_channel() or "unknown",
-                conversation_id=tracker.sender_id,
-                idempotency_key=tracker.get_slot("submission_key"),
-                details={slot: tracker.get_slot(slot) for slot in DETAIL_SLOTS[service]},
-            )
+            return submitted(await submit(tracker))
         except StoreUnavailable:
-            # The answers stay in the conversation and the key stays the same, so the
-            # retry the resident is offered cannot create a second application.
-            return [outcome("unavailable")]
-        except StoreRejected:
-            return [outcome("refused")]
-        return [
-            *forget_application(),
-            SlotSet("tracking_number", created.tracking_number),
-            outcome("submitted"),
-        ]
+            pass  # the create may have been committed all the same: ask before saying
+        except StoreRejected as error:
+            if error.code != "idempotency_conflict":
+                return [outcome("refused")]
+            # Answers changed after an attempt the store did take: that one exists.
+        try:
+            created = await made_with_key(tracker)
+        except StoreUnavailable:
+            created = None
+        if created is not None:
+            return submitted(created)
+        # The answers and the key stay, so the retry the resident is offered cannot
+        # create a second application, whatever became of this attempt.
+        return [outcome("unavailable")]
 
 
 class ActionClearApplication(Action):
+    """Leaving an application: says truthfully whether it was submitted, then forgets
+    every answer (personal data too).
+
+    Only an attempt whose answer never came can have made one; the store is asked by
+    key. When it cannot say, the resident is told so and where to check later.
+    """
+
     def name(self) -> str:
         return "action_clear_application"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        return forget_application()
+        events = leave_application(dispatcher, await pending_outcome(tracker))
+        return [*events, *forget_application(), outcome(None)]
+
+
+async def pending_outcome(tracker: Tracker) -> CreatedApplication | str:
+    """After an attempt without an answer: what the store says it made ("unknown" when
+    it cannot say); otherwise "none" (nothing was ever sent)."""
+    if tracker.get_slot("application_outcome") != "unavailable":
+        return "none"
+    try:
+        return await made_with_key(tracker) or "none"
+    except StoreUnavailable:
+        return "unknown"
+
+
+def leave_application(
+    dispatcher: CollectingDispatcher, pending: CreatedApplication | str
+) -> list[dict[str, Any]]:
+    if isinstance(pending, CreatedApplication):
+        dispatcher.utter_message(
+            response="utter_application_was_submitted", tracking_number=pending.tracking_number
+        )
+        return [SlotSet("tracking_number", pending.tracking_number)]
+    if pending == "unknown":
+        dispatcher.utter_message(response="utter_application_cancelled_unsure")
+        return []
+    dispatcher.utter_message(response="utter_application_cancelled")
+    return []
 
 
 def reports_emergency(tracker: Tracker) -> bool:
@@ -164,7 +253,15 @@ class ActionStartApplication(Action):
         urgent = (
             service in EMERGENCY_SERVICES and reports_emergency(tracker) and not already_applying
         )
-        return [*events, SlotSet("application_start", "emergency" if urgent else service)]
+        if urgent:
+            return [*events, SlotSet("application_start", "emergency")]
+        # The rules show the privacy notice with the start, before any ID is asked; the
+        # application records which version that was.
+        return [
+            *events,
+            SlotSet("privacy_notice", notice_version(domain)),
+            SlotSet("application_start", service),
+        ]
 
     def service_asked_for(self, tracker: Tracker, text: str) -> str:
         if reports_emergency(tracker):

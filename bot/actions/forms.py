@@ -30,7 +30,9 @@ from personaldata.masks import mask_id_number, mask_phone
 Slots = dict[str, Any]
 
 # Intents the rules answer instead of the form: leaving, a person, another application.
-INTERRUPTIONS = frozenset({"cancel", "ask_human", "greet", "check_status", *SERVICE_OF_INTENT})
+INTERRUPTIONS = frozenset(
+    {"cancel", "ask_human", "greet", "check_status", "delete_conversation", *SERVICE_OF_INTENT}
+)
 
 
 def applicant_name(text: str) -> str:
@@ -111,6 +113,27 @@ class ApplicationFormValidation(FormValidationAction):
 
     def name(self) -> str:
         return f"validate_{self.form}"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> list[EventType]:
+        events = await super().run(dispatcher, tracker, domain)
+        return events + self.key_for_summary(tracker, domain)
+
+    def key_for_summary(self, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        """The idempotency key, made when every answer is in and the summary is shown.
+
+        Saved with that turn, before the store is ever called: if Rasa dies during the
+        submission turn, the resident's next 「对」 sends the same key and the store
+        answers with the application it already made instead of making a second one.
+        `tracker.slots` holds this turn's validated answers (rasa_sdk adds them).
+        """
+        answers = [slot for slot in self.domain_slots(domain) if slot != "confirmed"]
+        if tracker.get_slot("submission_key"):
+            return []
+        if any(tracker.slots.get(slot) is None for slot in answers):
+            return []
+        return [SlotSet("submission_key", uuid.uuid4().hex)]
 
     def answer_slots(self, domain: DomainDict) -> list[str]:
         return [slot for slot in self.domain_slots(domain) if slot in READERS]

@@ -18,6 +18,12 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import validation
+from bot.actions.applications import (
+    forget_application,
+    leave_application,
+    outcome,
+    pending_outcome,
+)
 from bot.actions.forms import first
 from bot.actions.status import describe, minutes_until, read_as, stop_intents
 from bot.actions.store_client import (
@@ -77,6 +83,11 @@ class ActionOfferWithdrawal(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        if tracker.get_slot("application_outcome") == "unavailable":
+            # Leaving an application whose submission got no answer: say what exists.
+            events = leave_application(dispatcher, await pending_outcome(tracker))
+            explained = SlotSet("withdrawal_offer", "explained")
+            return [*events, *forget_application(), outcome(None), explained]
         text = tracker.latest_message.get("text") or ""
         number = tracking_number_in(tracker)
         try:

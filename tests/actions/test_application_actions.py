@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from backend.app import RunningServer, start_server
 from backend.config import Settings
-from bot.actions import applications, forms
+from bot.actions import applications, forms, withdrawal
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
 from tests.actions.domain_text import DOMAIN, rendered
@@ -182,6 +182,7 @@ async def store_client(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[StoreCl
     port = free_port()
     async with StoreClient(f"http://127.0.0.1:{port}", TOKEN, timeout_seconds=2) as client:
         monkeypatch.setattr(applications, "shared_client", lambda: client)
+        monkeypatch.setattr(withdrawal, "shared_client", lambda: client)
         yield client
 
 
@@ -194,9 +195,10 @@ def confirmed_application(**slots: Any) -> Tracker:
         "township": "牛佛镇",
         "confirmed": True,
         "submission_key": "key-1",
+        "privacy_notice": "2026-11",
         **slots,
     }
-    return Tracker("resident-7", values, {}, [], False, None, None, "elderly_card_form")
+    return Tracker("rest:resident-7", values, {}, [], False, None, None, "elderly_card_form")
 
 
 async def submit(tracker: Tracker) -> dict[str, Any]:
@@ -221,7 +223,7 @@ async def test_store_down_loses_nothing_and_the_retry_submits_exactly_once(
         assert first["application_outcome"] == "submitted"
         assert first["tracking_number"] == second["tracking_number"]
         assert first["id_number"] is None and first["phone"] is None  # forgotten after submission
-        own = await store_client.list_for_conversation("resident-7")
+        own = await store_client.list_for_conversation("rest:resident-7")
         assert [a.tracking_number for a in own] == [first["tracking_number"]]
     finally:
         await server.stop()
@@ -230,3 +232,139 @@ async def test_store_down_loses_nothing_and_the_retry_submits_exactly_once(
 async def test_nothing_is_submitted_without_confirmation(store_client: StoreClient):
     slots = await submit(confirmed_application(confirmed=None))
     assert slots["application_outcome"] == "gave_up"
+
+
+SUMMARY_READY = {
+    "applicant_name": "王秀英",
+    "id_number": SENIOR_ID,
+    "phone": "13812345678",
+}
+
+
+async def test_the_key_is_made_when_the_summary_is_first_shown_and_kept():
+    """Saved with the summary's turn, before the store is ever called (finding 4)."""
+    tracker = form_tracker("elderly_card_form", "township", {"township": "牛佛"}, **SUMMARY_READY)
+    slots, _ = await validate(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["township"] == "牛佛镇"
+    key = slots["submission_key"]
+    assert len(key) == 32
+
+    again = form_tracker(
+        "elderly_card_form", "phone", {"phone": "13912345678"}, submission_key=key,
+        applicant_name="王秀英", id_number=SENIOR_ID, township="牛佛镇",
+    )  # fmt: skip
+    slots, _ = await validate(forms.ValidateElderlyCardForm(), again)
+    assert "submission_key" not in slots  # a correction keeps the key
+
+
+async def test_no_key_while_answers_are_missing():
+    tracker = form_tracker(
+        "elderly_card_form", "phone", {"phone": "13812345678"}, applicant_name="王秀英"
+    )
+    slots, _ = await validate(forms.ValidateElderlyCardForm(), tracker)
+    assert slots["phone"] == "13812345678"
+    assert "submission_key" not in slots
+
+
+async def test_a_start_records_the_privacy_notice_version_shown():
+    tracker = Tracker(
+        "rest:resident-8", {}, {"text": "办老年证", "intent": {"name": "apply_elderly_card"}},
+        [], False, None, None, "action_listen",
+    )  # fmt: skip
+    events = await applications.ActionStartApplication().run(
+        CollectingDispatcher(), tracker, DOMAIN
+    )
+    slots = slot_values(events)
+    assert slots["privacy_notice"] == "2026-11"
+    assert slots["application_start"] == "elderly_card"
+
+
+async def test_the_submission_sends_the_notice_version_and_the_channel_of_the_id(
+    store_client: StoreClient, tmp_path: Path
+):
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    try:
+        slots = await submit(confirmed_application(submission_key="key-notice"))
+        assert slots["application_outcome"] == "submitted"
+        found = await store_client.find_by_key("key-notice", "rest:resident-7")
+        assert found is not None and found.tracking_number == slots["tracking_number"]
+    finally:
+        await server.stop()
+
+
+def after_unavailable(**slots: Any) -> Tracker:
+    """The resident leaves after a submission that got no answer."""
+    values = {
+        **SUMMARY_READY,
+        "service_type": "elderly_card",
+        "township": "牛佛镇",
+        "submission_key": "key-left",
+        "privacy_notice": "2026-11",
+        "application_outcome": "unavailable",
+        **slots,
+    }
+    message = {"text": "不办了", "intent": {"name": "cancel"}, "entities": []}
+    return Tracker("rest:resident-9", values, message, [], False, None, None, "action_listen")
+
+
+async def leave(action: Any, tracker: Tracker) -> tuple[dict[str, Any], list[str]]:
+    dispatcher = CollectingDispatcher()
+    events = await action.run(dispatcher, tracker, DOMAIN)
+    return slot_values(events), rendered(dispatcher.messages)
+
+
+PERSONAL = ("applicant_name", "id_number", "phone", "submission_key")
+
+
+@pytest.mark.parametrize(
+    "action", [applications.ActionClearApplication(), withdrawal.ActionOfferWithdrawal()]
+)
+async def test_leaving_after_an_unanswered_submission_tells_what_the_store_made(
+    store_client: StoreClient, tmp_path: Path, action: Any
+):
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    try:
+        # The timed-out create was committed all the same.
+        created = await store_client.create_application(
+            service_type="elderly_card", applicant_name="王秀英", id_number=SENIOR_ID,
+            phone="13812345678", township="牛佛镇", channel="rest",
+            conversation_id="rest:resident-9", idempotency_key="key-left",
+            privacy_notice="2026-11",
+        )  # fmt: skip
+        slots, messages = await leave(action, after_unavailable())
+    finally:
+        await server.stop()
+    assert created.tracking_number in messages[0] and "已经提交" in messages[0]
+    assert "没有提交" not in messages[0]
+    assert all(slots[slot] is None for slot in PERSONAL)
+    assert slots["tracking_number"] == created.tracking_number
+
+
+@pytest.mark.parametrize(
+    "action", [applications.ActionClearApplication(), withdrawal.ActionOfferWithdrawal()]
+)
+async def test_leaving_after_an_unanswered_submission_that_made_nothing(
+    store_client: StoreClient, tmp_path: Path, action: Any
+):
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    try:
+        slots, messages = await leave(action, after_unavailable())
+    finally:
+        await server.stop()
+    assert "没有提交" in messages[0]
+    assert all(slots[slot] is None for slot in PERSONAL)
+
+
+@pytest.mark.parametrize(
+    "action", [applications.ActionClearApplication(), withdrawal.ActionOfferWithdrawal()]
+)
+async def test_leaving_while_the_store_cannot_say_is_honest_and_forgets(
+    store_client: StoreClient, action: Any
+):
+    slots, messages = await leave(action, after_unavailable())
+    assert "不能确定" in messages[0] and "没有提交" not in messages[0]
+    assert all(slots[slot] is None for slot in PERSONAL)
+    assert slots["application_outcome"] is None

@@ -1,0 +1,36 @@
+"""Deleting a resident's conversation on request (PIPL art. 47): 「删除我的聊天记录」.
+
+The rules ask for a confirmation first; after a yes this action says it is done and ends
+its events with `erase_conversation` set. The encrypted tracker store, saving a
+conversation with that slot set, deletes every stored event of it instead of saving
+(rasa_runtime); the channels' per-conversation state expires on its own. Applications
+already submitted are records of the district and stay (the reply says so).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.applications import forget_application
+from bot.actions.withdrawal import forget_withdrawal
+
+# Personal data a lookup keeps in the conversation, besides the application's answers.
+LOOKUP_SLOTS = ("status_proof", "lookup_id_number", "lookup_phone", "lookup_mode")
+
+
+class ActionEraseConversation(Action):
+    def name(self) -> str:
+        return "action_erase_conversation"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        dispatcher.utter_message(response="utter_conversation_erased")
+        # Cleared too, in case a store that cannot delete keeps the conversation.
+        cleared = [*forget_application(), *forget_withdrawal()]
+        cleared += [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
+        return [*cleared, SlotSet("erase_conversation", True)]
