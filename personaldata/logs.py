@@ -14,7 +14,10 @@ class PersonalDataFilter(logging.Filter):
     libraries included), and in the traceback of a logged exception."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed logging call: the handler reports it as usual
+            return True
         masked = mask_personal_data(message)
         if masked != message:
             record.msg, record.args = masked, None
@@ -43,3 +46,21 @@ def install_filter(logger: logging.Logger | None = None) -> None:
     for handler in target.handlers:
         if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
             handler.addFilter(PersonalDataFilter())
+
+
+def mask_every_record() -> None:
+    """Masks every record of this process as it is created, whichever handler writes
+    it: for processes whose frameworks replace the root handlers after start-up (Sanic
+    and Rasa do), where `install_filter` would be undone. Idempotent."""
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "masks_personal_data", False):
+        return
+    personal_data = PersonalDataFilter()
+
+    def masked_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        personal_data.filter(record)
+        return record
+
+    masked_record.masks_personal_data = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(masked_record)

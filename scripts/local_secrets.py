@@ -2,7 +2,7 @@
 
 Missing secrets are generated and added; existing ones are kept, so data encrypted
 with them stays readable after an upgrade adds a new one. The file is readable by its
-owner only.
+owner only. Which process receives which of them is decided by scripts/processes.py.
 """
 
 import os
@@ -28,6 +28,8 @@ GENERATORS = {
     "STORE_ENCRYPTION_KEY": fernet_key,
     "RASA_API_TOKEN": token,
     "RASA_TRACKER_KEY": fernet_key,
+    "ACTION_SERVER_TOKEN": token,
+    "WEBCHAT_SESSION_KEY": token,
 }
 
 

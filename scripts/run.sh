@@ -4,15 +4,18 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH="$PWD" RASA_TELEMETRY_ENABLED=false
+# Databases, their WAL files and logs hold personal data: readable by this user only.
+umask 077
 mkdir -p var/log
+chmod -R go-rwx var
 
 pids=()
 stop_all() { [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null || true; }
 trap stop_all EXIT INT TERM
 
-start() { # name, command...
+start() { # name, service, placeholder=value... (scripts/processes.py: command and secrets)
   local name=$1; shift
-  "$@" >"var/log/$name.log" 2>&1 &
+  .venv/bin/python scripts/processes.py "$@" >"var/log/$name.log" 2>&1 &
   pids+=($!)
 }
 
@@ -29,10 +32,9 @@ wait_for() { # name, url
 .venv/bin/python scripts/local_secrets.py var/secrets.env
 set -a && . var/secrets.env && set +a
 
-start store .venv/bin/python -m backend
-SANIC_HOST=127.0.0.1 start actions .venv/bin/python -m rasa_sdk --actions bot.actions --port 5055
-start rasa .venv/bin/rasa run --model bot/models --interface 127.0.0.1 --port 5005 \
-  --credentials credentials.yml --endpoints endpoints.yml --enable-api --auth-token "$RASA_API_TOKEN"
+start store store
+SANIC_HOST=127.0.0.1 start actions actions actions_port=5055
+start rasa rasa model=bot/models rasa_port=5005 credentials=credentials.yml endpoints=endpoints.yml
 
 wait_for store http://127.0.0.1:5100/health
 wait_for actions http://127.0.0.1:5055/health

@@ -8,6 +8,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Test sessions started at once each call `make train`: one trains, the others wait for
+# its model instead of training the same one beside it.
+if command -v flock >/dev/null 2>&1; then
+  exec 9<"$0"
+  flock 9
+fi
+
 inputs=$(find config.yml domain.yml requirements.lock bot/data -type f | LC_ALL=C sort)
 digest=$(for file in $inputs; do echo "$file"; cat "$file"; done | sha256sum | cut -c1-16)
 model="bot/models/model-${digest}.tar.gz"

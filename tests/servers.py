@@ -1,5 +1,7 @@
 """Starts the whole assistant on loopback for end-to-end tests: status store, action
-server and Rasa server, each a real process on a free port with its own data folder."""
+server and Rasa server, each a real process on a free port with its own data folder,
+started as `scripts/run.sh` starts them (scripts/processes.py: the commands and the
+secrets each process receives)."""
 
 from __future__ import annotations
 
@@ -13,12 +15,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import yaml
 from cryptography.fernet import Fernet
 
+from scripts import processes
+
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv" / "bin"
+# Data files and logs of the stack: readable by their owner only, as in `make run`.
+PRIVATE_UMASK = 0o077
 
 
 def free_port() -> int:
@@ -42,7 +49,8 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 24
 
 @dataclass
 class Service:
-    command: list
+    kind: str  # its row in scripts/processes.py
+    command: list[str]
     health_url: str
     log: Path
     process: subprocess.Popen | None = None
@@ -65,9 +73,14 @@ class Stack:
         """Starts services (again, after `stop`) together and waits until they answer."""
         for name in names:
             service = self.services[name]
-            with service.log.open("ab") as log:
+            with private_log(service.log) as log:
                 service.process = subprocess.Popen(
-                    service.command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+                    service.command,
+                    cwd=ROOT,
+                    env=processes.environment(service.kind, self.env),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    umask=PRIVATE_UMASK,
                 )
         for name in names:
             service = self.services[name]
@@ -85,6 +98,11 @@ class Stack:
             process.kill()
             process.wait()
 
+    def add(self, name: str, kind: str, command: list[str], health_url: str) -> None:
+        log = self.folder / f"{name}.log"
+        private_log(log).close()
+        self.services[name] = Service(kind, command, health_url, log)
+
     @property
     def rasa_url(self) -> str:
         return self.rasa_urls[0]
@@ -98,7 +116,13 @@ class Stack:
         return self.env["RASA_API_TOKEN"]
 
 
+def private_log(path: Path) -> BinaryIO:
+    """The log opened for appending, created readable by its owner only."""
+    return os.fdopen(os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+
+
 def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
+    """Every variable of the stack; each process receives its share (processes.py)."""
     return {
         **os.environ,
         "PYTHONPATH": str(ROOT),
@@ -112,6 +136,8 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
         "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "RASA_API_TOKEN": secrets.token_urlsafe(24),
         "RASA_TRACKER_KEY": Fernet.generate_key().decode(),
+        "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24),
+        "WEBCHAT_SESSION_KEY": secrets.token_urlsafe(32),
         "SANIC_HOST": "127.0.0.1",
     }
 
@@ -151,10 +177,6 @@ def running_stack(
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
     if endpoints is None:
         endpoints = embedded_endpoints(folder)
-    rasa_command = [VENV / "rasa", "run", "--model", str(model), "--interface", "127.0.0.1"] + [
-        "--credentials", str(folder / "credentials.yml"), "--endpoints", str(endpoints),
-        "--enable-api", "--auth-token", env["RASA_API_TOKEN"],
-    ]  # fmt: skip
     stack = Stack(
         folder=folder,
         store_url=f"http://127.0.0.1:{store_port}",
@@ -162,25 +184,15 @@ def running_stack(
         rasa_urls=[f"http://127.0.0.1:{port}" for port in rasa_ports],
         env=env,
     )
-    services = {
-        "store": ([VENV / "python", "-m", "backend"], f"{stack.store_url}/health"),
-        "actions": (
-            [VENV / "python", "-m", "rasa_sdk", "--actions", "bot.actions"]
-            + ["--port", str(actions_port)],
-            f"{stack.actions_url}/health",
-        ),
-        **{
-            f"rasa-{i}": (
-                [*rasa_command, "--port", str(port)],
-                f"http://127.0.0.1:{port}/webhooks/rest/",
-            )
-            for i, port in enumerate(rasa_ports)
-        },
-    }
-    for name, (command, health_url) in services.items():
-        log = folder / f"{name}.log"
-        log.write_bytes(b"")
-        stack.services[name] = Service(command, health_url, log)
+    stack.add("store", "store", processes.command("store"), f"{stack.store_url}/health")
+    actions = processes.command("actions", actions_port=str(actions_port))
+    stack.add("actions", "actions", actions, f"{stack.actions_url}/health")
+    for i, port in enumerate(rasa_ports):
+        rasa = processes.command(
+            "rasa", model=str(model), rasa_port=str(port),
+            credentials=str(folder / "credentials.yml"), endpoints=str(endpoints),
+        )  # fmt: skip
+        stack.add(f"rasa-{i}", "rasa", rasa, f"http://127.0.0.1:{port}/webhooks/rest/")
     try:
         stack.start(*stack.services)
         yield stack

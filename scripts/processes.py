@@ -1,0 +1,89 @@
+"""The assistant's processes: how each is started and which secrets it receives.
+
+The one table for `scripts/run.sh` and the tests' stacks (`tests/servers.py`). A process
+gets only the secrets it needs, so one that is compromised, or prints its environment
+in a crash report, cannot give away another's keys: the store never sees a Rasa key,
+Rasa never sees a store key. Every other variable (ports, URLs, settings) is passed on.
+Secrets travel in the environment only, never on a command line, where every local
+user can read them (`ps`).
+
+    python scripts/processes.py <service> [name=value ...]
+
+replaces itself with the service's process (same pid), its command filled in with the
+values given and its environment reduced to what the table allows.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+
+STORE_SECRETS = frozenset(
+    {"STORE_SERVICE_TOKEN", "STORE_STAFF_TOKEN", "STORE_HASH_KEY", "STORE_ENCRYPTION_KEY"}
+)
+# PostgreSQL and Redis URLs may carry passwords.
+STORE_DATABASE = frozenset({"DATABASE_URL"})
+RASA_SECRETS = frozenset(
+    {"RASA_API_TOKEN", "RASA_TRACKER_KEY", "WEBCHAT_SESSION_KEY", "REST_CLIENT_SECRETS"}
+)
+RASA_INFRASTRUCTURE = frozenset(
+    {"TRACKER_DB_PASSWORD", "REDIS_PASSWORD", "CHANNELS_REDIS_URL", "WECHAT_REDIS_URL"}
+)
+WECHAT_SECRETS = frozenset({"WECHAT_TOKEN", "WECHAT_ENCODING_AES_KEY", "WECHAT_APP_SECRET"})
+ACTION_SERVER_TOKEN = "ACTION_SERVER_TOKEN"
+
+
+@dataclass(frozen=True)
+class Service:
+    """A process: its command (with `{name}` placeholders) and the secrets it gets."""
+
+    command: tuple[str, ...]
+    secrets: frozenset[str]
+
+
+SERVICES: dict[str, Service] = {
+    "store": Service(
+        (PYTHON, "-m", "backend"),
+        STORE_SECRETS | STORE_DATABASE,
+    ),
+    "actions": Service(
+        (PYTHON, "-m", "bot.actions.server", "--port", "{actions_port}"),
+        frozenset({"STORE_SERVICE_TOKEN", ACTION_SERVER_TOKEN}),
+    ),
+    "rasa": Service(
+        (PYTHON, "-m", "rasa_runtime.serve", "--model", "{model}", "--interface", "127.0.0.1",
+         "--port", "{rasa_port}", "--credentials", "{credentials}",
+         "--endpoints", "{endpoints}", "--enable-api"),
+        RASA_SECRETS | RASA_INFRASTRUCTURE | WECHAT_SECRETS | {ACTION_SERVER_TOKEN},
+    ),
+}  # fmt: skip
+
+ALL_SECRETS = frozenset().union(*(service.secrets for service in SERVICES.values()))
+
+
+def command(name: str, **values: str) -> list[str]:
+    """The service's command line, its placeholders filled in."""
+    return [part.format(**values) for part in SERVICES[name].command]
+
+
+def environment(name: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """`environ` without the secrets the service must not have."""
+    allowed = SERVICES[name].secrets
+    return {key: value for key, value in environ.items() if key not in ALL_SECRETS - allowed}
+
+
+def main(argv: list[str]) -> None:
+    name, *assignments = argv
+    values = dict(assignment.split("=", 1) for assignment in assignments)
+    arguments = command(name, **values)
+    os.execve(arguments[0], arguments, environment(name, os.environ))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
