@@ -26,8 +26,8 @@ import socketio
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from connectors.wechat.simulator import SimulatedApi, SimulatedPlatform  # noqa: E402
-from tests.servers import VENV, free_port, running_stack, wait_for  # noqa: E402
+from scripts.benchmark_stack import VENV, free_port, running_assistant, wait_for  # noqa: E402
+from scripts.wechat_fake import FakeApi, FakePlatform  # noqa: E402
 
 QUESTIONS = [
     "低保要带啥子材料", "老年证好多岁能办", "医保今年交好多", "危房改造补助好多钱",
@@ -121,7 +121,8 @@ async def rest_round_trips(url: str, questions: list[str]) -> dict[str, float]:
 def server_rss_mb(port: int) -> int:
     for process in psutil.process_iter(["cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if "run" in cmdline and str(port) in cmdline:
+        # `rasa run` for the baseline, `python -m rasa_runtime.serve` for this assistant.
+        if str(port) in cmdline and ("run" in cmdline or "rasa_runtime.serve" in cmdline):
             return round(process.memory_info().rss / 2**20)
     return -1
 
@@ -225,9 +226,8 @@ WECHAT = {
     "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     "WECHAT_APP_SECRET": "benchmark-secret",
 }
-CHANNELS = (
-    "connectors.rest.RestInput:\nconnectors.wechat.WeChatInput:\nconnectors.webchat.WebChatInput:\n"
-)
+# The project's channels as `make run` configures them (open REST on loopback).
+CHANNELS = (ROOT / "credentials.yml").read_text(encoding="utf-8")
 
 
 async def wechat_round_trips(
@@ -239,10 +239,10 @@ async def wechat_round_trips(
     message from the simulated WeChat API when the reply was "success") before the
     next question.
     """
-    platform = SimulatedPlatform(
+    platform = FakePlatform(
         WECHAT["WECHAT_TOKEN"], WECHAT["WECHAT_APP_ID"], WECHAT["WECHAT_ENCODING_AES_KEY"]
     )
-    api = SimulatedApi(WECHAT["WECHAT_APP_ID"], WECHAT["WECHAT_APP_SECRET"])
+    api = FakeApi()
     responses: list[float] = []
     answers: list[float] = []
     passive: list[bool] = []
@@ -257,9 +257,9 @@ async def wechat_round_trips(
             async with session.post(
                 f"{rasa_url}/webhooks/wechat/webhook", params=query, data=body
             ) as r:
-                reply = platform.read_reply(await r.text())
+                reply = platform.reply_text(await r.text())
             responses.append((time.perf_counter() - start) * 1000)
-            passive.append(bool(reply and reply.get("Content")))
+            passive.append(reply is not None)
             if not passive[-1]:
                 await asyncio.wait_for(api.inboxes[openid].get(), timeout=120)
             answers.append((time.perf_counter() - start) * 1000)
@@ -315,7 +315,7 @@ def ours(folder: Path) -> dict[str, float]:
     figures |= measure_nlu(model, QUESTIONS)
     api_port = free_port()
     wechat = {**WECHAT, "WECHAT_API_BASE": f"http://127.0.0.1:{api_port}"}
-    with running_stack(folder / "stack", model, CHANNELS, wechat) as stack:
+    with running_assistant(folder / "stack", model, CHANNELS, wechat) as stack:
         figures |= asyncio.run(rest_round_trips(stack.rasa_url, QUESTIONS))
         figures["rasa_server_rss_mb"] = server_rss_mb(int(stack.rasa_url.rsplit(":", 1)[1]))
         figures |= asyncio.run(store_throughput(stack.store_url, stack.env["STORE_SERVICE_TOKEN"]))
@@ -328,7 +328,7 @@ def ours(folder: Path) -> dict[str, float]:
     # first served): what the engine's few workers are for.
     (folder / "all-at-once").mkdir()
     all_at_once = {**wechat, "RASA_MESSAGES_IN_FLIGHT": "1000"}
-    with running_stack(folder / "all-at-once", model, CHANNELS, all_at_once) as stack:
+    with running_assistant(folder / "all-at-once", model, CHANNELS, all_at_once) as stack:
         crowd = asyncio.run(wechat_round_trips(api_port, stack.rasa_url))
     figures |= {f"{name} (all admitted at once)": value for name, value in crowd.items()}
     return figures
