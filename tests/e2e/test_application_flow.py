@@ -1,15 +1,39 @@
-"""Complete applications through the REST channel against the real store and actions."""
+"""Complete applications through the REST channel against the real store and actions,
+and what residents are told when processes crash or freeze (issue 9, findings 4 and 6)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 
 from tests.e2e.rest import Resident, post_json, tracking_number_in
-from tests.servers import Stack
+from tests.servers import Stack, running_stack
 
 SENIOR_ID = "510304195503120042"  # born 1955: old enough for the elderly card
 YOUNG_ID = "510304198001010023"
+
+
+def conversation_of(resident: Resident) -> str:
+    """The conversation id the REST channel gives this sender (agreement 1)."""
+    return f"rest:{resident.sender}"
+
+
+def tracker_of(resident: Resident) -> dict:
+    """The resident's conversation as Rasa keeps it (its HTTP API, with the token)."""
+    stack = resident.stack
+    url = f"{stack.rasa_url}/conversations/{conversation_of(resident)}/tracker"
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.api_token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
 
 
 def list_applications(stack: Stack, conversation_id: str) -> list[dict]:
@@ -66,7 +90,7 @@ def test_conversations_are_stored_encrypted(stack: Stack):
     for secret in (SENIOR_ID, "138 1234 5678", "13812345678"):
         assert secret.encode() not in stored
     # Rasa reads it back: the resident's answers are in the conversation it serves.
-    said = [e["text"] for e in resident.tracker()["events"] if e["event"] == "user"]
+    said = [e["text"] for e in tracker_of(resident)["events"] if e["event"] == "user"]
     assert SENIOR_ID in said
 
 
@@ -83,7 +107,7 @@ def test_cancelling_submits_nothing(stack: Stack):
     resident = Resident(stack)
     fill_elderly_card_form(resident)
     assert "没有提交" in resident.say("不办了")
-    assert list_applications(stack, resident.sender) == []
+    assert list_applications(stack, conversation_of(resident)) == []
 
 
 def test_a_field_can_be_corrected_before_confirming(stack: Stack):
@@ -93,7 +117,7 @@ def test_a_field_can_be_corrected_before_confirming(stack: Stack):
     summary = resident.say("13912345678")
     assert "139****5678" in summary
     tracking_number_in(resident.say("对的"))
-    assert list_applications(stack, resident.sender)[0]["tracking_number"]
+    assert list_applications(stack, conversation_of(resident))[0]["tracking_number"]
 
 
 def test_invalid_answers_are_explained_and_three_fails_offer_a_person(stack: Stack):
@@ -103,7 +127,7 @@ def test_invalid_answers_are_explained_and_three_fails_offer_a_person(stack: Sta
     assert "对不上" in resident.say("510304195503120043")  # wrong check character
     assert "年满60岁" in resident.say(YOUNG_ID)
     assert "转人工" in resident.say("12345")
-    assert list_applications(stack, resident.sender) == []
+    assert list_applications(stack, conversation_of(resident)) == []
 
 
 def test_unknown_township_is_explained(stack: Stack):
@@ -115,3 +139,154 @@ def test_unknown_township_is_explained(stack: Stack):
     reply = resident.say("火星上")
     assert "没认出" in reply and "牛佛镇" in reply and "马冲口街道" in reply
     assert "不在大安区" in resident.say("北京")
+
+
+# Faults: a stack of its own, since these tests kill and freeze its processes.
+
+
+@pytest.fixture(scope="module")
+def faulty_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    folder = tmp_path_factory.mktemp("faults")
+    # A frozen store is given up on after 2 s; the breaker opens after three failures in
+    # a row and, without a cool-down, lets the next call probe (no test waits on a clock).
+    settings = {
+        "STORE_TIMEOUT_SECONDS": "2",
+        "STORE_BREAKER_FAILURES": "3",
+        "STORE_BREAKER_COOLDOWN_SECONDS": "0",
+    }
+    with running_stack(folder, model_path, "connectors.rest.RestInput:\n", settings) as stack:
+        yield stack
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    """Waits for an event; the bound only keeps a broken run from hanging forever."""
+    deadline = time.monotonic() + 120
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.1)
+
+
+def unread_bytes_at(port: int) -> int:
+    """Bytes that reached a socket of the local `port` and were not read yet: a request
+    the (frozen) store received without handling it."""
+    waiting = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # established
+                    waiting += int(fields[4].split(":")[1], 16)
+    return waiting
+
+
+def store_port(stack: Stack) -> int:
+    return int(stack.store_url.rsplit(":", 1)[1])
+
+
+def is_stopped(pid: int) -> bool:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+@contextmanager
+def frozen_store(stack: Stack) -> Iterator[int]:
+    process = stack.services["store"].process
+    assert process is not None
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield process.pid
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+
+
+class Saying(threading.Thread):
+    """A resident's message sent in the background; `reply` once it is answered."""
+
+    def __init__(self, resident: Resident, text: str) -> None:
+        super().__init__(daemon=True)
+        self.resident, self.text = resident, text
+        self.reply: str | None = None
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            self.reply = self.resident.say(self.text)
+        except BaseException as error:  # reported by the test
+            self.error = error
+
+
+def applications_of(stack: Stack, resident: Resident) -> list[dict]:
+    return list_applications(stack, conversation_of(resident))
+
+
+def test_rasa_killed_during_the_submission_turn_gives_exactly_one_application(
+    faulty_stack: Stack,
+):
+    """The store commits, Rasa dies before saving the turn; the resident's next 「对」
+    must find the application made, not make a second one."""
+    resident = Resident(faulty_stack)
+    assert "请核对" in fill_elderly_card_form(resident)
+    rasa = faulty_stack.services["rasa-0"].process
+    assert rasa is not None
+    with frozen_store(faulty_stack):
+        Saying(resident, "对的")  # answered never: Rasa is killed during this turn
+        wait_until(lambda: unread_bytes_at(store_port(faulty_stack)) > 0, "create sent")
+        rasa.kill()
+        rasa.wait()
+    wait_until(lambda: len(applications_of(faulty_stack, resident)) == 1, "create committed")
+    faulty_stack.start("rasa-0")
+
+    committed = applications_of(faulty_stack, resident)[0]["tracking_number"]
+    reply = resident.say("对的")
+    assert tracking_number_in(reply) == committed
+    assert [a["tracking_number"] for a in applications_of(faulty_stack, resident)] == [committed]
+
+
+def test_a_store_frozen_past_the_timeout_gets_the_truth_and_one_application(
+    faulty_stack: Stack,
+):
+    retrying, leaving = Resident(faulty_stack), Resident(faulty_stack)
+    for resident in (retrying, leaving):
+        assert "请核对" in fill_elderly_card_form(resident)
+    with frozen_store(faulty_stack):
+        replies = [resident.say("对的") for resident in (retrying, leaving)]
+    for reply in replies:
+        assert "不能确定" in reply, reply
+        assert "没有提交" not in reply and "提交成功" not in reply
+
+    # Retrying gives the application whether or not the frozen create was committed.
+    number = tracking_number_in(retrying.say("再试一次"))
+    assert [a["tracking_number"] for a in applications_of(faulty_stack, retrying)] == [number]
+
+    # Leaving says what exists, with its number, and keeps no answer in the slots.
+    reply = leaving.say("不办了")
+    made = applications_of(faulty_stack, leaving)
+    assert len(made) <= 1
+    if made:
+        assert made[0]["tracking_number"] in reply and "已经提交" in reply
+    else:
+        assert "没有提交" in reply
+    slots = tracker_of(leaving)["slots"]
+    assert slots["id_number"] is None and slots["phone"] is None
+
+
+def test_a_frozen_store_does_not_hold_up_a_bystanders_question(faulty_stack: Stack):
+    """Finding 6: with the store frozen, every engine worker was waiting on it and a
+    bystander's FAQ question took 29 s. It must be answered while the store is frozen."""
+    submitting = [Resident(faulty_stack) for _ in range(3)]
+    for resident in submitting:
+        fill_elderly_card_form(resident)
+    looking = [Resident(faulty_stack) for _ in range(2)]
+    bystander = Resident(faulty_stack)
+    with frozen_store(faulty_stack) as store_pid:
+        stalled = [Saying(r, "对的") for r in submitting] + [Saying(r, "查进度") for r in looking]
+        wait_until(lambda: unread_bytes_at(store_port(faulty_stack)) > 0, "store called")
+        answer = bystander.say("老年证有啥子用")
+        assert is_stopped(store_pid)  # answered while the store is still frozen
+    assert "优" in answer or "免" in answer, answer
+    for saying in stalled:
+        saying.join()
+        assert saying.error is None and saying.reply
+        assert "没有提交" not in saying.reply

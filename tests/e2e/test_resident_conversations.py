@@ -9,7 +9,13 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.rest import Resident, tracking_number_in
-from tests.e2e.test_application_flow import SENIOR_ID, list_applications, move
+from tests.e2e.test_application_flow import (
+    SENIOR_ID,
+    conversation_of,
+    list_applications,
+    move,
+    tracker_of,
+)
 from tests.servers import Stack
 
 OTHER_SENIOR_ID = "510304195203150025"  # born 1952
@@ -83,7 +89,7 @@ def test_an_application_just_submitted_can_be_withdrawn_honestly(stack: Stack, w
     question = resident.say(withdraw)
     assert number in question and "没有办任何事" not in question
     assert "已撤回" in resident.say("确认撤回")
-    assert list_applications(stack, resident.sender)[0]["status"] == "withdrawn"
+    assert list_applications(stack, conversation_of(resident))[0]["status"] == "withdrawn"
     assert "已撤回" in resident.say("查进度")
 
 
@@ -92,7 +98,7 @@ def test_changing_ones_mind_keeps_the_application(stack: Stack):
     number = submitted_elderly_card(resident)
     assert number in resident.say("不想办了")
     assert "没有撤回" in resident.say("不撤回")
-    assert list_applications(stack, resident.sender)[0]["status"] == "submitted"
+    assert list_applications(stack, conversation_of(resident))[0]["status"] == "submitted"
 
 
 def test_another_conversation_withdraws_only_with_proof(stack: Stack):
@@ -164,3 +170,35 @@ def test_switching_application_does_not_carry_the_first_ones_answers(stack: Stac
     assert "姓名" in reply  # asked again: the new application starts clean
     reply = resident.say(f"{OTHER_SENIOR_ID} 13812345678 住在团结镇")
     assert "姓名" in reply and "张德华" not in reply
+
+
+def test_the_privacy_notice_comes_before_the_id_is_asked_and_the_full_one_is_a_reply_away(
+    stack: Stack,
+):
+    resident = Resident(stack)
+    start = resident.say("我想给我妈办个老年证")
+    assert "身份证号" in start and "只用来办这件事" in start and "隐私" in start
+    full = resident.say("隐私")
+    assert "180天" in full and "删除我的聊天记录" in full
+    number = submitted_elderly_card(resident)
+    # The store recorded which notice was shown (agreement 5; staff see it).
+    assert list_applications(stack, conversation_of(resident))[0]["tracking_number"] == number
+
+
+@pytest.mark.parametrize("asking", ["删除我的聊天记录", "把我们摆的龙门阵全部删了嘛"])
+def test_a_resident_deletes_their_conversation_after_confirming(stack: Stack, asking: str):
+    resident = Resident(stack)
+    resident.say(f"帮我妈办老年证 她叫王秀英 身份证{SENIOR_ID}")
+    assert "删除后找不回来" in resident.say(asking)
+    assert "已经删除" in resident.say("确认删除聊天记录")
+    said = [e for e in tracker_of(resident)["events"] if e["event"] == "user"]
+    assert SENIOR_ID not in str(said)
+
+
+def test_a_no_keeps_the_conversation(stack: Stack):
+    resident = Resident(stack)
+    resident.say("老年证有啥子用")
+    assert "删除后找不回来" in resident.say("帮我把聊天记录删掉")
+    assert "没有删除" in resident.say("不删了")
+    said = [e["text"] for e in tracker_of(resident)["events"] if e["event"] == "user"]
+    assert "老年证有啥子用" in said
