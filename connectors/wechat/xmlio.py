@@ -26,7 +26,8 @@ def parse_flat_xml(body: bytes | str) -> dict[str, str]:
     """
     try:
         root = fromstring(body, forbid_dtd=True)
-    except (ParseError, DefusedXmlException, ValueError) as error:
+    # LookupError: the XML declaration names an encoding Python does not know.
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as error:
         raise MalformedXml(type(error).__name__) from None
     if root.tag != "xml":
         raise MalformedXml("root element is not <xml>")
