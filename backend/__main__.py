@@ -1,34 +1,102 @@
-"""`python -m backend`: migrate the database and serve the status store."""
+"""`python -m backend`: migrate the database and serve the status store.
+
+Commands (all read the store's settings from the environment, backend/config.py):
+  serve (default)  migrate, then serve the API until SIGTERM or SIGINT
+  rotate-keys      re-encrypt every stored field with the newest STORE_ENCRYPTION_KEY
+                   key (backend/keys.py explains the whole rotation)
+  purge            anonymise closed applications older than STORE_RETENTION_DAYS
+                   (backend/retention.py; nothing happens while it is unset)
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import os
 import sys
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
 
 from aiohttp import web
 
+from backend.api.access_log import PseudonymousAccessLogger
 from backend.app import create_app
 from backend.config import ConfigError, Settings
+from backend.crypto import FieldCipher
+from backend.db import create_async_db_engine, session_factory, upgrade_database
+from backend.keys import rotate_keys
 from backend.log import configure_logging
+from backend.retention import purge
+from backend.store import utc_now
+
+logger = logging.getLogger("backend")
+
+MaintenanceTask = Callable[[Any, FieldCipher], Awaitable[int]]
+
+# Files the store creates (the SQLite database, its WAL, anything else) are its own.
+PRIVATE_UMASK = 0o077
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
-    parser.add_argument("--host", help="overrides STORE_HOST")
-    parser.add_argument("--port", type=int, help="overrides STORE_PORT")
+    parser = argparse.ArgumentParser(
+        prog="python -m backend",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=("serve", "rotate-keys", "purge")
+    )
+    parser.add_argument("--host", help="overrides STORE_HOST (serve)")
+    parser.add_argument("--port", type=int, help="overrides STORE_PORT (serve)")
     args = parser.parse_args(argv)
+    os.umask(PRIVATE_UMASK)
     configure_logging()
     try:
         settings = Settings.from_env()
     except ConfigError as exc:
         print(f"status store: configuration error: {exc}", file=sys.stderr)
         return 2
+    if args.command == "serve":
+        serve(settings, args.host, args.port)
+    elif args.command == "rotate-keys":
+        count = asyncio.run(_maintain(settings, rotate_keys))
+        logger.info("rotate-keys: %d applications re-encrypted with the newest key", count)
+    elif settings.retention_days is None:
+        logger.info("purge: STORE_RETENTION_DAYS is not set, applications are kept")
+    else:
+        task = partial(purge, retention_days=settings.retention_days, now=utc_now())
+        count = asyncio.run(_maintain(settings, task))
+        logger.info("purge: %d closed applications anonymised", count)
+    return 0
+
+
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    # On SIGTERM, requests in flight get `shutdown_seconds` to finish; the rest are cut
+    # off and their open transactions rolled back when the engine closes.
     web.run_app(
         create_app(settings),
-        host=args.host or settings.host,
-        port=settings.port if args.port is None else args.port,
+        host=host or settings.host,
+        port=settings.port if port is None else port,
+        shutdown_timeout=settings.shutdown_seconds,
+        access_log_class=PseudonymousAccessLogger,
+        print=None,
     )
-    return 0
+
+
+async def _maintain(settings: Settings, task: MaintenanceTask) -> int:
+    """Run a maintenance task on the migrated database with the store's keys."""
+    await asyncio.to_thread(upgrade_database, settings.database_url, settings.encryption_key)
+    engine = create_async_db_engine(
+        settings.database_url, timeout_seconds=settings.db_timeout_seconds
+    )
+    try:
+        return await task(
+            session_factory(engine), FieldCipher(settings.encryption_key, settings.hash_key)
+        )
+    finally:
+        await engine.dispose()
 
 
 if __name__ == "__main__":

@@ -26,11 +26,17 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         # Alembic is synchronous; a thread keeps the loop free while it runs.
-        await asyncio.to_thread(upgrade_database, settings.database_url)
-        engine = create_async_db_engine(settings.database_url)
+        await asyncio.to_thread(upgrade_database, settings.database_url, settings.encryption_key)
+        engine = create_async_db_engine(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            timeout_seconds=settings.db_timeout_seconds,
+        )
         cipher = FieldCipher(settings.encryption_key, settings.hash_key)
         app[STORE] = Store(session_factory(engine), cipher, settings, clock)
         yield
+        # Connections still open (requests cut off at shutdown) are closed: the database
+        # rolls back whatever transaction they had not committed.
         await engine.dispose()
 
     return context

@@ -1,4 +1,15 @@
-"""Status-store configuration: every setting read from the environment, in one place."""
+"""Status-store configuration: every setting read from the environment, in one place.
+
+Secrets: STORE_SERVICE_TOKEN, STORE_STAFF_TOKEN, STORE_HASH_KEY and STORE_ENCRYPTION_KEY
+(one Fernet key, or several separated by commas, newest first: new data is encrypted with
+the first, every one of them decrypts; `python -m backend rotate-keys` re-encrypts
+everything with the first so that the others can be dropped).
+
+Tunables: STORE_DB_POOL_SIZE and STORE_DB_TIMEOUT_SECONDS (connections to PostgreSQL, and
+how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling, see
+backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
+STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM).
+"""
 
 from __future__ import annotations
 
@@ -31,8 +42,14 @@ class Settings:
     hash_key: str = field(repr=False)
     host: str = "127.0.0.1"
     port: int = 5100
+    db_pool_size: int = 5
+    db_timeout_seconds: float = 5.0
     proof_max_failures: int = 5
-    proof_window_seconds: int = 900
+    proof_window_seconds: int = 86400
+    proof_backoff_base_seconds: int = 2
+    proof_backoff_max_seconds: int = 900
+    retention_days: int | None = None
+    shutdown_seconds: float = 5.0
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -48,10 +65,22 @@ class Settings:
             port=_int(env, "STORE_PORT", 5100, minimum=0),
             service_token=service_token,
             staff_token=staff_token,
-            encryption_key=_fernet_key(env, "STORE_ENCRYPTION_KEY"),
+            encryption_key=_fernet_keys(env, "STORE_ENCRYPTION_KEY"),
             hash_key=_secret(env, "STORE_HASH_KEY"),
+            db_pool_size=_int(env, "STORE_DB_POOL_SIZE", cls.db_pool_size, minimum=1),
+            db_timeout_seconds=_int(env, "STORE_DB_TIMEOUT_SECONDS", 5, minimum=1),
             proof_max_failures=_int(env, "STORE_PROOF_MAX_FAILURES", 5, minimum=1),
-            proof_window_seconds=_int(env, "STORE_PROOF_WINDOW_SECONDS", 900, minimum=1),
+            proof_window_seconds=_int(
+                env, "STORE_PROOF_WINDOW_SECONDS", cls.proof_window_seconds, minimum=1
+            ),
+            proof_backoff_base_seconds=_int(
+                env, "STORE_PROOF_BACKOFF_BASE_SECONDS", cls.proof_backoff_base_seconds, minimum=1
+            ),
+            proof_backoff_max_seconds=_int(
+                env, "STORE_PROOF_BACKOFF_MAX_SECONDS", cls.proof_backoff_max_seconds, minimum=1
+            ),
+            retention_days=_optional_int(env, "STORE_RETENTION_DAYS", minimum=1),
+            shutdown_seconds=_int(env, "STORE_SHUTDOWN_SECONDS", 5, minimum=1),
         )
 
 
@@ -90,18 +119,28 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _fernet_key(env: Mapping[str, str], name: str) -> str:
+def _fernet_keys(env: Mapping[str, str], name: str) -> str:
+    """One Fernet key or several, comma-separated, newest first (checked, kept as given)."""
     value = env.get(name, "").strip()
     if not value:
         raise ConfigError(
             f"{name} is not set (generate one with: python -c "
             '"from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
         )
-    try:
-        Fernet(value)
-    except ValueError as exc:
-        raise ConfigError(f"{name} is not a valid Fernet key (32 url-safe base64 bytes)") from exc
+    for position, key in enumerate(value.split(","), start=1):
+        try:
+            Fernet(key.strip())
+        except ValueError as exc:
+            raise ConfigError(
+                f"{name}: key {position} is not a valid Fernet key (32 url-safe base64 bytes)"
+            ) from exc
     return value
+
+
+def _optional_int(env: Mapping[str, str], name: str, *, minimum: int) -> int | None:
+    if not env.get(name, "").strip():
+        return None
+    return _int(env, name, minimum, minimum=minimum)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:

@@ -1,18 +1,27 @@
-"""Encryption at rest, keyed hashes and masking of personal data."""
+"""Encryption at rest and keyed hashes of personal data."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+from typing import Any
 
-from cryptography.fernet import Fernet
+from cryptography.fernet import Fernet, MultiFernet
 
 
 class FieldCipher:
-    """Encrypts personal fields and derives keyed hashes (blind indexes) for search."""
+    """Encrypts personal fields and derives keyed hashes (blind indexes) for search.
 
-    def __init__(self, encryption_key: str, hash_key: str) -> None:
-        self._fernet = Fernet(encryption_key.encode())
+    `encryption_keys` is one Fernet key or several separated by commas, newest first:
+    the newest encrypts, any of them decrypts. The hash key cannot rotate this way (the
+    stored hashes are compared, never decrypted).
+    """
+
+    def __init__(self, encryption_keys: str, hash_key: str) -> None:
+        self._fernet = MultiFernet(
+            [Fernet(key.strip().encode()) for key in encryption_keys.split(",")]
+        )
         self._hash_key = hash_key.encode()
 
     def encrypt(self, plaintext: str) -> str:
@@ -20,6 +29,16 @@ class FieldCipher:
 
     def decrypt(self, token: str) -> str:
         return self._fernet.decrypt(token.encode("ascii")).decode()
+
+    def encrypt_json(self, value: Any) -> str:
+        return self.encrypt(json.dumps(value, ensure_ascii=False, sort_keys=True))
+
+    def decrypt_json(self, token: str) -> Any:
+        return json.loads(self.decrypt(token))
+
+    def rotate(self, token: str) -> str:
+        """The same plaintext encrypted with the newest key."""
+        return self._fernet.rotate(token.encode("ascii")).decode("ascii")
 
     def keyed_hash(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 of a normalised value.

@@ -1,7 +1,17 @@
-"""Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
+"""Engines, sessions and migrations for SQLite (embedded default) and PostgreSQL.
+
+Connections: every request path of the store uses one session and holds at most one
+connection at a time (backend/store.py), so the pool cannot deadlock on itself. PostgreSQL
+gets a pool of STORE_DB_POOL_SIZE connections; SQLite gets one connection per process:
+SQLite has a single writer anyway, and requests queued on the pool wait in order instead
+of polling SQLite's busy handler. A request waits at most STORE_DB_TIMEOUT_SECONDS for a
+connection, a connect or a lock, then gets a 503.
+"""
 
 from __future__ import annotations
 
+import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +22,11 @@ from sqlalchemy.engine import URL, Engine, create_engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+try:  # SQLAlchemy 2
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+except ImportError:  # SQLAlchemy 1.4
+    async_sessionmaker = partial(sessionmaker, class_=AsyncSession)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -34,18 +49,35 @@ def async_url(url: str) -> URL:
     return _with_driver(url, _ASYNC_DRIVERS)
 
 
+DEFAULT_TIMEOUT_SECONDS = 5.0
+PRIVATE_FILE_MODE = 0o600
+
+
 def _prepare_sqlite(url: URL) -> None:
-    Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    """The folder, and the database file readable by its owner only.
+
+    SQLite creates the -wal and -shm files with the mode of the database file, so
+    creating it 0600 here (and tightening one created before) covers all three.
+    """
+    path = Path(url.database)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
+    for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
+        if file.exists():
+            file.chmod(PRIVATE_FILE_MODE)
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, *, timeout_seconds: float) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # Concurrent writers wait for the lock instead of failing at once.
-    cursor.execute("PRAGMA busy_timeout=5000")
+    # Writers of other processes (another instance, a migration, `purge`) wait for the
+    # lock instead of failing at once.
+    cursor.execute(f"PRAGMA busy_timeout={int(timeout_seconds * 1000)}")
     # Safe with WAL (a power loss may lose the last commits, never corrupt the file).
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Deleted and overwritten personal data is zeroed, not left in free pages.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -62,50 +94,75 @@ def _sqlite_begin(connection: Any) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_sync_engine(url: str) -> Engine:
-    """The engine migrations use; the app itself runs on the async engine."""
+def _listen_sqlite(engine: Engine, timeout_seconds: float) -> None:
+    event.listen(engine, "connect", partial(_sqlite_pragmas, timeout_seconds=timeout_seconds))
+    event.listen(engine, "connect", _sqlite_explicit_transactions)
+    event.listen(engine, "begin", _sqlite_begin)
+
+
+def create_sync_engine(url: str, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> Engine:
+    """The engine migrations and the maintenance commands use."""
     target = sync_url(url)
     # Parameters would put ciphertexts and free-text details into exception messages.
     engine = create_engine(target, future=True, hide_parameters=True)
     if target.get_backend_name() == "sqlite":
         _prepare_sqlite(target)
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "connect", _sqlite_explicit_transactions)
-        event.listen(engine, "begin", _sqlite_begin)
+        _listen_sqlite(engine, timeout_seconds)
     return engine
 
 
-def create_async_db_engine(url: str, **pool_options: Any) -> AsyncEngine:
-    """The app's engine; `pool_options` (pool_size, pool_timeout...) go to its pool."""
+def create_async_db_engine(
+    url: str, *, pool_size: int = 5, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
+) -> AsyncEngine:
+    """The app's engine, its pool sized and timed as the module docstring says."""
     target = async_url(url)
-    options: dict[str, Any] = {"hide_parameters": True}
+    options: dict[str, Any] = {
+        "hide_parameters": True,
+        "pool_timeout": timeout_seconds,
+        "max_overflow": 0,
+    }
     if target.get_backend_name() == "sqlite":
         _prepare_sqlite(target)
         # SQLAlchemy 1.4 defaults aiosqlite files to NullPool: a new connection, thread
         # and set of pragmas for every request.
-        options["poolclass"] = AsyncAdaptedQueuePool
+        options.update(poolclass=AsyncAdaptedQueuePool, pool_size=1)
     else:
-        options["pool_pre_ping"] = True
-    engine = create_async_engine(target, **options, **pool_options)
+        options.update(
+            pool_size=pool_size,
+            pool_pre_ping=True,
+            connect_args={"timeout": timeout_seconds},
+        )
+    engine = create_async_engine(target, **options)
     if target.get_backend_name() == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        # Deferred transactions, unlike migrations: with one connection per process the
+        # store's own requests never compete for SQLite's lock.
+        event.listen(
+            engine.sync_engine,
+            "connect",
+            partial(_sqlite_pragmas, timeout_seconds=timeout_seconds),
+        )
     return engine
 
 
-def session_factory(engine: AsyncEngine) -> sessionmaker:
+def session_factory(engine: AsyncEngine) -> Any:
     # Handlers read attributes after commit; expiring them would need another query.
-    return sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+    return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, encryption_key: str | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    # Passed as an attribute, not an ini option: ini interpolation would mangle the "%"
-    # of URL-encoded passwords.
+    # Passed as attributes, not ini options: ini interpolation would mangle the "%"
+    # of URL-encoded passwords, and keys do not belong in a config file.
     config.attributes["database_url"] = url
+    if encryption_key:
+        config.attributes["encryption_key"] = encryption_key
     return config
 
 
-def upgrade_database(url: str) -> None:
-    """Apply all migrations; a no-op when the schema is current."""
-    command.upgrade(alembic_config(url), "head")
+def upgrade_database(url: str, encryption_key: str | None = None) -> None:
+    """Apply all migrations; a no-op when the schema is current.
+
+    Migrations that encrypt existing data need the key (STORE_ENCRYPTION_KEY).
+    """
+    command.upgrade(alembic_config(url, encryption_key), "head")

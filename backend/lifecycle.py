@@ -46,13 +46,20 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
 # The resident must be told why, so these transitions are refused without a note.
 NOTE_REQUIRED: frozenset[str] = frozenset({RETURNED, REJECTED})
 
+# Decided or withdrawn: nothing the resident can still change. The retention period of
+# personal fields (backend/retention.py) counts from the last status change into one.
+CLOSED_STATUSES: frozenset[str] = frozenset(
+    {APPROVED, READY_FOR_PICKUP, COLLECTED, REJECTED, WITHDRAWN}
+)
+
+# The service types themselves are the contract's (backend/openapi.yaml); a test checks
+# that every one has its label here.
 SERVICE_LABELS: dict[str, str] = {
     "elderly_card": "老年人优待证",
     "subsistence_allowance": "最低生活保障（低保）",
     "housing_renovation": "农村危房改造",
     "temporary_relief": "临时救助",
 }
-SERVICE_TYPES: tuple[str, ...] = tuple(SERVICE_LABELS)
 
 
 def can_transition(current: str, target: str) -> bool:

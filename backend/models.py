@@ -1,7 +1,8 @@
 """Database tables of the status store.
 
-Personal data (name, ID number, phone) is stored only as Fernet ciphertext; ID number and
-phone also get a keyed hash so that staff can search by them without decrypting every row.
+Personal data (name, ID number, phone, and the free-text details, which can hold names
+and phone numbers too) is stored only as Fernet ciphertext; ID number and phone also get a
+keyed hash so that staff can search by them without decrypting every row.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON,
     CheckConstraint,
     Column,
     DateTime,
@@ -20,12 +20,12 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-from backend.lifecycle import SERVICE_TYPES, STATUSES
+from backend.contract import SERVICE_TYPES
+from backend.lifecycle import STATUSES
 
 # Deterministic constraint names keep Alembic migrations reproducible across databases.
 metadata = MetaData(
@@ -62,9 +62,6 @@ class UTCDateTime(TypeDecorator):
         return value.astimezone(timezone.utc)
 
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
 def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN ({', '.join(repr(value) for value in values)})"
 
@@ -81,9 +78,10 @@ class Application(Base):
     phone_enc = Column(Text, nullable=False)
     phone_hash = Column(String(64), nullable=False, index=True)
     township = Column(String(50), nullable=False, index=True)
-    details = Column(JSONType, nullable=False)
+    # The details as encrypted JSON.
+    details_enc = Column(Text, nullable=False)
     channel = Column(String(32), nullable=False)
-    conversation_id = Column(String(128), nullable=False, index=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
     status = Column(String(32), nullable=False, index=True)
     idempotency_key = Column(String(128), nullable=False, unique=True)
     # Keyed hash of the create request: a reused idempotency key with a different
@@ -91,6 +89,10 @@ class Application(Base):
     request_fingerprint = Column(String(64), nullable=False)
     created_at = Column(UTCDateTime, nullable=False)
     status_changed_at = Column(UTCDateTime, nullable=False)
+    # Version of the privacy notice the resident was shown; null before it was recorded.
+    privacy_notice = Column(String(32), nullable=True)
+    # When the personal fields were erased at the end of the retention period.
+    anonymised_at = Column(UTCDateTime, nullable=True)
 
     history = relationship(
         "StatusChange",

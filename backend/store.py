@@ -1,18 +1,20 @@
-"""Database operations of the status store, independent of HTTP."""
+"""Database operations of the status store, independent of HTTP.
+
+Proof throttling (lookups, withdrawals, searches by applicant) follows the policy in
+backend/throttling.py.
+"""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload, sessionmaker
-from sqlalchemy.sql import ColumnElement
+from sqlalchemy.orm import selectinload
 
 from backend.config import Settings
 from backend.crypto import FieldCipher, constant_time_equals
@@ -26,6 +28,7 @@ from backend.lifecycle import (
     can_transition,
 )
 from backend.models import Application, ProofFailure, StatusChange, TrackingCounter
+from backend.throttling import ThrottlePolicy
 from backend.tracking import MAX_DAILY_SEQUENCE, format_tracking_number, local_day
 from backend.validation import NewApplication, Proof, Transition
 
@@ -89,6 +92,10 @@ class ProofAttempt:
     def rows(self) -> tuple[ProofFailure, ProofFailure]:
         return self.subject, self.caller
 
+    @property
+    def ids(self) -> list[int]:
+        return [row.id for row in self.rows]
+
 
 @dataclass(frozen=True)
 class SearchFilters:
@@ -100,45 +107,65 @@ class SearchFilters:
 
 
 class Store:
+    """The store's operations. Each one uses a single session and runs its steps as
+    transactions one after the other: it never holds a pooled connection while waiting
+    for another, so no number of concurrent requests can deadlock the pool."""
+
     def __init__(
         self,
-        sessions: sessionmaker,
+        sessions: Callable[[], AsyncSession],
         cipher: FieldCipher,
         settings: Settings,
         clock: Clock = utc_now,
     ) -> None:
         self._sessions = sessions
         self.cipher = cipher
-        self._max_failures = settings.proof_max_failures
-        self._window = timedelta(seconds=settings.proof_window_seconds)
+        self._throttle = ThrottlePolicy.from_settings(settings)
         self._clock = clock
+
+    def today(self) -> date:
+        """The local day in 大安区 by the store's clock (ages are counted on it)."""
+        return local_day(self._clock())
 
     async def create(self, new: NewApplication, idempotency_key: str) -> tuple[Application, bool]:
         """The application for this key, and whether this call created it."""
         fingerprint = self.cipher.keyed_hash("request", new.fingerprint_source())
-        try:
-            async with self._sessions() as session, session.begin():
-                existing = await self._by_idempotency_key(session, idempotency_key)
-                if existing is not None:
-                    return self._replay(existing, fingerprint), False
-                return await self._insert(session, new, idempotency_key, fingerprint), True
-        except IntegrityError:
-            # A concurrent request with the same key committed first: replay its result.
-            async with self._sessions() as session:
-                existing = await self._by_idempotency_key(session, idempotency_key)
-            if existing is None:
-                raise
-            return self._replay(existing, fingerprint), False
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    existing = await self._by_idempotency_key(session, idempotency_key)
+                    if existing is not None:
+                        return self._replay(existing, fingerprint), False
+                    return await self._insert(session, new, idempotency_key, fingerprint), True
+            except IntegrityError:
+                # A concurrent request with the same key committed first: replay it.
+                async with session.begin():
+                    existing = await self._by_idempotency_key(session, idempotency_key)
+                if existing is None:
+                    raise
+                return self._replay(existing, fingerprint), False
+
+    async def by_key(self, idempotency_key: str, conversation_id: str) -> Application:
+        """The application created with this key from this conversation, or not_found."""
+        async with self._sessions() as session:
+            application = await self._by_idempotency_key(session, idempotency_key)
+        if application is None or not constant_time_equals(
+            application.conversation_id, conversation_id
+        ):
+            raise not_found()
+        return application
 
     async def lookup(self, tracking_number: str, proof: Proof, caller: str) -> Application:
         """The application if the proof matches; otherwise not_found, or throttled."""
-        attempt = await self._start_attempt(TRACKING_SCOPE, tracking_number, caller)
         async with self._sessions() as session:
-            application = await self._load(session, tracking_number)
-        if application is None or not self._proof_matches(application, proof):
-            raise not_found()
-        await self._succeeded(attempt)
-        return application
+            application, attempt = await self._load_and_record(session, tracking_number, caller)
+            await self._refuse_if_throttled(
+                session, attempt, subject=not self._submitted_from(application, caller)
+            )
+            if application is None or not self._proof_matches(application, proof):
+                raise not_found()
+            await self._forget(session, attempt)
+            return application
 
     async def withdraw(self, tracking_number: str, proof: Proof | None, caller: str) -> Application:
         """Withdraw on the applicant's behalf, throttled like lookup.
@@ -146,13 +173,16 @@ class Store:
         The conversation that submitted the application needs no proof; any other one
         needs the proof lookup needs.
         """
-        attempt = await self._start_attempt(TRACKING_SCOPE, tracking_number, caller)
         async with self._sessions() as session:
-            application = await self._load(session, tracking_number)
-        if application is None or not self._is_applicant(application, proof, caller):
-            raise not_found()
-        await self._succeeded(attempt)
-        return await self._withdraw(tracking_number)
+            application, attempt = await self._load_and_record(session, tracking_number, caller)
+            own = self._submitted_from(application, caller)
+            await self._refuse_if_throttled(session, attempt, subject=not own)
+            if application is None or not (
+                own or (proof is not None and self._proof_matches(application, proof))
+            ):
+                raise not_found()
+            await self._forget(session, attempt)
+            return await self._withdraw(session, tracking_number)
 
     async def find_by_applicant(
         self, id_number: str, phone: str, caller: str, limit: int
@@ -160,37 +190,38 @@ class Store:
         """The applications of this ID number registered with this phone, newest first.
 
         Finding none is a failed proof of the ID number, so that its phone number cannot
-        be found by trying them out; finding some does not clear earlier failures.
+        be found by trying them out.
         """
         id_hash = self.cipher.keyed_hash("id_number", id_number)
-        attempt = await self._start_attempt(ID_NUMBER_SCOPE, id_hash, caller)
         async with self._sessions() as session:
-            result = await session.scalars(
-                select(Application)
-                .options(selectinload(Application.history))
-                .where(
-                    Application.id_number_hash == id_hash,
-                    Application.phone_hash == self.cipher.keyed_hash("phone", phone),
+            async with session.begin():
+                attempt = await self._record_attempt(session, ID_NUMBER_SCOPE, id_hash, caller)
+            await self._refuse_if_throttled(session, attempt, subject=True)
+            async with session.begin():
+                result = await session.scalars(
+                    select(Application)
+                    .options(selectinload(Application.history))
+                    .where(
+                        Application.id_number_hash == id_hash,
+                        Application.phone_hash == self.cipher.keyed_hash("phone", phone),
+                    )
+                    .order_by(*NEWEST_FIRST)
+                    .limit(limit)
                 )
-                .order_by(*NEWEST_FIRST)
-                .limit(limit)
-            )
-            applications = list(result)
-        if applications:
-            # Only this attempt stops counting: anyone can register their own phone with
-            # someone else's ID number, so a success must not reset that ID's failures.
-            await self._forget(ProofFailure.id.in_([row.id for row in attempt.rows]))
-        return applications
+                applications = list(result)
+            if applications:
+                await self._forget(session, attempt)
+            return applications
 
     async def list_for_conversation(self, conversation_id: str, limit: int) -> list[Application]:
         async with self._sessions() as session:
-            result = await session.execute(
+            result = await session.scalars(
                 select(Application)
                 .where(Application.conversation_id == conversation_id)
                 .order_by(*NEWEST_FIRST)
                 .limit(limit)
             )
-            return list(result.scalars())
+            return list(result)
 
     async def search(
         self, filters: SearchFilters, limit: int, offset: int
@@ -213,14 +244,14 @@ class Store:
             total = await session.scalar(
                 select(func.count()).select_from(Application).where(*conditions)
             )
-            result = await session.execute(
+            result = await session.scalars(
                 select(Application)
                 .where(*conditions)
                 .order_by(*NEWEST_FIRST)
                 .limit(limit)
                 .offset(offset)
             )
-            return list(result.scalars()), int(total or 0)
+            return list(result), int(total or 0)
 
     async def get(self, tracking_number: str) -> Application:
         async with self._sessions() as session:
@@ -256,11 +287,11 @@ class Store:
                 raise concurrent_change()
         return application
 
-    async def _withdraw(self, tracking_number: str) -> Application:
+    async def _withdraw(self, session: AsyncSession, tracking_number: str) -> Application:
         # A lost race is decided by the status it lost to: a review step still allows
         # withdrawal, a decision or a concurrent withdrawal does not.
         for _ in range(MAX_CHANGE_ATTEMPTS):
-            async with self._sessions() as session, session.begin():
+            async with session.begin():
                 application = await self._load(session, tracking_number)
                 if application is None:
                     raise not_found()
@@ -321,9 +352,10 @@ class Store:
             phone_enc=self.cipher.encrypt(new.phone),
             phone_hash=self.cipher.keyed_hash("phone", new.phone),
             township=new.township,
-            details=new.details,
+            details_enc=self.cipher.encrypt_json(new.details),
             channel=new.channel,
             conversation_id=new.conversation_id,
+            privacy_notice=new.privacy_notice,
             status=INITIAL_STATUS,
             idempotency_key=key,
             request_fingerprint=fingerprint,
@@ -371,16 +403,17 @@ class Store:
         return application
 
     async def _load(self, session: AsyncSession, tracking_number: str) -> Application | None:
+        # populate_existing: a session reused after a lost race must see the new status.
         return await session.scalar(
             select(Application)
             .options(selectinload(Application.history))
             .where(Application.tracking_number == tracking_number)
+            .execution_options(populate_existing=True)
         )
 
-    def _is_applicant(self, application: Application, proof: Proof | None, caller: str) -> bool:
-        if constant_time_equals(application.conversation_id, caller):
-            return True
-        return proof is not None and self._proof_matches(application, proof)
+    @staticmethod
+    def _submitted_from(application: Application | None, caller: str) -> bool:
+        return application is not None and constant_time_equals(application.conversation_id, caller)
 
     def _proof_matches(self, application: Application, proof: Proof) -> bool:
         if proof.kind == "phone":
@@ -390,13 +423,20 @@ class Store:
         id_number = self.cipher.decrypt(application.id_number_enc)
         return constant_time_equals(id_number[-4:], proof.value)
 
-    async def _start_attempt(self, scope: str, subject: str, caller: str) -> ProofAttempt:
-        """Record a proof attempt as a failure of its subject and caller, unless throttled.
+    async def _load_and_record(
+        self, session: AsyncSession, tracking_number: str, caller: str
+    ) -> tuple[Application | None, ProofAttempt]:
+        async with session.begin():
+            application = await self._load(session, tracking_number)
+            attempt = await self._record_attempt(session, TRACKING_SCOPE, tracking_number, caller)
+        return application, attempt
 
-        Every step uses its own session, closed before the next one opens: a request
-        holding one pooled connection while waiting for another deadlocks the pool
-        once enough requests do so at the same time.
-        """
+    async def _record_attempt(
+        self, session: AsyncSession, scope: str, subject: str, caller: str
+    ) -> ProofAttempt:
+        """Record the attempt as a failure of its subject and of its caller, in the
+        session's transaction; committed before the limits are checked, so that
+        concurrent attempts see each other (backend/throttling.py)."""
         now = self._clock()
         attempt = ProofAttempt(
             subject=ProofFailure(scope=scope, subject=subject, failed_at=now),
@@ -404,59 +444,58 @@ class Store:
                 scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
             ),
         )
-        # The attempt is recorded as a failure before the proof is checked: concurrent
-        # guesses would otherwise all pass the limit before any of them was counted.
-        async with self._sessions() as session, session.begin():
-            # Rows are only needed until the window passes; pruning here keeps the table
-            # small without a separate job.
-            await session.execute(
-                delete(ProofFailure).where(ProofFailure.failed_at <= now - self._window)
-            )
-            session.add_all(attempt.rows)
-        async with self._sessions() as session:
-            retry_after = max(
-                [await self._seconds_blocked(session, row, now) for row in attempt.rows]
-            )
-        if retry_after:
-            # A refused attempt checked nothing, so it is not a guess.
-            await self._forget(ProofFailure.id.in_([row.id for row in attempt.rows]))
-            raise too_many_attempts(retry_after)
+        # Rows are only needed until the window passes; pruning here keeps the table
+        # small without a separate job.
+        await session.execute(
+            delete(ProofFailure).where(ProofFailure.failed_at <= now - self._throttle.window)
+        )
+        session.add_all(attempt.rows)
+        await session.flush()
         return attempt
 
-    async def _succeeded(self, attempt: ProofAttempt) -> None:
-        """The subject is proven: earlier typos no longer count, nor does this attempt."""
-        await self._forget(
-            or_(
-                and_(
-                    ProofFailure.scope == attempt.subject.scope,
-                    ProofFailure.subject == attempt.subject.subject,
-                ),
-                ProofFailure.id == attempt.caller.id,
+    async def _refuse_if_throttled(
+        self, session: AsyncSession, attempt: ProofAttempt, *, subject: bool
+    ) -> None:
+        """Raise 429 if the caller, or (when `subject`) the subject, must wait.
+
+        `subject` is false for the conversation that submitted the application: others'
+        failures on its number never hold it back.
+        """
+        now = attempt.caller.failed_at
+        async with session.begin():
+            retry_after = self._throttle.caller_retry_after(
+                await self._other_failures(session, attempt.caller, now), now
             )
-        )
-
-    async def _forget(self, condition: ColumnElement[bool]) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(delete(ProofFailure).where(condition))
-
-    async def _seconds_blocked(
-        self, session: AsyncSession, attempt: ProofFailure, now: datetime
-    ) -> int:
-        """Seconds until the attempt's subject is below the failure limit again, or 0."""
-        earlier = (
-            await session.scalars(
-                select(ProofFailure.failed_at)
-                .where(
-                    ProofFailure.scope == attempt.scope,
-                    ProofFailure.subject == attempt.subject,
-                    ProofFailure.failed_at > now - self._window,
-                    ProofFailure.id != attempt.id,
+            if subject:
+                retry_after = max(
+                    retry_after,
+                    self._throttle.subject_retry_after(
+                        await self._other_failures(session, attempt.subject, now), now
+                    ),
                 )
-                .order_by(ProofFailure.failed_at)
+            if retry_after:
+                # A refused attempt checked nothing, so it is not a guess.
+                await session.execute(delete(ProofFailure).where(ProofFailure.id.in_(attempt.ids)))
+        if retry_after:
+            raise too_many_attempts(retry_after)
+
+    async def _other_failures(
+        self, session: AsyncSession, attempt: ProofFailure, now: datetime
+    ) -> list[datetime]:
+        """Times of the other failures of the attempt's scope and subject in the window."""
+        result = await session.scalars(
+            select(ProofFailure.failed_at)
+            .where(
+                ProofFailure.scope == attempt.scope,
+                ProofFailure.subject == attempt.subject,
+                ProofFailure.failed_at > now - self._throttle.window,
+                ProofFailure.id != attempt.id,
             )
-        ).all()
-        if len(earlier) < self._max_failures:
-            return 0
-        # Attempts become possible again once enough failures have left the window.
-        unblocked_at = earlier[len(earlier) - self._max_failures] + self._window
-        return max(1, math.ceil((unblocked_at - now).total_seconds()))
+            .order_by(ProofFailure.failed_at)
+        )
+        return list(result)
+
+    async def _forget(self, session: AsyncSession, attempt: ProofAttempt) -> None:
+        """A successful attempt is no failure; earlier failures still count."""
+        async with session.begin():
+            await session.execute(delete(ProofFailure).where(ProofFailure.id.in_(attempt.ids)))

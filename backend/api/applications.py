@@ -10,12 +10,12 @@ from backend.api import views
 from backend.api.common import STORE, json_response, read_json, tracking_number_from
 from backend.errors import ApiError
 from backend.validation import (
+    conversation_id,
     json_object,
     parse_applicant_search,
     parse_new_application,
     parse_proof,
     parse_withdrawal,
-    required_text,
 )
 
 routes = web.RouteTableDef()
@@ -24,20 +24,35 @@ LIST_LIMIT = 50
 _IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,128}")
 
 
-@routes.post("/applications")
-async def create_application(request: web.Request) -> web.Response:
-    key = request.headers.get("Idempotency-Key", "")
-    if not _IDEMPOTENCY_KEY.fullmatch(key):
+def _idempotency_key(value: str) -> str:
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
         raise ApiError(
             400,
             "missing_idempotency_key",
-            "需要 Idempotency-Key 请求头（1–128 个可见 ASCII 字符）",
+            "需要 Idempotency-Key（1–128 个可见 ASCII 字符）",
         )
-    new = parse_new_application(await read_json(request))
-    application, created = await request.app[STORE].create(new, key)
+    return value
+
+
+@routes.post("/applications")
+async def create_application(request: web.Request) -> web.Response:
+    key = _idempotency_key(request.headers.get("Idempotency-Key", ""))
+    store = request.app[STORE]
+    new = parse_new_application(await read_json(request), store.today())
+    application, created = await store.create(new, key)
     return json_response(
         views.created(application, replayed=not created), status=201 if created else 200
     )
+
+
+# After a timeout or a crash the action server asks whether its create went through
+# before telling the resident anything.
+@routes.get("/applications/by-key/{key}")
+async def application_by_key(request: web.Request) -> web.Response:
+    key = _idempotency_key(request.match_info["key"])
+    caller = conversation_id(request.query.get("conversation_id"))
+    application = await request.app[STORE].by_key(key, caller)
+    return json_response(views.created(application, replayed=True))
 
 
 # POST, not GET: the proof (possibly a full phone number) must not end up in URLs and
@@ -47,7 +62,7 @@ async def lookup_application(request: web.Request) -> web.Response:
     body = json_object(await read_json(request), {"tracking_number", "proof", "conversation_id"})
     tracking_number = tracking_number_from(body.get("tracking_number"))
     proof = parse_proof(body.get("proof"))
-    caller = required_text(body, "conversation_id", max_length=128)
+    caller = conversation_id(body.get("conversation_id"))
     store = request.app[STORE]
     application = await store.lookup(tracking_number, proof, caller)
     return json_response(views.resident_detail(application, store.cipher))
@@ -80,7 +95,7 @@ async def find_applicant_applications(request: web.Request) -> web.Response:
 
 @routes.get("/applications")
 async def list_conversation_applications(request: web.Request) -> web.Response:
-    conversation_id = required_text(dict(request.query), "conversation_id", max_length=128)
+    caller = conversation_id(request.query.get("conversation_id"))
     store = request.app[STORE]
-    applications = await store.list_for_conversation(conversation_id, LIST_LIMIT)
+    applications = await store.list_for_conversation(caller, LIST_LIMIT)
     return json_response(views.summaries(applications, store.cipher))

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from backend.api.body import parse_json_body
 from backend.config import Settings
 from backend.errors import ApiError
 from backend.store import Store
@@ -29,10 +30,8 @@ def json_response(
 
 
 async def read_json(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", "请求体不是有效的 JSON") from exc
+    """The body as JSON within the store's bounds (a body too large is a 413)."""
+    return parse_json_body(await request.read())
 
 
 def tracking_number_from(raw: Any) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from backend.api.common import SETTINGS, json_response
 from backend.crypto import constant_time_equals
@@ -44,10 +45,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPException as exc:
         if exc.status in _HTTP_CODES:
             code, message = _HTTP_CODES[exc.status]
-            return _error_response(ApiError(exc.status, code, message))
+            error = ApiError(exc.status, code, message)
+            if "Allow" in exc.headers:
+                error.headers["Allow"] = exc.headers["Allow"]
+            return _error_response(error)
         raise
-    except (OperationalError, InterfaceError, OSError) as exc:
-        # asyncpg raises plain OSError when it cannot connect at all.
+    except (OperationalError, InterfaceError, OSError, PoolTimeout) as exc:
+        # asyncpg raises plain OSError when it cannot connect at all; a pool timeout
+        # means every connection stayed busy for STORE_DB_POOL_TIMEOUT_SECONDS.
         logger.error("database unavailable: %s", type(exc).__name__)
         return _error_response(ApiError(503, "database_unavailable", "数据库暂时不可用"))
     except Exception:

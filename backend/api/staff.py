@@ -6,8 +6,9 @@ from aiohttp import web
 
 from backend.api import views
 from backend.api.common import STORE, int_param, json_response, read_json, tracking_number_from
+from backend.contract import SERVICE_TYPES
 from backend.errors import ApiError, invalid_field
-from backend.lifecycle import SERVICE_TYPES, STATUSES
+from backend.lifecycle import STATUSES
 from backend.store import SearchFilters
 from backend.validation import (
     normalize_id_number,

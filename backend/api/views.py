@@ -65,8 +65,10 @@ def staff_detail(application: Application, cipher: FieldCipher) -> dict[str, Any
     view.update(
         channel=application.channel,
         conversation_id=application.conversation_id,
-        details=application.details,
+        details=cipher.decrypt_json(application.details_enc),
         allowed_transitions=allowed_next(application.status),
+        privacy_notice=application.privacy_notice,
+        anonymised=application.anonymised_at is not None,
         history=[
             {**_resident_entry(change), "from_status": change.from_status, "actor": change.actor}
             for change in application.history

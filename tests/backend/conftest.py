@@ -17,6 +17,8 @@ from cryptography.fernet import Fernet
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from store_helpers import (
+    BACKOFF_BASE_SECONDS,
+    BACKOFF_MAX_SECONDS,
     MAX_FAILURES,
     SERVICE_TOKEN,
     STAFF_TOKEN,
@@ -92,6 +94,8 @@ def settings(database_url: str) -> Settings:
         hash_key="hash-key-for-tests-0123456789",
         proof_max_failures=MAX_FAILURES,
         proof_window_seconds=WINDOW_SECONDS,
+        proof_backoff_base_seconds=BACKOFF_BASE_SECONDS,
+        proof_backoff_max_seconds=BACKOFF_MAX_SECONDS,
     )
 
 

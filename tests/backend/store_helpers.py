@@ -17,7 +17,9 @@ STAFF_TOKEN = "staff-token-for-tests-0123456789"
 SERVICE_HEADERS = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 STAFF_HEADERS = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 MAX_FAILURES = 3
-WINDOW_SECONDS = 900
+WINDOW_SECONDS = 86400
+BACKOFF_BASE_SECONDS = 2
+BACKOFF_MAX_SECONDS = 60
 
 # Valid numbers: 大安区 (510304) applicants born before 1983 included on purpose.
 ID_NUMBER = "510304196211081234"
@@ -25,6 +27,14 @@ ID_NUMBER_2 = "510304195003150026"
 PHONE = "13812345678"
 PHONE_2 = "13987654321"
 NAME = "王秀英"
+PRIVACY_NOTICE = "2026-11"
+# Details each service requires (backend/openapi.yaml).
+DETAILS = {
+    "elderly_card": {},
+    "subsistence_allowance": {"household_size": 3},
+    "housing_renovation": {"house_condition": "墙体开裂，屋顶漏雨"},
+    "temporary_relief": {"incident": "家中失火，衣物被烧毁"},
+}
 
 TABLES = ("status_history", "applications", "tracking_counters", "proof_failures")
 
@@ -43,12 +53,21 @@ def application_body(**overrides: Any) -> dict[str, Any]:
         "id_number": ID_NUMBER,
         "phone": PHONE,
         "township": "牛佛镇",
-        "details": {"proxy": False},
+        "details": {},
         "channel": "rest",
-        "conversation_id": "conv-1",
+        "conversation_id": "rest:conv-1",
+        "privacy_notice": PRIVACY_NOTICE,
     }
+    if "service_type" in overrides and "details" not in overrides:
+        body["details"] = DETAILS.get(overrides["service_type"], {})
     body.update(overrides)
+    body["conversation_id"] = conversation(body["conversation_id"])
     return body
+
+
+def conversation(name: str) -> str:
+    """A conversation id as the REST channel names them; ids with a channel stay as given."""
+    return name if ":" in name else f"rest:{name}"
 
 
 class FakeClock:
@@ -88,7 +107,7 @@ async def lookup(
         json={
             "tracking_number": tracking_number,
             "proof": proof,
-            "conversation_id": conversation_id,
+            "conversation_id": conversation(conversation_id),
         },
         headers=SERVICE_HEADERS,
     )
@@ -111,7 +130,7 @@ async def withdraw(
     conversation_id: str = "conv-1",
     proof: str | None = None,
 ) -> Any:
-    body = {"conversation_id": conversation_id}
+    body = {"conversation_id": conversation(conversation_id)}
     if proof is not None:
         body["proof"] = proof
     return await client.post(
@@ -124,6 +143,10 @@ async def find(
 ) -> Any:
     return await client.post(
         "/applications/find",
-        json={"id_number": id_number, "phone": phone, "conversation_id": conversation_id},
+        json={
+            "id_number": id_number,
+            "phone": phone,
+            "conversation_id": conversation(conversation_id),
+        },
         headers=SERVICE_HEADERS,
     )

@@ -116,7 +116,6 @@ async def test_create_needs_idempotency_key(client: TestClient) -> None:
         ("township", "  ", "invalid_field"),
         ("service_type", "passport", "invalid_field"),
         ("details", ["not", "an", "object"], "invalid_field"),
-        ("details", {"text": "长" * 2000}, "invalid_field"),
         ("unexpected", "some value", "invalid_field"),
     ],
 )
@@ -205,7 +204,7 @@ async def test_list_for_conversation_shows_only_its_own_masked(client: TestClien
     )
     await create(client, key="c", conversation_id="conv-other", id_number=ID_NUMBER_2)
     response = await client.get(
-        "/applications", params={"conversation_id": "conv-me"}, headers=SERVICE_HEADERS
+        "/applications", params={"conversation_id": "rest:conv-me"}, headers=SERVICE_HEADERS
     )
     assert response.status == 200
     listing = (await response.json())["applications"]
@@ -244,7 +243,9 @@ async def test_service_endpoints_need_the_service_token(
     assert response.status == 401
     assert (await response.json())["error"] == "unauthorized"
     assert response.headers["WWW-Authenticate"] == "Bearer"
-    response = await client.get("/applications", params={"conversation_id": "c"}, headers=headers)
+    response = await client.get(
+        "/applications", params={"conversation_id": "rest:c"}, headers=headers
+    )
     assert response.status == 401
 
 

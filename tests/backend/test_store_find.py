@@ -123,7 +123,7 @@ async def test_failed_lookups_count_for_the_caller(client: TestClient) -> None:
     for _ in range(MAX_FAILURES):
         response = await client.post(
             "/applications/lookup",
-            json={"tracking_number": number, "proof": "0000", "conversation_id": "guesser"},
+            json={"tracking_number": number, "proof": "0000", "conversation_id": "rest:guesser"},
             headers=SERVICE_HEADERS,
         )
         assert response.status == 404
@@ -174,7 +174,7 @@ async def test_invalid_searches_are_refused_without_echoing(
 ) -> None:
     response = await client.post(
         "/applications/find",
-        json={"conversation_id": "conv-1", **body},
+        json={"conversation_id": "rest:conv-1", **body},
         headers=SERVICE_HEADERS,
     )
     assert response.status == 400
@@ -199,7 +199,7 @@ async def test_search_needs_a_conversation(client: TestClient) -> None:
 async def test_search_needs_the_service_token(client: TestClient, headers: dict[str, str]) -> None:
     response = await client.post(
         "/applications/find",
-        json={"id_number": ID_NUMBER, "phone": PHONE, "conversation_id": "conv-1"},
+        json={"id_number": ID_NUMBER, "phone": PHONE, "conversation_id": "rest:conv-1"},
         headers=headers,
     )
     assert response.status == 401

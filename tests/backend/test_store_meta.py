@@ -79,7 +79,7 @@ async def test_responses_follow_the_openapi_schemas(client: TestClient) -> None:
     assert_matches_schema(await response.json(), "StaffDetail")
     assert_matches_schema(await (await lookup(client, number, PHONE)).json(), "ResidentDetail")
     listing = await client.get(
-        "/applications", params={"conversation_id": "conv-1"}, headers=SERVICE_HEADERS
+        "/applications", params={"conversation_id": "rest:conv-1"}, headers=SERVICE_HEADERS
     )
     for item in (await listing.json())["applications"]:
         assert_matches_schema(item, "ApplicationSummary")

@@ -46,7 +46,7 @@ async def test_full_lifecycle_with_history(client: TestClient) -> None:
         ("ready_for_pickup", "collected"),
     ]
     assert detail["history"][-1]["actor"] == "李科员"
-    assert detail["details"] == {"proxy": False}
+    assert detail["details"] == {}
 
     resident = await (await lookup(client, number, "1234")).json()
     assert len(resident["history"]) == 6

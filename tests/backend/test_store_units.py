@@ -42,7 +42,10 @@ def test_settings_defaults() -> None:
     settings = Settings.from_env(ENV)
     assert settings.database_url == f"sqlite:///{REPO_ROOT / 'var' / 'store.db'}"
     assert (settings.host, settings.port) == ("127.0.0.1", 5100)
-    assert (settings.proof_max_failures, settings.proof_window_seconds) == (5, 900)
+    assert (settings.proof_max_failures, settings.proof_window_seconds) == (5, 86400)
+    assert (settings.proof_backoff_base_seconds, settings.proof_backoff_max_seconds) == (2, 900)
+    assert (settings.db_pool_size, settings.db_timeout_seconds) == (5, 5)
+    assert settings.retention_days is None  # keep until the district confirms a period
     for secret in ENV.values():
         assert secret not in repr(settings)
 

@@ -1,0 +1,56 @@
+"""Key rotation: `python -m backend rotate-keys` re-encrypts every stored field.
+
+To replace the Fernet key: put a new key first in STORE_ENCRYPTION_KEY (keeping the old
+ones after it, comma-separated) and restart the store, which then encrypts new data with
+it; run `python -m backend rotate-keys` with the same setting; then drop the old keys from
+STORE_ENCRYPTION_KEY and restart again. Rotating twice is harmless. STORE_HASH_KEY cannot
+be rotated this way: it keys the hashes used for search, which are compared, never
+decrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.crypto import FieldCipher
+from backend.models import Application
+
+ENCRYPTED_COLUMNS = ("applicant_name_enc", "id_number_enc", "phone_enc", "details_enc")
+# Rows per transaction: short transactions keep the running store's writers waiting little.
+BATCH_SIZE = 200
+
+
+async def rotate_keys(sessions: Callable[[], AsyncSession], cipher: FieldCipher) -> int:
+    """Re-encrypt every application's encrypted fields with the newest key; returns how
+    many applications were rewritten."""
+    columns = [getattr(Application, name) for name in ENCRYPTED_COLUMNS]
+    rotated, last_id = 0, 0
+    async with sessions() as session:
+        while True:
+            async with session.begin():
+                rows = (
+                    await session.execute(
+                        select(Application.id, *columns)
+                        .where(Application.id > last_id)
+                        .order_by(Application.id)
+                        .limit(BATCH_SIZE)
+                    )
+                ).all()
+                for row_id, *tokens in rows:
+                    await session.execute(
+                        update(Application)
+                        .where(Application.id == row_id)
+                        .values(
+                            {
+                                name: cipher.rotate(token)
+                                for name, token in zip(ENCRYPTED_COLUMNS, tokens, strict=True)
+                            }
+                        )
+                    )
+            if not rows:
+                return rotated
+            rotated += len(rows)
+            last_id = rows[-1][0]
