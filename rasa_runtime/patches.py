@@ -34,31 +34,34 @@ class UnexpectedRasa(RuntimeError):
 class Replacement:
     owner: type
     attribute: str
-    original_sha256: str
     replacement: Any
+    # Rasa's function, taken before anything is replaced, and the hash of its source.
+    original: Any
+    original_sha256: str
 
-    def installed(self) -> bool:
-        return self.owner.__dict__[self.attribute] is self.replacement
+
+def _replacing(owner: type, attribute: str, replacement: Any, sha256: str) -> Replacement:
+    return Replacement(owner, attribute, replacement, owner.__dict__[attribute], sha256)
 
 
 REPLACEMENTS = (
-    Replacement(
+    _replacing(
         RemoteAction,
         "_validate_action_result",
-        "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
         speedups._validate_action_result,
+        "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
     ),
-    Replacement(
+    _replacing(
         Event,
         "resolve_by_type",
-        "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
         staticmethod(speedups._resolve_event_type),
+        "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
     ),
-    Replacement(
+    _replacing(
         RemoteAction,
         "run",
-        "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
         action_calls.run_remote_action,
+        "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
     ),
 )
 
@@ -69,24 +72,25 @@ RELIED_ON: dict[Callable[..., Any], str] = {
 }
 
 
-def source_sha256(function: Callable[..., Any]) -> str:
+def source_sha256(function: Any) -> str:
+    if isinstance(function, staticmethod):
+        function = function.__func__
     return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
 
 
-def check(version: str = rasa.__version__) -> None:
-    """Raises UnexpectedRasa unless every original is the one the replacements know."""
+def check(
+    version: str = rasa.__version__,
+    replacements: tuple[Replacement, ...] = REPLACEMENTS,
+    relied_on: dict[Callable[..., Any], str] = RELIED_ON,
+) -> None:
+    """Raises UnexpectedRasa unless Rasa and every original are the ones known."""
     if version != WRITTEN_FOR:
         raise UnexpectedRasa(f"written for Rasa {WRITTEN_FOR}, found {version}")
-    originals = {
-        replacement.owner.__dict__[replacement.attribute]: replacement.original_sha256
-        for replacement in REPLACEMENTS
-        if not replacement.installed()
-    }
-    for function, expected in {**originals, **RELIED_ON}.items():
-        if isinstance(function, staticmethod):
-            function = function.__func__
-        if source_sha256(function) != expected:
-            raise UnexpectedRasa(f"{function.__qualname__} is not the one of Rasa {WRITTEN_FOR}")
+    expected = {r.original: r.original_sha256 for r in replacements} | relied_on
+    for function, sha256 in expected.items():
+        if source_sha256(function) != sha256:
+            name = getattr(function, "__qualname__", repr(function))
+            raise UnexpectedRasa(f"{name} is not the one of Rasa {WRITTEN_FOR}")
 
 
 def apply() -> None:

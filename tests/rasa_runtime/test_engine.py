@@ -12,7 +12,13 @@ import pytest
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.core.lock_store import InMemoryLockStore
 
-from rasa_runtime.engine import MESSAGES_IN_FLIGHT, ThreadSafeInMemoryLockStore, handle_in_engine
+from rasa_runtime.engine import (
+    MESSAGES_IN_FLIGHT,
+    EngineStopped,
+    ThreadSafeInMemoryLockStore,
+    _Engine,
+    handle_in_engine,
+)
 
 
 class ThreadRecordingOutput(OutputChannel):
@@ -123,3 +129,50 @@ def test_conversation_tickets_are_unique_across_threads(
     for thread in threads:
         thread.join()
     assert (len(set(tickets)) == len(tickets)) is unique
+
+
+async def test_a_draining_engine_finishes_the_turns_in_flight_and_refuses_new_ones() -> None:
+    engine = _Engine()
+    started, release = threading.Event(), threading.Event()
+    output = ThreadRecordingOutput()
+
+    async def rasa(message: UserMessage) -> None:
+        started.set()
+        await asyncio.to_thread(release.wait)
+        await message.output_channel.send_response(message.sender_id, {"text": "答"})
+
+    in_flight = engine.submit(rasa, UserMessage("问", output, "r"))
+    await asyncio.to_thread(started.wait)
+    draining = asyncio.ensure_future(asyncio.to_thread(engine.drain, 60))
+    # A message arriving while the server stops is not taken in.
+    while not engine._stopping:
+        await asyncio.sleep(0)
+    refused = engine.submit(rasa, UserMessage("再问", output, "r"))
+    with pytest.raises(EngineStopped):
+        refused.result(timeout=5)
+
+    release.set()
+    await draining
+    assert in_flight.result(timeout=5) is None
+    assert [text for text, _ in output.sent] == ["答"]
+
+
+async def test_turns_that_cannot_finish_are_handed_back_unsaved() -> None:
+    engine = _Engine()
+    started, saved = threading.Event(), threading.Event()
+
+    async def rasa(message: UserMessage) -> None:
+        started.set()
+        await asyncio.Event().wait()  # a dependency that never answers
+        saved.set()
+
+    stuck = [engine.submit(rasa, UserMessage(str(i), OutputChannel(), "r")) for i in range(4)]
+    await asyncio.to_thread(started.wait)
+    await asyncio.to_thread(engine.drain, 0.1)
+
+    outcomes = [type(future.exception(timeout=5)) for future in stuck]
+    # Those running are cancelled before Rasa saved them; those waiting never started.
+    assert outcomes == [asyncio.CancelledError] * MESSAGES_IN_FLIGHT + [EngineStopped] * (
+        4 - MESSAGES_IN_FLIGHT
+    )
+    assert not saved.is_set()
