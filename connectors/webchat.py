@@ -1,31 +1,59 @@
-"""The web chat widget's channel: Rasa's socket.io input, guarded and origin-restricted.
+"""The web chat widget's channel: Rasa's socket.io input, guarded and origin-restricted,
+with sessions issued by the server and bound to the socket that holds them.
 
-It keeps Rasa's channel name `socketio`, so trackers, the store's `channel` field and
+It keeps Rasa's channel name `socketio`, so the store's `channel` field and
 `output_channel=socketio` on Rasa's HTTP API mean the same as with the built-in channel
 (which must not be enabled beside it: both would claim `/socket.io`).
 
-Differences from the built-in channel:
+Sessions. With Rasa's channel the browser chose its session id and any socket naming
+it joined the conversation: a second socket heard every reply, a third could speak in
+it. Here:
+
+- `session_request` carries `{"token": <token or null>}`. A valid token rejoins its
+  session; anything else (no token, a session id the client made up, an expired or
+  forged token) gets a new session: 128 random bits, `secrets.token_hex(16)`.
+- `session_confirm` answers `{"session_id": <id>, "token": <token>}`, a fresh token
+  each time (so a widget in use keeps a valid one); the widget keeps it in
+  localStorage for reloads and reconnects.
+- A token is `v1.<session id>.<issued at, unix seconds>.<hex HMAC-SHA256 with
+  WEBCHAT_SESSION_KEY over "v1.<session id>.<issued at>">`, valid for
+  `session_token_hours` (credentials; default 24) after it was issued. The key (at
+  least 32 characters) must be the same on every replica and survives restarts, so a
+  reconnecting page keeps its conversation; without it the channel does not start.
+- A socket sends and receives only for the session it was confirmed: `user_uttered`
+  ignores any `session_id` in its payload, and a socket that has no session yet is not
+  heard. The conversation id is `socketio:<session id>`, which is also the room the
+  replies go to.
+
+Inputs: an Engine.IO packet over `MAX_PACKET_BYTES` closes the socket; `message` must be
+a string (the guard answers empty and over-long ones kindly; anything else is ignored);
+`metadata` is dropped and the input channel is the server's. Nothing logs what was sent.
+
+Also different from the built-in channel:
 - only the configured page origins may open a socket (rasa 3.6.21 disables the check);
 - every message goes through `connectors.guard.guarded`, which also reads a digit or a
   button's title as the button it picks (connectors/options.py);
-- session persistence is always on, so a reconnecting page rejoins its conversation
-  (with a fixed `session_request` handler, see `WebChatInput.session_request`);
 - the widget's files are served from the channel's blueprint, so a district page embeds
   it with one script tag and nothing loads from outside at run time.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
+import os
 import re
-import uuid
-from collections.abc import Awaitable, Callable, Iterable
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rasa.core.channels import socketio
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.core.channels.socketio import SocketIOOutput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -35,8 +63,20 @@ from connectors.options import OfferingOutput, closed_on_stop, option_memory
 
 logger = logging.getLogger(__name__)
 
-# Ids the widget gets from this server (uuid4 hex); anything else is replaced.
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+SESSION_KEY_VARIABLE = "WEBCHAT_SESSION_KEY"
+MIN_SESSION_KEY_CHARS = 32
+# How long a widget may rejoin its conversation after it last connected. Rasa starts a
+# new session after an hour of silence anyway (domain.yml); a day keeps the history a
+# resident sees on screen useful without leaving a bearer token valid for long on a
+# shared computer.
+DEFAULT_SESSION_TOKEN_HOURS = 24.0
+TOKEN_VERSION = "v1"
+TOKEN = re.compile(r"v1\.([0-9a-f]{32})\.([0-9]{1,12})\.([0-9a-f]{64})")
+# Tokens are made by replicas whose clocks may differ a little.
+CLOCK_SKEW_SECONDS = 60
+# A message is at most 500 characters (connectors/guard.py): with JSON escapes and the
+# Socket.IO framing it stays far below this. Engine.IO's default is 1 MB.
+MAX_PACKET_BYTES = 16 * 1024
 
 STATIC_DIR = Path(__file__).with_name("webchat_static")
 
@@ -68,6 +108,57 @@ def parse_origins(value: str | Iterable[str] | None) -> frozenset[str]:
     return frozenset(item.strip().rstrip("/") for item in items if item and item.strip())
 
 
+class SessionTokens:
+    """Issues and checks the tokens a widget presents to rejoin its session."""
+
+    def __init__(
+        self, key: str, lifetime_seconds: float, clock: Callable[[], float] = time.time
+    ) -> None:
+        if len(key) < MIN_SESSION_KEY_CHARS:
+            raise ValueError(
+                f"{SESSION_KEY_VARIABLE} must be set to at least {MIN_SESSION_KEY_CHARS} characters"
+            )
+        self._key = key.encode("utf-8")
+        self._lifetime = lifetime_seconds
+        self._clock = clock
+
+    def issue(self, session_id: str) -> str:
+        signed = f"{TOKEN_VERSION}.{session_id}.{int(self._clock())}"
+        return f"{signed}.{self._signature(signed)}"
+
+    def session_in(self, token: object) -> str | None:
+        """The session id of a genuine, unexpired token, else None."""
+        match = TOKEN.fullmatch(token) if isinstance(token, str) else None
+        if match is None:
+            return None
+        session_id, issued, signature = match.groups()
+        expected = self._signature(f"{TOKEN_VERSION}.{session_id}.{issued}")
+        if not hmac.compare_digest(expected, signature):
+            return None
+        age = self._clock() - int(issued)
+        if not -CLOCK_SKEW_SECONDS <= age <= self._lifetime:
+            return None
+        return session_id
+
+    def _signature(self, signed: str) -> str:
+        return hmac.new(self._key, signed.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def new_session_id() -> str:
+    return secrets.token_hex(16)
+
+
+def conversation_id(session_id: str) -> str:
+    return f"socketio:{session_id}"
+
+
+def session_tokens(credentials: Mapping[str, Any], environ: Mapping[str, str]) -> SessionTokens:
+    hours = float(credentials.get("session_token_hours", DEFAULT_SESSION_TOKEN_HOURS))
+    if hours <= 0:
+        raise ValueError("session_token_hours must be positive")
+    return SessionTokens(environ.get(SESSION_KEY_VARIABLE) or "", hours * 3600)
+
+
 class WebChatInput(socketio.SocketIOInput):
     """Rasa's socket.io input for the widget, restricted to configured page origins."""
 
@@ -77,17 +168,20 @@ class WebChatInput(socketio.SocketIOInput):
         credentials = credentials or {}
         return cls(
             allowed_origins=parse_origins(credentials.get("allowed_origins")),
+            tokens=session_tokens(credentials, os.environ),
             user_message_evt=credentials.get("user_message_evt", "user_uttered"),
             bot_message_evt=credentials.get("bot_message_evt", "bot_uttered"),
             namespace=credentials.get("namespace"),
             socketio_path=credentials.get("socketio_path", "/socket.io"),
-            metadata_key=credentials.get("metadata_key", "metadata"),
         )
 
-    def __init__(self, allowed_origins: Iterable[str], **kwargs: Any) -> None:
-        # Without persistence a reload or reconnect would start a new conversation.
+    def __init__(
+        self, allowed_origins: Iterable[str], tokens: SessionTokens, **kwargs: Any
+    ) -> None:
+        # Persistence: a reload or reconnect continues its conversation (by token).
         super().__init__(session_persistence=True, **kwargs)
         self.allowed_origins = frozenset(allowed_origins)
+        self.tokens = tokens
         self.options = option_memory(self.name())
         if not self.allowed_origins:
             logger.warning("webchat: no allowed_origins configured; no web page can connect")
@@ -102,13 +196,16 @@ class WebChatInput(socketio.SocketIOInput):
         return origin in self.allowed_origins
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        bp = closed_on_stop(super().blueprint(guarded(on_new_message, self.options)), self.options)
+        self._handle = guarded(on_new_message, self.options)
+        bp = closed_on_stop(super().blueprint(self._handle), self.options)
         # Rasa builds the server with cors_allowed_origins=[], which switches Origin
-        # validation off. Reusing Rasa's blueprint (its session and message handlers)
-        # and then setting the check beats copying them. A callable rather than a list:
-        # an empty list would mean "allow everything" to Engine.IO.
+        # validation off. Reusing Rasa's blueprint (its server and routes) and then
+        # replacing the check and the session and message handlers beats copying it.
+        # A callable rather than a list: an empty list means "allow everything".
         self.sio.eio.cors_allowed_origins = self.origin_allowed
+        self.sio.eio.max_http_buffer_size = MAX_PACKET_BYTES
         self.sio.on("session_request", self.session_request, namespace=self.namespace)
+        self.sio.on(self.user_message_evt, self.handle_message, namespace=self.namespace)
 
         files = self._static_files()
 
@@ -131,22 +228,36 @@ class WebChatInput(socketio.SocketIOInput):
         output = super().get_output_channel()
         return OfferingOutput(output, self.options) if output is not None else None
 
-    async def session_request(self, sid: str, data: dict[str, Any] | None) -> None:
-        """Put the socket in its conversation's room, replacing Rasa's handler.
+    async def session_request(self, sid: str, data: Any) -> None:
+        """Bind the socket to the session its token names, or to a new one.
 
-        Rasa's handler calls `enter_room` without awaiting it (a coroutine in the
-        pinned python-socketio 5.18), so the socket never joins the room and replies addressed
-        to the session never arrive. A malformed id gets a fresh one, and leaving the
-        previous room means "clear conversation" really starts a new one.
+        Replaces Rasa's handler, which let the client name any session, and did not
+        await `enter_room` (a coroutine in the pinned python-socketio 5.18), so replies
+        addressed to the session never arrived. Leaving the previous room means "clear
+        conversation" (a request without a token) really starts a new one.
         """
-        session_id = data.get("session_id") if isinstance(data, dict) else None
-        if not isinstance(session_id, str) or not SESSION_ID.fullmatch(session_id):
-            session_id = uuid.uuid4().hex
-        for room in self.sio.rooms(sid, namespace=self.namespace):
-            if room != sid:
-                await self.sio.leave_room(sid, room, namespace=self.namespace)
-        await self.sio.enter_room(sid, session_id, namespace=self.namespace)
-        await self.sio.emit("session_confirm", session_id, room=sid, namespace=self.namespace)
+        token = data.get("token") if isinstance(data, dict) else None
+        session_id = self.tokens.session_in(token) or new_session_id()
+        room = conversation_id(session_id)
+        for joined in self.sio.rooms(sid, namespace=self.namespace):
+            if joined != sid:
+                await self.sio.leave_room(sid, joined, namespace=self.namespace)
+        await self.sio.enter_room(sid, room, namespace=self.namespace)
+        await self.sio.save_session(sid, {"conversation": room}, namespace=self.namespace)
+        confirmation = {"session_id": session_id, "token": self.tokens.issue(session_id)}
+        await self.sio.emit("session_confirm", confirmation, room=sid, namespace=self.namespace)
+
+    async def handle_message(self, sid: str, data: Any) -> None:
+        """A message from a socket, in the conversation of the session it holds."""
+        session = await self.sio.get_session(sid, namespace=self.namespace)
+        conversation = session.get("conversation")
+        text = data.get("message") if isinstance(data, dict) else None
+        if conversation is None or not isinstance(text, str):
+            logger.debug("webchat: a message without a session or text was ignored")
+            return
+        output = SocketIOOutput(self.sio, self.bot_message_evt)
+        # No metadata: nothing the page adds reaches the conversation.
+        await self._handle(UserMessage(text, output, conversation, input_channel=self.name()))
 
     def _static_files(self) -> dict[str, tuple[bytes, str]]:
         """The widget's files, read once: they are small and fixed while the server runs."""

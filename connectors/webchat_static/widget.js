@@ -6,9 +6,10 @@
  *
  * Plain JS, no build step. Talks to Rasa's socket.io channel (connectors/webchat.py)
  * through the vendored socket.io-client, loaded from the same server as this file.
- * The conversation and the session id live in the page's localStorage, so a reload
- * or a reconnect continues the same conversation and shows what was said; ID and
- * mobile numbers are masked in what is stored.
+ * The server issues the session and a signed token for it; the token and the
+ * conversation shown live in the page's localStorage, so a reload or a reconnect
+ * continues the same conversation and shows what was said. ID and mobile numbers are
+ * masked in what is stored.
  */
 (() => {
   "use strict";
@@ -160,7 +161,10 @@
       // Entries stored by earlier versions were not masked: mask them now.
       this.history = store.get("history", []).map(masked);
       if (this.history.length) store.set("history", this.history);
+      // The server's session id (to tell a new session from the stored one) and the
+      // token that rejoins it; the id alone proves nothing to the server.
       this.sessionId = store.get("session", null);
+      this.token = store.get("token", null);
       this.socket = null;
       this.online = false;
       this.styled = false;
@@ -316,11 +320,17 @@
       this.socket = io(new URL(SERVER.namespace, BASE.origin).href, { path: SERVER.socketPath });
       // On every (re)connect the socket is new: ask to rejoin the stored conversation.
       this.socket.on("connect", () => {
-        this.socket.emit("session_request", { session_id: this.sessionId });
+        this.socket.emit("session_request", { token: this.token });
       });
-      this.socket.on("session_confirm", (sessionId) => {
-        this.sessionId = sessionId;
-        store.set("session", sessionId);
+      this.socket.on("session_confirm", (confirmed) => {
+        if (!confirmed || typeof confirmed.token !== "string") return;
+        // Another session than the stored one (its token expired): the conversation
+        // shown has ended on the server, so it is not shown as if it went on.
+        if (confirmed.session_id !== this.sessionId) this.forget();
+        this.sessionId = confirmed.session_id;
+        this.token = confirmed.token;
+        store.set("session", this.sessionId);
+        store.set("token", this.token);
         this.setState("online");
         this.greet();
       });
@@ -335,7 +345,7 @@
       this.greeted = true;
       this.opening = true;
       this.replyStart = null;
-      this.socket.emit(SERVER.userEvent, { message: GREETING, session_id: this.sessionId });
+      this.socket.emit(SERVER.userEvent, { message: GREETING });
       this.waitForReply();
     }
 
@@ -347,7 +357,7 @@
         return false;
       }
       this.notice.textContent = "";
-      this.socket.emit(SERVER.userEvent, { message: text, session_id: this.sessionId });
+      this.socket.emit(SERVER.userEvent, { message: text });
       this.replyStart = null;
       this.reveal(this.add({ from: "user", text: shownText }));
       this.waitForReply();
@@ -472,20 +482,26 @@
       if (this.history.length) this.revealOpening();
     }
 
-    clear() {
-      // Also forget the session id: on a shared computer the next person starts afresh.
+    // The conversation shown is gone: a new one opens with the welcome (see greet).
+    forget() {
       this.history = [];
-      this.sessionId = null;
       this.greeted = false;
       this.replyStart = null;
       store.remove("history");
-      store.remove("session");
       this.stopWaiting();
       this.log.replaceChildren();
       this.notice.textContent = "";
-      // The new session's confirmation brings the welcome again (see greet).
+    }
+
+    clear() {
+      // Also forget the session: on a shared computer the next person starts afresh.
+      this.forget();
+      this.sessionId = null;
+      this.token = null;
+      store.remove("session");
+      store.remove("token");
       if (this.socket && this.socket.connected) {
-        this.socket.emit("session_request", { session_id: null });
+        this.socket.emit("session_request", { token: null });
       }
     }
   }

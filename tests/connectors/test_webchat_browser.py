@@ -17,6 +17,7 @@ import json
 import re
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -98,7 +99,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Itera
     page_origin = f"http://127.0.0.1:{page.server_port}"
     foreign_origin = f"http://127.0.0.1:{foreign.server_port}"
     credentials = (
-        "connectors.rest.RestInput:\n"
+        "connectors.rest.RestInput:\n  authentication: none\n"
         f'connectors.webchat.WebChatInput:\n  allowed_origins: "{page_origin}"\n'
     )
     try:
@@ -223,6 +224,20 @@ def font_size(driver: WebDriver) -> float:
 
 def stored_history(driver: WebDriver) -> str:
     return driver.execute_script("return localStorage.getItem('daan-chat:history') || ''")
+
+
+def stored(driver: WebDriver, key: str) -> Any:
+    """A value the widget keeps in localStorage (as JSON)."""
+    value = driver.execute_script(f"return localStorage.getItem('daan-chat:{key}')")
+    return None if value is None else json.loads(value)
+
+
+def user_texts_on_server(stack: Stack, conversation: str) -> list[str]:
+    """What the resident said in this conversation, as Rasa stored it."""
+    url = f"{stack.rasa_url}/conversations/{conversation}/tracker?token={stack.api_token}"
+    with urllib.request.urlopen(url, timeout=30) as response:
+        events = json.load(response)["events"]
+    return [event["text"] for event in events if event["event"] == "user"]
 
 
 def welcome() -> tuple[str, list[str]]:
@@ -352,11 +367,16 @@ def test_conversation_buttons_reload_and_large_text(servers: Servers, on_phone: 
     )
     browser.save_screenshot(str(ARTIFACTS / "webchat-conversation.png"))
 
-    session = browser.execute_script("return localStorage.getItem('daan-chat:session')")
+    session, token = stored(browser, "session"), stored(browser, "token")
+    assert token.split(".")[1] == session, "the server's token for the server's session"
     browser.refresh()
     widget_state(browser, "online")
     assert messages(browser) == shown, "no second welcome in a conversation that has one"
-    assert browser.execute_script("return localStorage.getItem('daan-chat:session')") == session
+    assert stored(browser, "session") == session
+    # After the reload the widget rejoined its conversation on the server with the token.
+    ask(browser, "老年证好多岁能办")
+    said = user_texts_on_server(servers.stack, f"socketio:{session}")
+    assert said[0] == "你好" and LONG_QUESTION in said and said[-1] == "老年证好多岁能办", said
 
     standard = font_size(browser)
     browser.find_element(By.CSS_SELECTOR, ".daan-chat__sizes [data-size='xlarge']").click()

@@ -1,5 +1,6 @@
-"""The widget's socket.io channel without a model: origins, the guard, options picked
-by number or title, the served files."""
+"""The widget's socket.io channel without a model: sessions issued by the server and
+bound to their socket, origins, bounded input, the guard, options picked by number or
+title, the served files."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import pytest
@@ -16,12 +18,20 @@ import pytest_asyncio
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from connectors.guard import EMPTY_REPLY
-from connectors.webchat import DEFAULT_ALLOWED_ORIGINS, WebChatInput, parse_origins
+from connectors.guard import guard_texts
+from connectors.webchat import (
+    DEFAULT_ALLOWED_ORIGINS,
+    MAX_PACKET_BYTES,
+    SessionTokens,
+    WebChatInput,
+    parse_origins,
+)
 from tests.servers import free_port
 
 ALLOWED = "http://127.0.0.1:5100"
 FOREIGN = "http://127.0.0.1:5999"
+SESSION_KEY = "k" * 40
+DAY = 24 * 3600
 
 
 MENU = {
@@ -55,6 +65,7 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Server]:
     # Sanic 21.12 rewrites its own methods at each app start; only test mode allows
     # several apps to start in one process.
     monkeypatch.setattr(Sanic, "test_mode", True)
+    monkeypatch.setenv("WEBCHAT_SESSION_KEY", SESSION_KEY)
     channel = WebChatInput.from_credentials(
         {"allowed_origins": f"{ALLOWED}/, http://localhost:5100"}
     )
@@ -105,7 +116,7 @@ class RawSocket:
     async def emit(self, event: str, data: object) -> None:
         await self.ws.send_str("42" + json.dumps([event, data]))
 
-    async def receive(self, event: str) -> object:
+    async def receive(self, event: str) -> Any:
         """The data of the next `event` message, skipping other packets."""
         while True:
             packet = await asyncio.wait_for(self.ws.receive_str(), 5)
@@ -114,9 +125,15 @@ class RawSocket:
                 if name == event:
                     return data
 
-    async def session(self) -> str:
-        await self.emit("session_request", {"session_id": None})
-        return str(await self.receive("session_confirm"))
+    async def confirm(self, request: object) -> dict[str, str]:
+        """Sends a session request; the server's confirmation (session id and token)."""
+        await self.emit("session_request", request)
+        return await self.receive("session_confirm")
+
+    async def session(self, token: str | None = None) -> str:
+        """A session for this socket; its conversation id."""
+        confirmed = await self.confirm({"token": token})
+        return f"socketio:{confirmed['session_id']}"
 
 
 @asynccontextmanager
@@ -164,43 +181,42 @@ async def test_websocket_checks_origin(server: Server) -> None:
         assert await client.session()
 
 
-async def test_no_origin_allowed_when_configured_empty() -> None:
+async def test_no_origin_allowed_when_configured_empty(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBCHAT_SESSION_KEY", SESSION_KEY)
     channel = WebChatInput.from_credentials({"allowed_origins": ""})
     assert not channel.origin_allowed(ALLOWED)
 
 
 async def test_leading_slash_reaches_rasa_as_text(server: Server) -> None:
     async with raw_socket(server.url, ALLOWED) as client:
-        session_id = await client.session()
-        await client.emit("user_uttered", {"message": "/restart", "session_id": session_id})
-        for _ in range(100):
-            if server.received:
-                break
-            await asyncio.sleep(0.05)
+        conversation = await client.session()
+        await client.emit("user_uttered", {"message": "/restart", "metadata": {"x": "1" * 500}})
+        await client.receive("bot_uttered")
 
     [message] = server.received
     assert message.text == "／restart"
-    assert message.sender_id == session_id
+    assert message.sender_id == conversation
     assert message.input_channel == "socketio"
+    assert not message.metadata
 
 
 async def test_empty_message_answered_kindly(server: Server) -> None:
     async with raw_socket(server.url, ALLOWED) as client:
-        session_id = await client.session()
-        await client.emit("user_uttered", {"message": "   ", "session_id": session_id})
+        await client.session()
+        await client.emit("user_uttered", {"message": "   "})
         # Replies go to the session's room: this also checks the socket joined it.
-        assert await client.receive("bot_uttered") == {"text": EMPTY_REPLY}
+        assert await client.receive("bot_uttered") == {"text": guard_texts().empty}
     assert server.received == []
 
 
 async def test_a_digit_or_a_title_picks_a_button_of_the_last_reply(server: Server) -> None:
     async with raw_socket(server.url, ALLOWED) as client:
-        session_id = await client.session()
+        await client.session()
 
         async def say(text: str) -> None:
             # One at a time, as a resident waits for the answer (the guard stops floods).
             count = len(server.received)
-            await client.emit("user_uttered", {"message": text, "session_id": session_id})
+            await client.emit("user_uttered", {"message": text})
             await server.received_texts(count + 1)
 
         await say("你好")
@@ -227,20 +243,12 @@ async def test_a_menu_sent_outside_a_turn_can_be_picked(server: Server) -> None:
     output = server.channel.get_output_channel()
     assert output is not None
     async with raw_socket(server.url, ALLOWED) as client:
-        session_id = await client.session()
+        conversation = await client.session()
         # As a staff reply through Rasa's HTTP API would arrive.
-        await output.send_response(session_id, dict(MENU))
+        await output.send_response(conversation, dict(MENU))
         await client.receive("bot_uttered")
-        await client.emit("user_uttered", {"message": "２", "session_id": session_id})
+        await client.emit("user_uttered", {"message": "２"})
         assert await server.received_texts(1) == ["查进度"]
-
-
-async def test_session_id_kept_or_replaced(server: Server) -> None:
-    async with raw_socket(server.url, ALLOWED) as client:
-        await client.emit("session_request", {"session_id": "a1b2c3d4e5f6"})
-        assert await client.receive("session_confirm") == "a1b2c3d4e5f6"
-        await client.emit("session_request", {"session_id": "../../etc"})
-        assert await client.receive("session_confirm") != "../../etc"
 
 
 async def test_widget_files_served(server: Server) -> None:
@@ -258,3 +266,170 @@ async def test_widget_files_served(server: Server) -> None:
                 assert content_type in (None, resp.content_type)
         async with http.get(f"{base}/demo.html") as resp:
             assert resp.status == 404
+
+
+# --- sessions: issued by the server, bound to the socket that holds them -------------
+
+
+@pytest.mark.parametrize(
+    "request_data",
+    [
+        None,
+        {},
+        {"session_id": "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4"},  # an id the client chose
+        {"session_id": "../../etc"},
+        {"token": "v1.a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4.1800000000." + "0" * 64},
+        {"token": ["not", "a", "token"]},
+        "a1b2c3d4e5f6",
+    ],
+)
+async def test_the_server_issues_session_ids(server: Server, request_data: object) -> None:
+    async with raw_socket(server.url, ALLOWED) as client:
+        confirmed = await client.confirm(request_data)
+    session_id = confirmed["session_id"]
+    assert len(session_id) == 32 and int(session_id, 16) >= 0
+    assert session_id not in json.dumps(request_data)
+    assert server.channel.tokens.session_in(confirmed["token"]) == session_id
+
+
+def joining_attempts(victim: dict[str, str]) -> list[dict[str, str]]:
+    """Session requests naming the victim's session without its genuine token."""
+    return [
+        {"session_id": victim["session_id"]},
+        {"session_id": victim["session_id"], "token": "forged"},
+        {"token": victim["token"].replace("v1.", "v2.")},
+        {"token": victim["token"][:-1] + ("1" if victim["token"][-1] == "0" else "0")},
+        {"token": SessionTokens("o" * 40, DAY).issue(victim["session_id"])},
+    ]
+
+
+async def test_a_second_socket_cannot_join_a_victims_session(server: Server) -> None:
+    async with raw_socket(server.url, ALLOWED) as victim:
+        victim_session = await victim.confirm({"token": None})
+        for attempt in joining_attempts(victim_session):
+            async with raw_socket(server.url, ALLOWED) as attacker:
+                confirmed = await attacker.confirm(attempt)
+                assert confirmed["session_id"] != victim_session["session_id"]
+                await victim.emit("user_uttered", {"message": "我的电话是13812345678"})
+                assert await victim.receive("bot_uttered") == {"text": "好的"}
+                await attacker.emit("user_uttered", {"message": "你好"})
+                # Packets arrive in order: had the attacker joined the victim's room,
+                # the victim's reply would have come first.
+                assert (await attacker.receive("bot_uttered"))["text"] == MENU["text"]
+    victim_id = f"socketio:{victim_session['session_id']}"
+    senders = [message.sender_id for message in server.received]
+    assert senders[::2] == [victim_id] * len(joining_attempts(victim_session))
+    assert victim_id not in senders[1::2]
+
+
+async def test_a_message_speaks_only_for_the_sockets_own_session(server: Server) -> None:
+    async with (
+        raw_socket(server.url, ALLOWED) as victim,
+        raw_socket(server.url, ALLOWED) as attacker,
+    ):
+        victim_conversation = await victim.session()
+        victim_session_id = victim_conversation.removeprefix("socketio:")
+        attacker_conversation = await attacker.session()
+        for session_id in (victim_session_id, victim_conversation):
+            await attacker.emit("user_uttered", {"message": "不办了", "session_id": session_id})
+            await attacker.receive("bot_uttered")
+    assert [message.sender_id for message in server.received] == [attacker_conversation] * 2
+
+
+async def test_a_socket_without_a_session_is_not_heard(server: Server) -> None:
+    async with raw_socket(server.url, ALLOWED) as client:
+        await client.emit("user_uttered", {"message": "不办了", "session_id": "a1b2c3d4"})
+        conversation = await client.session()
+        await client.emit("user_uttered", {"message": "你好"})
+        await client.receive("bot_uttered")
+    assert [(m.sender_id, m.text) for m in server.received] == [(conversation, "你好")]
+
+
+async def test_a_token_rejoins_its_conversation_from_a_new_socket(server: Server) -> None:
+    async with raw_socket(server.url, ALLOWED) as first:
+        confirmed = await first.confirm({"token": None})
+        await first.emit("user_uttered", {"message": "你好"})
+        await first.receive("bot_uttered")
+    # The page reloads: a new socket presents the stored token.
+    async with raw_socket(server.url, ALLOWED) as second:
+        again = await second.confirm({"token": confirmed["token"]})
+        assert again["session_id"] == confirmed["session_id"]
+        await second.emit("user_uttered", {"message": "2"})
+        assert await second.receive("bot_uttered") == {"text": "好的"}
+        # A request without a token ("clear conversation") starts a new one.
+        fresh = await second.confirm({"token": None})
+        assert fresh["session_id"] != confirmed["session_id"]
+    first_id, second_id = (message.sender_id for message in server.received)
+    assert first_id == second_id == f"socketio:{confirmed['session_id']}"
+    assert [message.text for message in server.received] == ["你好", "查进度"]
+
+
+def test_tokens_expire_and_cannot_be_altered() -> None:
+    now = [1_800_000_000.0]
+    tokens = SessionTokens("k" * 40, DAY, clock=lambda: now[0])
+    session_id = "0123456789abcdef0123456789abcdef"
+    token = tokens.issue(session_id)
+    version, _, issued, signature = token.split(".")
+    assert (version, issued) == ("v1", "1800000000")
+
+    now[0] += DAY
+    assert tokens.session_in(token) == session_id
+    now[0] += 1
+    assert tokens.session_in(token) is None
+    now[0] = 1_800_000_000.0 - 61  # issued more than a minute "in the future"
+    assert tokens.session_in(token) is None
+    now[0] = 1_800_000_000.0
+    other_session = "f" * 32
+    for forged in [
+        f"v1.{other_session}.{issued}.{signature}",
+        f"v1.{session_id}.{int(issued) + DAY}.{signature}",
+        f"v1.{session_id}.{issued}.{signature.upper()}",
+        f"v1.{session_id}.{issued}.{signature[:-2]}",
+        f"v1.{session_id}.{issued}",
+        SessionTokens("o" * 40, DAY, clock=lambda: now[0]).issue(session_id),
+        token + " ",
+        None,
+        12345,
+    ]:
+        assert tokens.session_in(forged) is None, forged
+
+
+@pytest.mark.parametrize("key", [None, "", "k" * 31])
+def test_the_channel_needs_a_session_key(monkeypatch: pytest.MonkeyPatch, key: str | None) -> None:
+    if key is None:
+        monkeypatch.delenv("WEBCHAT_SESSION_KEY", raising=False)
+    else:
+        monkeypatch.setenv("WEBCHAT_SESSION_KEY", key)
+    with pytest.raises(ValueError, match="WEBCHAT_SESSION_KEY"):
+        WebChatInput.from_credentials({"allowed_origins": ALLOWED})
+
+
+def test_the_token_lifetime_comes_from_the_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBCHAT_SESSION_KEY", SESSION_KEY)
+    channel = WebChatInput.from_credentials({"session_token_hours": 1})
+    token = channel.tokens.issue("0123456789abcdef0123456789abcdef")
+    assert SessionTokens(SESSION_KEY, 3600).session_in(token)
+    with pytest.raises(ValueError, match="session_token_hours"):
+        WebChatInput.from_credentials({"session_token_hours": 0})
+
+
+# --- bounded input ---------------------------------------------------------------------
+
+
+async def test_an_oversized_packet_closes_the_socket(server: Server) -> None:
+    async with raw_socket(server.url, ALLOWED) as client:
+        await client.session()
+        await client.emit("user_uttered", {"message": "啊" * MAX_PACKET_BYTES})
+        closed = await asyncio.wait_for(client.ws.receive(), 5)
+    assert closed.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+    assert server.received == []
+
+
+@pytest.mark.parametrize("payload", [{"message": 123}, {"message": ["你好"]}, {}, "你好", None])
+async def test_a_message_that_is_not_text_is_ignored(server: Server, payload: object) -> None:
+    async with raw_socket(server.url, ALLOWED) as client:
+        await client.session()
+        await client.emit("user_uttered", payload)
+        await client.emit("user_uttered", {"message": "你好"})
+        await client.receive("bot_uttered")
+    assert [message.text for message in server.received] == ["你好"]
