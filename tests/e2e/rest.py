@@ -1,21 +1,52 @@
-"""A resident talking to the running assistant through the REST channel only."""
+"""A resident talking to the running assistant through the REST channel only.
+
+The stacks of the end-to-end tests open the REST channel without authentication
+(`OPEN_REST`, as the local profile does): a sender `x` talks in the conversation
+`rest:x`. A production stack signs every request as one of its clients
+(`RestClient`), and the conversation is `rest:<client>:x`.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.request
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
+from connectors.rest import CLIENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
 from tests.servers import Stack
 
+# The channels of a local stack: REST open to the tests on loopback.
+OPEN_REST = "connectors.rest.RestInput:\n  authentication: none\n"
 
-def post_json(url: str, body: dict[str, Any], token: str | None = None) -> Any:
-    headers = {"Content-Type": "application/json"}
+
+@dataclass(frozen=True)
+class RestClient:
+    """An integration of the production profile: one entry of REST_CLIENT_SECRETS."""
+
+    name: str
+    secret: str
+
+    def headers(self, body: bytes) -> dict[str, str]:
+        timestamp = str(int(time.time()))
+        return {
+            CLIENT_HEADER: self.name,
+            TIMESTAMP_HEADER: timestamp,
+            SIGNATURE_HEADER: signature_for(self.secret, timestamp, body),
+        }
+
+
+def post_json(
+    url: str, body: dict[str, Any], token: str | None = None, client: RestClient | None = None
+) -> Any:
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json", **(client.headers(data) if client else {})}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
+    request = urllib.request.Request(url, data=data, headers=headers)
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.load(response)
 
@@ -23,21 +54,35 @@ def post_json(url: str, body: dict[str, Any], token: str | None = None) -> Any:
 class Resident:
     """One sender; `say` returns the bot's texts, `buttons` the last buttons offered."""
 
-    def __init__(self, stack: Stack, sender: str | None = None) -> None:
+    def __init__(
+        self, stack: Stack, sender: str | None = None, client: RestClient | None = None
+    ) -> None:
         self.stack = stack
         self.sender = sender or f"resident-{uuid.uuid4().hex[:8]}"
+        self.client = client
         self.buttons: list[dict[str, str]] = []
+
+    @property
+    def conversation_id(self) -> str:
+        """The conversation the channel puts this sender in (and the store records)."""
+        if self.client:
+            return f"rest:{self.client.name}:{self.sender}"
+        return f"rest:{self.sender}"
 
     def say(self, text: str) -> str:
         replies = post_json(
             f"{self.stack.rasa_url}/webhooks/rest/webhook",
             {"sender": self.sender, "message": text},
+            client=self.client,
         )
         self.buttons = [button for reply in replies for button in reply.get("buttons") or []]
         return "\n".join(reply.get("text") or "" for reply in replies)
 
     def tracker(self) -> dict[str, Any]:
-        url = f"{self.stack.rasa_url}/conversations/{self.sender}/tracker?token={self.stack.api_token}"
+        url = (
+            f"{self.stack.rasa_url}/conversations/{self.conversation_id}/tracker"
+            f"?token={self.stack.api_token}"
+        )
         with urllib.request.urlopen(url, timeout=30) as response:
             return json.load(response)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.rest import Resident, post_json, tracking_number_in
+from tests.e2e.rest import OPEN_REST, Resident, post_json, tracking_number_in
 from tests.servers import Stack, running_stack
 
 SENIOR_ID = "510304195503120042"  # born 1955: old enough for the elderly card
@@ -154,7 +154,7 @@ def faulty_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "STORE_BREAKER_FAILURES": "3",
         "STORE_BREAKER_COOLDOWN_SECONDS": "0",
     }
-    with running_stack(folder, model_path, "connectors.rest.RestInput:\n", settings) as stack:
+    with running_stack(folder, model_path, OPEN_REST, settings) as stack:
         yield stack
 
 

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
 from tests.connectors.wechat_platform import SimulatedPlatform
-from tests.e2e.rest import Resident, post_json, tracking_number_in
+from tests.e2e.rest import Resident, RestClient, post_json, tracking_number_in
 from tests.servers import Stack, running_stack
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -48,6 +48,8 @@ WECHAT = {
     "WECHAT_ENCODING_AES_KEY": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
     "WECHAT_REDIS_URL": "redis://127.0.0.1:6379/0",
 }
+# The district's other system talking through the signed REST channel.
+INTEGRATION = RestClient("hotline", uuid.uuid4().hex + uuid.uuid4().hex)
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +67,12 @@ def production(
         "REDIS_HOST": "127.0.0.1",
         "REDIS_PORT": "6379",
         "CHANNELS_REDIS_URL": "redis://127.0.0.1:6379/0",
+        "REST_CLIENT_SECRETS": f"{INTEGRATION.name}={INTEGRATION.secret}",
+        "WEBCHAT_ALLOWED_ORIGINS": "https://www.example.gov.cn",
         "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{store}",
     }
     folder = tmp_path_factory.mktemp("production")
-    channels = "connectors.rest.RestInput:\nconnectors.wechat.WeChatInput:\n"
+    channels = (ROOT / "credentials.production.yml").read_text(encoding="utf-8")
     endpoints = ROOT / "endpoints.production.yml"
     try:
         with running_stack(folder, model_path, channels, env, endpoints, rasa_replicas=2) as stack:
@@ -96,17 +100,17 @@ def test_an_application_is_kept_in_postgresql_with_redis_locks(
 ):
     trackers, store = databases
     commands_before = redis_commands()
-    resident = Resident(production)
+    resident = Resident(production, client=INTEGRATION)
     for text in ["我要办老年证", "王秀英", "510304195503120042", "13812345678", "牛佛"]:
         resident.say(text)
     tracking_number = tracking_number_in(resident.say("对的"))
 
     events = "SELECT count(*) FROM events WHERE sender_id = %s"
-    assert count(trackers, events, resident.sender) > 10
+    assert count(trackers, events, resident.conversation_id) > 10
     # Stored encrypted: the ID number is nowhere in the events' data.
     in_clear = "SELECT count(*) FROM events WHERE data LIKE '%%' || %s || '%%'"
     assert count(trackers, in_clear, "510304195503120042") == 0
-    assert "510304195503120042" in stored_user_texts(production, trackers, resident.sender)
+    assert "510304195503120042" in stored_user_texts(production, trackers, resident.conversation_id)
     applications = "SELECT count(*) FROM applications WHERE tracking_number = %s"
     assert count(store, applications, tracking_number) == 1
     # Each of the six messages took and released a conversation lock in Redis.
@@ -160,8 +164,8 @@ def test_a_rest_digit_is_understood_on_the_other_replica(
     production: Stack, databases: tuple[str, str]
 ) -> None:
     trackers, _ = databases
-    resident = Resident(production)
+    resident = Resident(production, client=INTEGRATION)
     resident.say("你好")  # the welcome menu, answered by the first replica
     second = f"{production.rasa_urls[1]}/webhooks/rest/webhook"
-    assert post_json(second, {"sender": resident.sender, "message": "1"})
-    assert stored_user_texts(production, trackers, resident.sender)[-1] == "办老年证"
+    assert post_json(second, {"sender": resident.sender, "message": "1"}, client=INTEGRATION)
+    assert stored_user_texts(production, trackers, resident.conversation_id)[-1] == "办老年证"
