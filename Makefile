@@ -6,8 +6,9 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_MAX_CACHE_SIZE := 500
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv train lint format validate benchmark wechat-menu lock
+.PHONY: run test venv train lint format validate benchmark wechat-menu lock mutation
 
+# Both venvs: .venv (Rasa and everything else) and .venv-store (the status store).
 venv:
 	@scripts/bootstrap.sh
 
@@ -17,6 +18,7 @@ train: venv
 run: train
 	@scripts/run.sh
 
+# Installs Chromium, a Chinese font, starts PostgreSQL and Redis when missing, then tests.
 test: venv
 	@scripts/test.sh
 
@@ -38,7 +40,11 @@ benchmark: train
 wechat-menu: venv
 	$(BIN)/python -m connectors.wechat.menu
 
-# Regenerate the lock from requirements.in (needs network); commit both files.
+# Regenerate both hashed locks from their .in files (needs the registry); commit them.
 lock:
-	python3.10 -m venv /tmp/daan-lock && /tmp/daan-lock/bin/pip install -q pip-tools==7.4.1
-	/tmp/daan-lock/bin/pip-compile --no-header --strip-extras --allow-unsafe --generate-hashes -o requirements.lock requirements.in
+	@scripts/lock.sh
+
+# Mutation testing of the security-critical modules (scripts/mutation.py lists them and
+# the tests that cover each); `make mutation MODULES=connectors/wechat/signature.py`.
+mutation: venv
+	$(BIN)/python scripts/mutation.py $(MODULES)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = str(ROOT / ".venv" / "bin" / "python")
+# The status store has its own dependency set (backend/requirements.lock) and venv.
+STORE_PYTHON = str(ROOT / ".venv-store" / "bin" / "python")
 
 STORE_SECRETS = frozenset(
     {"STORE_SERVICE_TOKEN", "STORE_STAFF_TOKEN", "STORE_HASH_KEY", "STORE_ENCRYPTION_KEY"}
@@ -49,7 +51,7 @@ class Service:
 
 SERVICES: dict[str, Service] = {
     "store": Service(
-        (PYTHON, "-m", "backend"),
+        (STORE_PYTHON, "-m", "backend"),
         STORE_SECRETS | STORE_DATABASE,
     ),
     "actions": Service(

@@ -1,0 +1,193 @@
+"""Mutation testing of the security-critical modules (`make mutation`).
+
+Each module is mutated by mutmut in a scratch copy of the working tree, so the tree
+others work in is never changed, and only the tests that cover it run, under the venv
+those tests belong to. Prints a score per module and writes it, with the surviving
+mutants, to results/mutation.txt.
+
+    python scripts/mutation.py                               # every module below
+    python scripts/mutation.py connectors/wechat/signature.py  # some of them
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results" / "mutation.txt"
+
+MAIN_PYTEST = (".venv/bin/python", "-m", "pytest")
+# The store's tests run in their own venv and load only their own fixtures.
+STORE_PYTEST = (".venv-store/bin/python", "-m", "pytest", "--confcutdir=tests/backend")
+# Stop at the first failing test: one is enough to kill a mutant.
+PYTEST_OPTIONS = ("-x", "-q", "-p", "no:cacheprovider")
+# Seconds added to twice the clean run's time before a mutant counts as hanging; the
+# tests start servers, and this machine is shared.
+TIMEOUT_BASE_SECONDS = "20"
+
+
+@dataclass(frozen=True)
+class Target:
+    pytest: tuple[str, ...]
+    tests: tuple[str, ...]
+
+
+# The security-critical modules and the tests that cover each: the one list.
+TARGETS: dict[str, Target] = {
+    # ID, phone and proof validation in the actions.
+    "bot/actions/validation.py": Target(MAIN_PYTEST, ("tests/actions/test_validation.py",)),
+    "backend/validation.py": Target(
+        STORE_PYTEST,
+        ("tests/backend/test_store_units.py", "tests/backend/test_store_applications.py"),
+    ),
+    "backend/lifecycle.py": Target(
+        STORE_PYTEST,
+        (
+            "tests/backend/test_store_units.py",
+            "tests/backend/test_store_staff.py",
+            "tests/backend/test_store_withdrawal.py",
+        ),
+    ),
+    "backend/crypto.py": Target(
+        STORE_PYTEST, ("tests/backend/test_store_units.py", "tests/backend/test_store_privacy.py")
+    ),
+    # Proof throttling, and the proof checks and idempotency of the store itself.
+    "backend/throttling.py": Target(
+        STORE_PYTEST, ("tests/backend/test_store_throttling.py", "tests/backend/test_store_find.py")
+    ),
+    "backend/store.py": Target(
+        STORE_PYTEST,
+        (
+            "tests/backend/test_store_applications.py",
+            "tests/backend/test_store_find.py",
+            "tests/backend/test_store_throttling.py",
+            "tests/backend/test_store_withdrawal.py",
+        ),
+    ),
+    "connectors/wechat/signature.py": Target(
+        MAIN_PYTEST, ("tests/connectors/test_wechat_security.py",)
+    ),
+    "connectors/wechat/crypto.py": Target(
+        MAIN_PYTEST,
+        ("tests/connectors/test_wechat_security.py", "tests/connectors/test_wechat_messages.py"),
+    ),
+    "connectors/guard.py": Target(MAIN_PYTEST, ("tests/connectors/test_guard.py",)),
+    "rasa_runtime/trackers.py": Target(MAIN_PYTEST, ("tests/rasa_runtime/test_trackers.py",)),
+}
+
+# mutmut's verdicts: a slow failing run still killed its mutant, and a run that hung
+# was stopped by the mutant (counted as detected, shown apart).
+KILLED = {"ok_killed", "ok_suspicious"}
+TIMEOUT = "bad_timeout"
+SURVIVED = "bad_survived"
+
+
+def scratch_copy(destination: Path) -> None:
+    """The working tree as it is now (tracked and new files, not ignored ones), with the
+    venvs and trained models linked rather than copied."""
+    listing = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
+    for name in filter(None, listing.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    shutil.rmtree(destination / "bot" / "models", ignore_errors=True)
+    for linked in (".venv", ".venv-store", "bot/models"):
+        (destination / linked).symlink_to(ROOT / linked)
+
+
+def mutate(module: str, target: Target, workdir: Path) -> int:
+    """Run mutmut on one module in `workdir`; returns mutmut's exit code."""
+    runner = " ".join([*target.pytest, *PYTEST_OPTIONS, *target.tests])
+    command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--paths-to-mutate", module]
+    command += ["--runner", runner, "--tests-dir", "tests", "--test-time-base"]
+    command += [TIMEOUT_BASE_SECONDS, "--simple-output", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(workdir)}
+    return subprocess.run(command, cwd=workdir, env=env, check=False).returncode
+
+
+def verdicts(workdir: Path, module: str) -> Counter[str]:
+    """Mutant statuses of one module, from mutmut's cache."""
+    with sqlite3.connect(workdir / ".mutmut-cache") as cache:
+        rows = cache.execute(
+            "SELECT mutant.status, count(*) FROM Mutant AS mutant"
+            " JOIN Line ON mutant.line = Line.id"
+            " JOIN SourceFile ON Line.sourcefile = SourceFile.id"
+            " WHERE SourceFile.filename = ? GROUP BY mutant.status",
+            (module,),
+        ).fetchall()
+    return Counter(dict(rows))
+
+
+def score_line(module: str, counts: Counter[str]) -> str:
+    killed = sum(counts[status] for status in KILLED)
+    judged = killed + counts[TIMEOUT] + counts[SURVIVED]
+    score = f"{100 * (killed + counts[TIMEOUT]) / judged:5.1f} %" if judged else "    —  "
+    return (
+        f"{module:34} {score}  {judged:4} mutants: {killed} killed,"
+        f" {counts[TIMEOUT]} timed out, {counts[SURVIVED]} survived"
+    )
+
+
+def survivors(workdir: Path) -> str:
+    shown = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "mutmut"), "show", "all"],
+        cwd=workdir,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    return shown.stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*", help="modules to mutate (default: all listed)")
+    modules = parser.parse_args().modules or list(TARGETS)
+    unknown = [module for module in modules if module not in TARGETS]
+    if unknown:
+        parser.error(f"not in the list of security-critical modules: {', '.join(unknown)}")
+
+    lines, failed = [], False
+    with tempfile.TemporaryDirectory(prefix="mutation-") as scratch:
+        workdir = Path(scratch)
+        scratch_copy(workdir)
+        for module in modules:
+            target = TARGETS[module]
+            missing = [path for path in (module, *target.tests) if not (workdir / path).is_file()]
+            if missing:
+                lines.append(f"{module:34} not run: missing {', '.join(missing)}")
+                failed = True
+                continue
+            print(f"== mutmut {module}", flush=True)
+            # Bit 1 is a fatal error (e.g. the tests fail without any mutation); the
+            # other bits only report surviving or slow mutants.
+            if mutate(module, target, workdir) & 1:
+                lines.append(f"{module:34} not scored: mutmut failed (see its output)")
+                failed = True
+                continue
+            lines.append(score_line(module, verdicts(workdir, module)))
+        report = "\n".join(["Mutation score (killed or timed out / mutants)", *lines])
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(f"{report}\n\nSurviving mutants\n\n{survivors(workdir)}")
+    print(f"\n{report}\n(details and surviving mutants: {RESULTS.relative_to(ROOT)})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
