@@ -101,3 +101,29 @@ async def test_unexpected_errors_reveal_nothing(
     )
     assert response.status == 500
     assert await response.json() == {"error": "internal_error", "message": "服务器内部错误"}
+
+
+@pytest.mark.asyncio
+async def test_details_are_encrypted_at_rest(
+    client: TestClient, raw_db: Engine, settings: Settings
+) -> None:
+    incident = "邻居张秀兰帮忙报的，她电话13987654321"
+    number = (
+        await create(client, service_type="temporary_relief", details={"incident": incident})
+    )["tracking_number"]
+    with raw_db.connect() as connection:
+        row = connection.execute(
+            text("SELECT * FROM applications WHERE tracking_number = :n"), {"n": number}
+        ).one()
+    stored = " ".join(str(value) for value in row)
+    assert "张秀兰" not in stored and "13987654321" not in stored
+    cipher = FieldCipher(settings.encryption_key, settings.hash_key)
+    assert cipher.decrypt_json(row.details_enc) == {"incident": incident}
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        raw = b"".join(
+            path.read_bytes()
+            for path in (Path(url.database), Path(url.database + "-wal"))
+            if path.exists()
+        )
+        assert "张秀兰".encode() not in raw and b"13987654321" not in raw

@@ -1,0 +1,147 @@
+"""Key rotation (MultiFernet, `rotate-keys`) and the retention purge, on both databases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from aiohttp.test_utils import TestClient
+from cryptography.fernet import Fernet, InvalidToken
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from store_helpers import (
+    ID_NUMBER,
+    NAME,
+    PHONE,
+    STAFF_HEADERS,
+    FakeClock,
+    create,
+    find,
+    lookup,
+    start_client,
+    transition,
+    withdraw,
+)
+
+from backend.config import Settings
+from backend.crypto import FieldCipher
+from backend.db import create_async_db_engine, session_factory
+from backend.keys import ENCRYPTED_COLUMNS, rotate_keys
+from backend.retention import purge
+
+DAY = 86400
+
+
+@pytest_asyncio.fixture
+async def sessions(settings: Settings) -> AsyncIterator[Any]:
+    engine = create_async_db_engine(settings.database_url)
+    yield session_factory(engine)
+    await engine.dispose()
+
+
+def stored_tokens(raw_db: Engine) -> list[tuple[str, ...]]:
+    with raw_db.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text(f"SELECT {', '.join(ENCRYPTED_COLUMNS)} FROM applications ORDER BY id")
+            )
+        ]
+
+
+@pytest.mark.asyncio
+async def test_rotation_re_encrypts_every_field_with_the_newest_key(
+    client: TestClient, settings: Settings, clock: FakeClock, raw_db: Engine, sessions: Any
+) -> None:
+    old_key = settings.encryption_key
+    for index in range(3):
+        await create(
+            client,
+            key=f"k{index}",
+            service_type="housing_renovation",
+            details={"house_condition": f"墙裂了{index}"},
+        )
+    new_key = Fernet.generate_key().decode()
+    both = FieldCipher(f"{new_key},{old_key}", settings.hash_key)
+    assert await rotate_keys(sessions, both) == 3
+
+    new_only = FieldCipher(new_key, settings.hash_key)
+    old_only = FieldCipher(old_key, settings.hash_key)
+    for row in stored_tokens(raw_db):
+        for token in row:
+            new_only.decrypt(token)
+            with pytest.raises(InvalidToken):
+                old_only.decrypt(token)
+    # A store holding only the new key serves the rotated data.
+    rotated = await start_client(replace(settings, encryption_key=new_key), clock)
+    try:
+        response = await find(rotated, ID_NUMBER, PHONE)
+        assert len((await response.json())["applications"]) == 3
+        number = (await response.json())["applications"][0]["tracking_number"]
+        detail = await rotated.get(f"/staff/applications/{number}", headers=STAFF_HEADERS)
+        assert (await detail.json())["details"]["house_condition"].startswith("墙裂了")
+    finally:
+        await rotated.close()
+
+
+@pytest.mark.asyncio
+async def test_a_store_with_several_keys_encrypts_with_the_first(
+    settings: Settings, clock: FakeClock, raw_db: Engine
+) -> None:
+    newest = Fernet.generate_key().decode()
+    client = await start_client(
+        replace(settings, encryption_key=f"{newest},{settings.encryption_key}"), clock
+    )
+    try:
+        await create(client)
+    finally:
+        await client.close()
+    (row,) = stored_tokens(raw_db)
+    assert FieldCipher(newest, settings.hash_key).decrypt(row[0]) == NAME
+
+
+async def closed_and_open(client: TestClient, clock: FakeClock) -> dict[str, str]:
+    """Applications in each situation the purge must tell apart."""
+    numbers = {}
+    numbers["withdrawn_long_ago"] = (await create(client, key="a"))["tracking_number"]
+    assert (await withdraw(client, numbers["withdrawn_long_ago"])).status == 200
+    numbers["rejected_long_ago"] = (await create(client, key="b"))["tracking_number"]
+    await transition(client, numbers["rejected_long_ago"], "township_review")
+    await transition(client, numbers["rejected_long_ago"], "rejected", note="王秀英材料不全")
+    numbers["open_long_ago"] = (await create(client, key="c"))["tracking_number"]
+    clock.advance(31 * DAY)
+    numbers["withdrawn_lately"] = (await create(client, key="d"))["tracking_number"]
+    assert (await withdraw(client, numbers["withdrawn_lately"])).status == 200
+    return numbers
+
+
+@pytest.mark.asyncio
+async def test_purge_anonymises_closed_applications_past_the_period(
+    client: TestClient, settings: Settings, clock: FakeClock, sessions: Any
+) -> None:
+    numbers = await closed_and_open(client, clock)
+    cipher = FieldCipher(settings.encryption_key, settings.hash_key)
+    assert await purge(sessions, cipher, retention_days=30, now=clock()) == 2
+    assert await purge(sessions, cipher, retention_days=30, now=clock()) == 0  # idempotent
+
+    for name, number in numbers.items():
+        response = await client.get(f"/staff/applications/{number}", headers=STAFF_HEADERS)
+        detail = await response.json()
+        erased = name.endswith("long_ago") and not name.startswith("open")
+        assert detail["anonymised"] is erased, name
+        if erased:
+            assert detail["applicant"] == {"name": "", "id_number": "", "phone": ""}
+            assert (detail["conversation_id"], detail["details"]) == ("", {})
+            assert all(entry["note"] is None for entry in detail["history"])
+            assert detail["status"] in {"withdrawn", "rejected"}  # statuses and dates stay
+            assert (await lookup(client, number, PHONE)).status == 404
+        else:
+            assert detail["applicant"]["name"] == "王*英"
+    found = await (await find(client, ID_NUMBER, PHONE, conversation_id="fresh")).json()
+    assert {item["tracking_number"] for item in found["applications"]} == {
+        numbers["open_long_ago"],
+        numbers["withdrawn_lately"],
+    }
