@@ -199,3 +199,22 @@ def running_stack(
     finally:
         for name in stack.services:
             stack.stop(name)
+
+
+@contextmanager
+def running_store(folder: Path, port: int | None = None, **variables: str) -> Iterator[str]:
+    """The status store alone, a real process in its own venv as `make run` starts it,
+    on `port` or a free one; yields its URL. `variables` (STORE_SERVICE_TOKEN,
+    STORE_PROOF_MAX_FAILURES...) override the stack's fresh secrets and defaults.
+
+    Tests outside tests/backend use the store this way: its dependencies (.venv-store)
+    are not those of the main venv, so it cannot run inside their process."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    stack = Stack(folder, url, "", [], {**stack_environment(folder, port), **variables})
+    stack.add("store", "store", processes.command("store"), f"{url}/health")
+    try:
+        stack.start("store")
+        yield url
+    finally:
+        stack.stop("store")
