@@ -35,10 +35,12 @@ def form_prompts() -> set[str]:
 def responses_named_by_actions() -> set[str]:
     """Responses the action server utters by name; the validator sees only rules.
 
-    A name is a literal `"utter_…"` in bot/actions, or a domain response that begins
-    with the fixed part of an f-string name there (`f"utter_invalid_{slot}_{reason}"`).
+    A name is a literal `"utter_…"` in bot/actions (or in the channels' guard, which
+    answers before the dialogue), or a domain response that begins with the fixed part
+    of an f-string name there (`f"utter_invalid_{slot}_{reason}"`).
     """
-    source = "\n".join(path.read_text(encoding="utf-8") for path in ACTIONS.glob("*.py"))
+    named_in = [*ACTIONS.glob("*.py"), ROOT / "connectors" / "guard.py"]
+    source = "\n".join(path.read_text(encoding="utf-8") for path in named_in)
     literal = set(re.findall(r'"(utter_[a-z0-9_]+)"', source))
     prefixes = set(re.findall(r'f"(utter_[a-z0-9_]*)\{', source))
     responses = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"]
