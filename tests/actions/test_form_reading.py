@@ -435,8 +435,9 @@ async def test_a_question_at_the_summary_does_not_overwrite_the_account():
 @pytest.mark.parametrize("text", ["好的我再想想", "嗯 我问问儿子", "可以 等一下哈"])
 async def test_hesitation_at_the_summary_submits_nothing(text):
     tracker = said(
-        "elderly_card_form", "confirmed", text, "affirm", mapped={"confirmed": True}, **FILLED
-    )
+        "elderly_card_form", "confirmed", text, "affirm", mapped={"confirmed": True},
+        submission_key="key-made-with-the-summary", **FILLED,
+    )  # fmt: skip
     slots, messages = await run(forms.ValidateElderlyCardForm(), tracker)
     assert slots["confirmed"] is None and "submission_key" not in slots
     assert "还没有提交" in messages[0]

@@ -32,7 +32,7 @@ APPLICATION = {
     "id_number": "510304195003150026",
     "phone": "13812345678",
     "township": "回龙镇",
-    "details": {"house_grade": "D"},
+    "details": {"house_condition": "土墙房子墙裂了缝"},
     "channel": "socketio",
     "conversation_id": "socketio:sender-1",
     "privacy_notice": "2026-11",
@@ -142,16 +142,24 @@ async def test_withdraw_is_throttled(client: StoreClient) -> None:
             await client.withdraw(number, "socketio:guesser", proof="0000")
         assert error.value.code == "not_found"
     with pytest.raises(StoreRejected) as error:
-        await client.withdraw(number, "socketio:sender-1")
+        await client.withdraw(number, "socketio:guesser", proof="0026")
     assert (error.value.status, error.value.code) == (429, "too_many_attempts")
     assert error.value.details["retry_after"] > 0
+    # The guesser's failures never lock out the conversation that submitted it.
+    withdrawn = await client.withdraw(number, "socketio:sender-1")
+    assert withdrawn.status == "withdrawn"
 
 
 @pytest.mark.asyncio
 async def test_find_by_applicant(client: StoreClient) -> None:
     first = await client.create_application(**APPLICATION, idempotency_key="a")
     second = await client.create_application(
-        **{**APPLICATION, "service_type": "temporary_relief"}, idempotency_key="b"
+        **{
+            **APPLICATION,
+            "service_type": "temporary_relief",
+            "details": {"incident": "家里失火了"},
+        },
+        idempotency_key="b",
     )
     found = await client.find_by_applicant(
         "510304195003150026", "138-1234-5678", "socketio:new-chat"

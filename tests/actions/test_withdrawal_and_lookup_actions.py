@@ -59,7 +59,7 @@ async def run(action: Any, tracker: Tracker) -> tuple[dict[str, Any], list[str]]
     )
 
 
-async def submitted(sender: str = "resident-7") -> str:
+async def submitted(sender: str = "rest:resident-7") -> str:
     tracker = confirmed_application()
     tracker.sender_id = sender
     return (await submit(tracker))["tracking_number"]
@@ -68,7 +68,7 @@ async def submitted(sender: str = "resident-7") -> str:
 @pytest.mark.parametrize("text", ["我那个申请不想办了 咋个撤回", "不办了", "撤回申请"])
 async def test_a_cancel_after_submitting_offers_to_withdraw_that_application(store, text):
     number = await submitted()
-    slots, messages = await run(withdrawal.ActionOfferWithdrawal(), said("resident-7", text))
+    slots, messages = await run(withdrawal.ActionOfferWithdrawal(), said("rest:resident-7", text))
     assert slots == {
         "withdrawal_number": number,
         "withdrawal_owned": True,
@@ -78,26 +78,26 @@ async def test_a_cancel_after_submitting_offers_to_withdraw_that_application(sto
 
 
 async def test_a_cancel_with_nothing_submitted_says_so_without_claiming_too_much(store):
-    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("nobody", "算了"))
+    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("rest:nobody", "算了"))
     assert slots == {"withdrawal_offer": "nothing"}
     text = DOMAIN["responses"]["utter_nothing_to_cancel"][0]["text"]
     assert "撤回" in text and "没有办任何事" not in text
 
 
 async def test_an_explicit_withdrawal_from_elsewhere_asks_for_the_number(store):
-    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("new-phone", "我要撤回申请"))
+    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("rest:new-phone", "我要撤回申请"))
     assert slots == {"withdrawal_offer": "form"}
 
 
 async def test_withdrawing_after_yes_and_keeping_after_no(store):
     number = await submitted()
-    kept = said("resident-7", "不撤回", withdrawal_number=number, withdrawal_owned=True)
+    kept = said("rest:resident-7", "不撤回", withdrawal_number=number, withdrawal_owned=True)
     _, messages = await run(withdrawal.ActionWithdrawApplication(), kept)
     assert "没有撤回" in messages[0]
-    assert (await store.list_for_conversation("resident-7"))[0].status == "submitted"
+    assert (await store.list_for_conversation("rest:resident-7"))[0].status == "submitted"
 
     yes = said(
-        "resident-7",
+        "rest:resident-7",
         "确认撤回",
         withdrawal_number=number,
         withdrawal_owned=True,
@@ -106,7 +106,7 @@ async def test_withdrawing_after_yes_and_keeping_after_no(store):
     slots, messages = await run(withdrawal.ActionWithdrawApplication(), yes)
     assert "已撤回" in messages[0] and number in messages[0]
     assert slots["withdrawal_number"] is None  # forgotten
-    assert (await store.list_for_conversation("resident-7"))[0].status == "withdrawn"
+    assert (await store.list_for_conversation("rest:resident-7"))[0].status == "withdrawn"
 
 
 async def test_another_conversation_needs_the_right_proof(store):
@@ -114,7 +114,7 @@ async def test_another_conversation_needs_the_right_proof(store):
 
     def attempt(proof: str) -> Tracker:
         return said(
-            "stranger",
+            "rest:stranger",
             "确认撤回",
             withdrawal_number=number,
             withdrawal_confirmed=True,
@@ -129,9 +129,9 @@ async def test_another_conversation_needs_the_right_proof(store):
 
 async def test_a_decided_application_is_said_to_be_too_late_to_withdraw(store):
     number = await submitted()
-    await store.withdraw(number, "resident-7")  # decided: withdrawn already
+    await store.withdraw(number, "rest:resident-7")  # decided: withdrawn already
     yes = said(
-        "resident-7",
+        "rest:resident-7",
         "确认撤回",
         withdrawal_number=number,
         withdrawal_owned=True,
@@ -144,14 +144,16 @@ async def test_a_decided_application_is_said_to_be_too_late_to_withdraw(store):
 async def test_the_store_down_is_said_honestly(monkeypatch: pytest.MonkeyPatch):
     async with StoreClient(f"http://127.0.0.1:{free_port()}", TOKEN, timeout_seconds=1) as down:
         monkeypatch.setattr(withdrawal, "shared_client", lambda: down)
-        _, messages = await run(withdrawal.ActionOfferWithdrawal(), said("resident-7", "不办了"))
+        _, messages = await run(
+            withdrawal.ActionOfferWithdrawal(), said("rest:resident-7", "不办了")
+        )
     assert "连不上" in messages[0] and "照常办理" in messages[0]
 
 
 async def test_a_lookup_by_id_and_phone_lists_the_applications_masked(store):
     number = await submitted()
     tracker = said(
-        "another-phone",
+        "rest:another-phone",
         "13812345678",
         "inform",
         lookup_id_number=SENIOR_ID,
@@ -162,7 +164,7 @@ async def test_a_lookup_by_id_and_phone_lists_the_applications_masked(store):
     assert slots["lookup_id_number"] is None and slots["lookup_phone"] is None
 
     wrong = said(
-        "another-phone", "x", "inform", lookup_id_number=SENIOR_ID, lookup_phone="13900000000"
+        "rest:another-phone", "x", "inform", lookup_id_number=SENIOR_ID, lookup_phone="13900000000"
     )
     _, messages = await run(status.ActionCheckStatus(), wrong)
     assert "没有查到" in messages[0] and number not in messages[0]
@@ -170,7 +172,7 @@ async def test_a_lookup_by_id_and_phone_lists_the_applications_masked(store):
 
 def in_form(form: str, requested: str, text: str, intent: str = "inform", **slots: Any) -> Tracker:
     return Tracker(
-        sender_id="resident-7",
+        sender_id="rest:resident-7",
         slots={"requested_slot": requested, **slots},
         latest_message={"intent": {"name": intent}, "entities": [], "text": text},
         events=[{"event": "user", "text": text}],
@@ -248,7 +250,7 @@ async def test_an_id_and_a_phone_given_together_are_both_taken(requested, text, 
 
 
 async def test_a_tracking_number_with_a_withdrawal_word_goes_to_the_withdrawal():
-    tracker = said("resident-7", "撤回DA202612010007", "inform")
+    tracker = said("rest:resident-7", "撤回DA202612010007", "inform")
     dispatcher = CollectingDispatcher()
     events = await status.ActionCheckStatus().run(dispatcher, tracker, DOMAIN)
     assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_withdrawal"]
@@ -260,6 +262,6 @@ async def test_stopping_a_lookup_in_words_ends_it_whatever_the_intent(store, tex
     slots, messages = await run(status.ValidateStatusForm(), tracker)
     assert slots["lookup_mode"] == "stopped" and slots.get("requested_slot") is None
     assert not messages
-    ended = said("resident-7", text, "inform", lookup_mode="stopped")
+    ended = said("rest:resident-7", text, "inform", lookup_mode="stopped")
     slots, messages = await run(status.ActionCheckStatus(), ended)
     assert "不查了" in messages[0] and slots["lookup_mode"] is None
