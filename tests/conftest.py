@@ -71,6 +71,6 @@ def parser(model_path: Path) -> Parser:
 @pytest.fixture(scope="session")
 def stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The whole assistant running on loopback, shared by the end-to-end tests."""
-    credentials = "connectors.rest.RestInput:\n"
+    credentials = "connectors.rest.RestInput:\n  authentication: none\n"
     with running_stack(tmp_path_factory.mktemp("stack"), model_path, credentials) as running:
         yield running

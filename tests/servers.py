@@ -149,6 +149,7 @@ def embedded_endpoints(folder: Path) -> Path:
     config["tracker_store"]["db"] = str(folder / "tracker.db")
     path = folder / "endpoints.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    path.chmod(0o600)
     return path
 
 
@@ -175,6 +176,7 @@ def running_stack(
         **(extra_env or {}),
     }
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
+    (folder / "credentials.yml").chmod(0o600)
     if endpoints is None:
         endpoints = embedded_endpoints(folder)
     stack = Stack(
@@ -201,20 +203,39 @@ def running_stack(
             stack.stop(name)
 
 
-@contextmanager
-def running_store(folder: Path, port: int | None = None, **variables: str) -> Iterator[str]:
-    """The status store alone, a real process in its own venv as `make run` starts it,
-    on `port` or a free one; yields its URL. `variables` (STORE_SERVICE_TOKEN,
-    STORE_PROOF_MAX_FAILURES...) override the stack's fresh secrets and defaults.
+@dataclass
+class StoreProcess:
+    """The status store alone, a real process in its own venv as `make run` starts it.
 
     Tests outside tests/backend use the store this way: its dependencies (.venv-store)
     are not those of the main venv, so it cannot run inside their process."""
+
+    url: str
+    stack: Stack
+
+    def stop(self) -> None:
+        self.stack.stop("store")
+
+
+def start_store(folder: Path, port: int | None = None, **variables: str) -> StoreProcess:
+    """Start the store on `port` or a free one and wait until it answers. `variables`
+    (STORE_SERVICE_TOKEN, STORE_PROOF_MAX_FAILURES...) override the stack's fresh
+    secrets and defaults."""
     port = port or free_port()
     url = f"http://127.0.0.1:{port}"
     stack = Stack(folder, url, "", [], {**stack_environment(folder, port), **variables})
     stack.add("store", "store", processes.command("store"), f"{url}/health")
+    stack.start("store")
+    return StoreProcess(url, stack)
+
+
+@contextmanager
+def running_store(
+    folder: Path, port: int | None = None, **variables: str
+) -> Iterator[StoreProcess]:
+    """`start_store`, stopped after."""
+    store = start_store(folder, port, **variables)
     try:
-        stack.start("store")
-        yield url
+        yield store
     finally:
-        stack.stop("store")
+        store.stop()
