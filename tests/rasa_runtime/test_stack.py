@@ -1,7 +1,8 @@
 """The processes as they run (issue 9, findings 6 and 8, clean shutdown): each holds
 only its own secrets, none on a command line; files are private and hold no readable
 ID or phone number; an unavailable action server gets a kind answer and loses no turn;
-SIGTERM lets the turn in flight finish or leaves it untaken; retention runs in Rasa."""
+SIGTERM lets the turn in flight finish or leaves it untaken; a conversation is deleted
+on request, and after its retention period by the Rasa server itself."""
 
 from __future__ import annotations
 
@@ -197,6 +198,16 @@ def add_idle_conversation(stack: Stack, sender: str) -> None:
 def stored_senders(stack: Stack) -> set[str]:
     with sqlite3.connect(stack.folder / "tracker.db") as connection:
         return {row[0] for row in connection.execute("SELECT DISTINCT sender_id FROM events")}
+
+
+def test_a_conversation_is_deleted_when_the_resident_confirms(stack: Stack) -> None:
+    resident = Resident(stack)
+    resident.say(FAQ_QUESTION)
+    assert f"rest:{resident.sender}" in stored_senders(stack)
+    assert response_text("utter_ask_erase_confirmation") in resident.say("删除我的聊天记录")
+    reply = resident.say("确认删除聊天记录")
+    assert response_text("utter_conversation_erased") in reply
+    assert f"rest:{resident.sender}" not in stored_senders(stack)
 
 
 def test_sigterm_lets_the_turn_in_flight_finish(stack: Stack) -> None:

@@ -196,3 +196,20 @@ async def test_idle_conversations_are_deleted_after_the_retention(key: str, tmp_
     # A conversation is kept whole while its newest event is within the period.
     recent = await store.retrieve("o-recent")
     assert recent is not None and [e.text for e in recent.events] == ["低保咋个办", "谢谢"]
+
+
+async def test_the_retention_command_uses_the_endpoints_file(key: str, tmp_path: Path) -> None:
+    db = tmp_path / "tracker.db"
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(db))
+    long_ago = time.time() - 181 * 24 * 3600
+    await store.save(
+        DialogueStateTracker.from_events("o-old", [UserUttered("低保", timestamp=long_ago)])
+    )
+    endpoints = tmp_path / "endpoints.yml"
+    endpoints.write_text(
+        "tracker_store:\n  type: rasa_runtime.trackers.EncryptedSQLTrackerStore\n"
+        f"  dialect: sqlite\n  db: {db}\n",
+        encoding="utf-8",
+    )
+    retention.main(["--endpoints", str(endpoints)])
+    assert await store.retrieve("o-old") is None
