@@ -13,9 +13,9 @@ the CPU among all waiting messages at once would finish every one of them late, 
 of most of them in time.
 
 A stopping server drains the engine (`drain`, called by the launcher on SIGTERM): turns
-in flight finish and their replies are delivered; what cannot finish in time is handed
-back unsaved (the message is not taken in, so it can be sent again), never cut off
-after it was saved.
+in flight finish and their replies are delivered; what cannot finish in time is
+cancelled before Rasa saves it, and what has not started is refused (`EngineStopped`):
+either way the message is not taken in, so it can be sent again.
 """
 
 from __future__ import annotations
