@@ -71,7 +71,7 @@ def forget_application() -> list[dict[str, Any]]:
     return [SlotSet(slot, None) for slot in APPLICATION_SLOTS]
 
 
-def outcome(value: str) -> dict[str, Any]:
+def outcome(value: str | None) -> dict[str, Any]:
     return SlotSet("application_outcome", value)
 
 
