@@ -47,15 +47,11 @@ TARGETS: dict[str, Target] = {
     "bot/actions/validation.py": Target(MAIN_PYTEST, ("tests/actions/test_validation.py",)),
     "backend/validation.py": Target(
         STORE_PYTEST,
-        ("tests/backend/test_store_units.py", "tests/backend/test_store_applications.py"),
+        ("tests/backend/test_validation_rules.py", "tests/backend/test_store_units.py"),
     ),
     "backend/lifecycle.py": Target(
         STORE_PYTEST,
-        (
-            "tests/backend/test_store_units.py",
-            "tests/backend/test_store_staff.py",
-            "tests/backend/test_store_withdrawal.py",
-        ),
+        ("tests/backend/test_lifecycle_rules.py", "tests/backend/test_store_units.py"),
     ),
     "backend/crypto.py": Target(
         STORE_PYTEST, ("tests/backend/test_store_units.py", "tests/backend/test_store_privacy.py")
