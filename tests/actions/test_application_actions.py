@@ -8,17 +8,14 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from cryptography.fernet import Fernet
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from backend.app import RunningServer, start_server
-from backend.config import Settings
 from bot.actions import applications, forms, withdrawal
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
 from tests.actions.domain_text import DOMAIN, rendered
-from tests.servers import free_port
+from tests.servers import StoreProcess, free_port, start_store
 
 TOKEN = "service-token-for-action-tests"
 SENIOR_ID = "510304195503120042"
@@ -166,15 +163,8 @@ async def test_saying_no_at_confirmation_asks_what_to_correct():
     assert "正确的内容" in messages[0]
 
 
-def store_settings(folder: Path, port: int) -> Settings:
-    return Settings(
-        database_url=f"sqlite:///{folder}/store.db",
-        service_token=TOKEN,
-        staff_token="staff-token-for-action-tests",
-        encryption_key=Fernet.generate_key().decode(),
-        hash_key="hash-key-for-action-tests",
-        port=port,
-    )
+def start_test_store(folder: Path, port: int) -> StoreProcess:
+    return start_store(folder, port, STORE_SERVICE_TOKEN=TOKEN)
 
 
 @pytest_asyncio.fixture
@@ -216,7 +206,7 @@ async def test_store_down_loses_nothing_and_the_retry_submits_exactly_once(
     assert slots == {"application_outcome": "unavailable"}  # answers untouched
 
     port = int(store_client.base_url.rsplit(":", 1)[1])
-    server: RunningServer = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    server = start_test_store(tmp_path, port)
     try:
         first = await submit(tracker)
         second = await submit(tracker)  # e.g. the resident pressed 再试一次 twice
@@ -226,7 +216,7 @@ async def test_store_down_loses_nothing_and_the_retry_submits_exactly_once(
         own = await store_client.list_for_conversation("rest:resident-7")
         assert [a.tracking_number for a in own] == [first["tracking_number"]]
     finally:
-        await server.stop()
+        server.stop()
 
 
 async def test_nothing_is_submitted_without_confirmation(store_client: StoreClient):
@@ -283,14 +273,14 @@ async def test_the_submission_sends_the_notice_version_and_the_channel_of_the_id
     store_client: StoreClient, tmp_path: Path
 ):
     port = int(store_client.base_url.rsplit(":", 1)[1])
-    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    server = start_test_store(tmp_path, port)
     try:
         slots = await submit(confirmed_application(submission_key="key-notice"))
         assert slots["application_outcome"] == "submitted"
         found = await store_client.find_by_key("key-notice", "rest:resident-7")
         assert found is not None and found.tracking_number == slots["tracking_number"]
     finally:
-        await server.stop()
+        server.stop()
 
 
 def after_unavailable(**slots: Any) -> Tracker:
@@ -324,7 +314,7 @@ async def test_leaving_after_an_unanswered_submission_tells_what_the_store_made(
     store_client: StoreClient, tmp_path: Path, action: Any
 ):
     port = int(store_client.base_url.rsplit(":", 1)[1])
-    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    server = start_test_store(tmp_path, port)
     try:
         # The timed-out create was committed all the same.
         created = await store_client.create_application(
@@ -335,7 +325,7 @@ async def test_leaving_after_an_unanswered_submission_tells_what_the_store_made(
         )  # fmt: skip
         slots, messages = await leave(action, after_unavailable())
     finally:
-        await server.stop()
+        server.stop()
     assert created.tracking_number in messages[0] and "已经提交" in messages[0]
     assert "没有提交" not in messages[0]
     assert all(slots[slot] is None for slot in PERSONAL)
@@ -349,11 +339,11 @@ async def test_leaving_after_an_unanswered_submission_that_made_nothing(
     store_client: StoreClient, tmp_path: Path, action: Any
 ):
     port = int(store_client.base_url.rsplit(":", 1)[1])
-    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    server = start_test_store(tmp_path, port)
     try:
         slots, messages = await leave(action, after_unavailable())
     finally:
-        await server.stop()
+        server.stop()
     assert "没有提交" in messages[0]
     assert all(slots[slot] is None for slot in PERSONAL)
 

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 
-from tests.servers import ROOT, VENV, free_port, wait_for
+from tests.servers import ROOT, VENV, free_port, running_store, wait_for
 
 TOKEN = secrets.token_urlsafe(24)
 SENIOR_ID = "510304195503120042"
@@ -79,29 +78,8 @@ def environment(tmp_path: Path, **extra: str) -> dict[str, str]:
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real status store, to see whether a forged call created anything."""
     folder = tmp_path_factory.mktemp("store")
-    port = free_port()
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite:///{folder}/store.db",
-        "STORE_PORT": str(port),
-        "STORE_SERVICE_TOKEN": "service-token-for-server-tests",
-        "STORE_STAFF_TOKEN": secrets.token_urlsafe(24),
-        "STORE_HASH_KEY": secrets.token_urlsafe(24),
-        "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
-    log = folder / "store.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [VENV / "python", "-m", "backend"], cwd=ROOT, env=env, stdout=out, stderr=out
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(f"{url}/health", process, log)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+    with running_store(folder, STORE_SERVICE_TOKEN="service-token-for-server-tests") as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from aiohttp import web
-from cryptography.fernet import Fernet
 
-from backend.app import RunningServer, start_server
-from backend.config import Settings
 from bot.actions.store_client import (
     DEFAULT_URL,
     ApplicationStatus,
@@ -23,7 +20,7 @@ from bot.actions.store_client import (
     StoreRejected,
     StoreUnavailable,
 )
-from tests.servers import free_port
+from tests.servers import StoreProcess, free_port, running_store
 
 TOKEN = "service-token-for-client-tests"
 APPLICATION = {
@@ -39,23 +36,14 @@ APPLICATION = {
 }
 
 
-@pytest_asyncio.fixture
-async def store(tmp_path: Path) -> AsyncIterator[RunningServer]:
-    settings = Settings(
-        database_url=f"sqlite:///{tmp_path}/store.db",
-        service_token=TOKEN,
-        staff_token="staff-token-for-client-tests",
-        encryption_key=Fernet.generate_key().decode(),
-        hash_key="hash-key-for-client-tests",
-        proof_max_failures=2,
-    )
-    server = await start_server(settings, host="127.0.0.1", port=0)
-    yield server
-    await server.stop()
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreProcess]:
+    with running_store(tmp_path, STORE_SERVICE_TOKEN=TOKEN, STORE_PROOF_MAX_FAILURES="2") as server:
+        yield server
 
 
 @pytest_asyncio.fixture
-async def client(store: RunningServer) -> AsyncIterator[StoreClient]:
+async def client(store: StoreProcess) -> AsyncIterator[StoreClient]:
     async with StoreClient(store.url, TOKEN) as store_client:
         yield store_client
 
@@ -183,7 +171,7 @@ async def test_find_by_applicant(client: StoreClient) -> None:
 
 
 @pytest.mark.asyncio
-async def test_wrong_token_is_rejected(store: RunningServer) -> None:
+async def test_wrong_token_is_rejected(store: StoreProcess) -> None:
     async with StoreClient(store.url, "not-the-service-token") as client:
         with pytest.raises(StoreRejected) as error:
             await client.list_for_conversation("socketio:sender-1")
@@ -297,7 +285,7 @@ class Clock:
 
 @pytest.mark.asyncio
 async def test_the_breaker_opens_after_consecutive_failures_and_then_fails_at_once(
-    store: RunningServer,
+    store: StoreProcess,
 ) -> None:
     clock = Clock()
     breaker = CircuitBreaker(failures_to_open=3, cooldown_seconds=15, clock=clock)
@@ -356,7 +344,7 @@ def test_only_one_probe_at_a_time() -> None:
 
 
 @pytest.mark.asyncio
-async def test_refusals_are_answers_and_do_not_open_the_breaker(store: RunningServer) -> None:
+async def test_refusals_are_answers_and_do_not_open_the_breaker(store: StoreProcess) -> None:
     breaker = CircuitBreaker(failures_to_open=2, cooldown_seconds=60)
     async with StoreClient(store.url, "not-the-service-token", breaker=breaker) as client:
         for _ in range(3):
@@ -366,7 +354,7 @@ async def test_refusals_are_answers_and_do_not_open_the_breaker(store: RunningSe
 
 
 @pytest.mark.asyncio
-async def test_failures_must_be_consecutive(store: RunningServer) -> None:
+async def test_failures_must_be_consecutive(store: StoreProcess) -> None:
     breaker = CircuitBreaker(failures_to_open=2, cooldown_seconds=60)
     async with StoreClient(store.url, TOKEN, breaker=breaker) as client:
         live = client.base_url

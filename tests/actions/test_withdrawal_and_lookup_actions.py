@@ -11,7 +11,6 @@ import pytest_asyncio
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from backend.app import start_server
 from bot.actions import applications, status, withdrawal
 from bot.actions.store_client import StoreClient
 from tests.actions.domain_text import DOMAIN, rendered
@@ -19,7 +18,7 @@ from tests.actions.test_application_actions import (
     SENIOR_ID,
     TOKEN,
     confirmed_application,
-    store_settings,
+    start_test_store,
     submit,
 )
 from tests.servers import free_port
@@ -28,14 +27,14 @@ from tests.servers import free_port
 @pytest_asyncio.fixture
 async def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[StoreClient]:
     port = free_port()
-    server = await start_server(store_settings(tmp_path, port), host="127.0.0.1")
+    server = start_test_store(tmp_path, port)
     try:
         async with StoreClient(f"http://127.0.0.1:{port}", TOKEN, timeout_seconds=5) as client:
             for module in (applications, status, withdrawal):
                 monkeypatch.setattr(module, "shared_client", lambda: client)
             yield client
     finally:
-        await server.stop()
+        server.stop()
 
 
 def said(sender: str, text: str, intent: str = "cancel", **slots: Any) -> Tracker:
