@@ -57,9 +57,7 @@ TARGETS: dict[str, Target] = {
         STORE_PYTEST, ("tests/backend/test_store_units.py", "tests/backend/test_store_privacy.py")
     ),
     # Proof throttling, and the proof checks and idempotency of the store itself.
-    "backend/throttling.py": Target(
-        STORE_PYTEST, ("tests/backend/test_store_throttling.py", "tests/backend/test_store_find.py")
-    ),
+    "backend/throttling.py": Target(STORE_PYTEST, ("tests/backend/test_throttle_policy.py",)),
     "backend/store.py": Target(
         STORE_PYTEST,
         (
@@ -70,11 +68,10 @@ TARGETS: dict[str, Target] = {
         ),
     ),
     "connectors/wechat/signature.py": Target(
-        MAIN_PYTEST, ("tests/connectors/test_wechat_security.py",)
+        MAIN_PYTEST, ("tests/connectors/test_wechat_signature.py",)
     ),
     "connectors/wechat/crypto.py": Target(
-        MAIN_PYTEST,
-        ("tests/connectors/test_wechat_security.py", "tests/connectors/test_wechat_messages.py"),
+        MAIN_PYTEST, ("tests/connectors/test_wechat_envelopes.py",)
     ),
     "connectors/guard.py": Target(MAIN_PYTEST, ("tests/connectors/test_guard.py",)),
     "rasa_runtime/trackers.py": Target(MAIN_PYTEST, ("tests/rasa_runtime/test_trackers.py",)),
