@@ -54,7 +54,7 @@ TARGETS: dict[str, Target] = {
         ("tests/backend/test_lifecycle_rules.py", "tests/backend/test_store_units.py"),
     ),
     "backend/crypto.py": Target(
-        STORE_PYTEST, ("tests/backend/test_store_units.py", "tests/backend/test_store_privacy.py")
+        STORE_PYTEST, ("tests/backend/test_field_cipher.py", "tests/backend/test_store_units.py")
     ),
     # Proof throttling, and the proof checks and idempotency of the store itself.
     "backend/throttling.py": Target(STORE_PYTEST, ("tests/backend/test_throttle_policy.py",)),
