@@ -28,19 +28,13 @@ from connectors.wechat.dispatch import Work
 from connectors.wechat.identity import CHANNEL_NAME, for_log
 from connectors.wechat.inbound import Inbound
 from connectors.wechat.privacy import forget_resident
-from connectors.wechat.render import render
+from connectors.wechat.replies import Replies, load_replies
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from connectors.wechat.state import state_for
 from connectors.wechat.xmlio import render_text_reply
 
 logger = logging.getLogger(__name__)
 
-VOICE_UNCLEAR_REPLY = "不好意思，这段语音我没听清。请再说一遍，或者直接打字告诉我。"
-NOT_TEXT_REPLIES = {
-    "image": "我现在还看不懂图片。请用文字或语音把您的问题告诉我，比如「老年证咋个办」。",
-    "location": "收到您的位置啦。请用文字或语音告诉我您想办什么事，比如「便民服务中心在哪儿」。",
-}
-OTHER_TYPE_REPLY = "这种消息我还看不懂。请用文字或语音告诉我您的问题，比如「低保要带啥子材料」。"
 # Stored as the resident's turn when they follow; the greet intent brings the menu.
 SUBSCRIBE_TEXT = "关注公众号"
 
@@ -59,10 +53,10 @@ class WeChatOutput(OutputChannel):
         return CHANNEL_NAME
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
-        await self._delivery.push(recipient_id, render([message]))
+        await self._delivery.push(recipient_id, [message])
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        await self._delivery.push(recipient_id, render([{"text": text}]))
+        await self._delivery.push(recipient_id, [{"text": text}])
 
 
 class WeChatInput(InputChannel):
@@ -83,10 +77,13 @@ class WeChatInput(InputChannel):
         limits: Limits | None = None,
         state: ChannelState | None = None,
         clock: Callable[[], float] = time.time,
+        replies: Replies | None = None,
     ) -> None:
         """`clock` is the wall clock for timestamps and for how long messages are
-        remembered (tests move it instead of waiting)."""
+        remembered (tests move it instead of waiting); `replies` default to the
+        domain's."""
         self.settings = settings
+        self._replies = replies or load_replies()
         self.timing = timing or Timing()
         self.limits = limits or Limits()
         state = state or state_for(settings, self.limits)
@@ -97,7 +94,7 @@ class WeChatInput(InputChannel):
             )
         else:
             logger.info("WeChat channel off: WECHAT_TOKEN is not set.")
-        self._delivery = Delivery(settings, state, self.timing, self.limits, clock)
+        self._delivery = Delivery(settings, state, self.timing, self.limits, self._replies, clock)
         self._options = OptionMemory(state, ttl=self.timing.memory_ttl)
 
     def get_output_channel(self) -> OutputChannel | None:
@@ -160,9 +157,9 @@ class WeChatInput(InputChannel):
         if inbound.msg_type == "voice":
             if inbound.recognition:
                 return await self._converse(inbound, inbound.recognition, handle, deadline_at)
-            return await self._delivery.reply_now(inbound.conversation, VOICE_UNCLEAR_REPLY)
+            return await self._delivery.reply_now(inbound.conversation, self._replies.voice_unclear)
         if inbound.msg_type != "event":
-            text = NOT_TEXT_REPLIES.get(inbound.msg_type, OTHER_TYPE_REPLY)
+            text = self._replies.for_type(inbound.msg_type)
             return await self._delivery.reply_now(inbound.conversation, text)
         work = self._event_work(request, inbound, handle)
         if work is None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 from connectors.state import ChannelState
 from connectors.wechat.api_client import WeChatClient
 from connectors.wechat.dispatch import Dispatcher, Work
 from connectors.wechat.outbox import Outbox
+from connectors.wechat.render import render
+from connectors.wechat.replies import Replies
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 
 # What a resident sends to see an answer that missed the passive reply.
@@ -27,16 +30,18 @@ class Delivery:
         state: ChannelState,
         timing: Timing,
         limits: Limits,
+        replies: Replies,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._state = state
+        self._options_hint = replies.options_hint
         customer_service = None
         if settings.customer_service:
             customer_service = WeChatClient(
                 settings.api_base, str(settings.app_id), str(settings.app_secret), state, timing
             )
-        self._outbox = Outbox(state, customer_service, timing, limits)
-        self._dispatcher = Dispatcher(state, self._outbox, timing, limits, clock)
+        self._outbox = Outbox(state, customer_service, timing, limits, replies.more_hint)
+        self._dispatcher = Dispatcher(state, self._outbox, timing, limits, replies, clock)
 
     async def answer(
         self, key: str, conversation: str, work: Work, deadline_at: float
@@ -56,9 +61,9 @@ class Delivery:
         """A passive reply that needs no Rasa, with whatever was waiting before it."""
         return await self._outbox.passive(conversation, text)
 
-    async def push(self, conversation: str, text: str) -> None:
-        """An answer outside any request (Rasa's HTTP API, staff replies)."""
-        await self._outbox.push(conversation, text)
+    async def push(self, conversation: str, messages: list[dict[str, Any]]) -> None:
+        """Bot messages outside any request (Rasa's HTTP API, staff replies)."""
+        await self._outbox.push(conversation, render(messages, self._options_hint))
 
     async def drain(self) -> None:
         """Waits until every answer in progress in this process has gone out."""

@@ -25,12 +25,10 @@ from connectors.state import ChannelState
 from connectors.wechat.identity import CHANNEL_NAME, for_log
 from connectors.wechat.outbox import Outbox
 from connectors.wechat.render import render
+from connectors.wechat.replies import Replies
 from connectors.wechat.settings import Limits, Timing
 
 logger = logging.getLogger(__name__)
-
-WAIT_REPLY = "您的问题我还在查，请稍等半分钟，再回复「查看」就能看到答复。"
-SORRY_REPLY = "不好意思，系统开了个小差。请过一会儿再发一次，或者拨打12345政务服务便民热线。"
 
 Work = Callable[[OutputChannel], Awaitable[None]]
 # How often a retry asks whether another process has finished the answer.
@@ -73,11 +71,13 @@ class Dispatcher:
         outbox: Outbox,
         timing: Timing,
         limits: Limits,
+        replies: Replies,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._state = state
         self._outbox = outbox
         self._timing = timing
+        self._replies = replies
         # Jobs this process runs; the state knows which process runs any job.
         self._jobs: TTLCache[_Job] = TTLCache(timing.dedup_ttl, limits.max_entries, clock)
         self._process = secrets.token_hex(8)
@@ -154,7 +154,7 @@ class Dispatcher:
     async def _overdue_reply(self, conversation: str) -> str | None:
         if self._outbox.customer_service is not None:
             return await self._outbox.passive(conversation, None)
-        return await self._outbox.passive(conversation, WAIT_REPLY)
+        return await self._outbox.passive(conversation, self._replies.wait)
 
     async def _claim(self, key: str) -> bool:
         """Whether this caller delivers the answer to `key` (exactly one does)."""
@@ -185,12 +185,12 @@ class Dispatcher:
 
     def _rendered(self, job: _Job) -> str:
         if job.task.cancelled():
-            return SORRY_REPLY
+            return self._replies.sorry
         error = job.task.exception()
         if error is not None:
             # The type only: messages of Rasa's errors can quote the resident's text.
             logger.error(
                 "WeChat message of %s failed: %s", for_log(job.conversation), type(error).__name__
             )
-            return SORRY_REPLY
-        return render(job.output.messages)
+            return self._replies.sorry
+        return render(job.output.messages, self._replies.options_hint)

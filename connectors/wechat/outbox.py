@@ -24,11 +24,13 @@ class Outbox:
         customer_service: WeChatClient | None,
         timing: Timing,
         limits: Limits,
+        more_hint: str,
     ) -> None:
         self._state = state
         self.customer_service = customer_service
         self._ttl = timing.memory_ttl
         self._max_reply_bytes = limits.max_reply_bytes
+        self._more_hint = more_hint
 
     async def has_pending(self, conversation: str) -> bool:
         return await self._state.length(_pending(conversation)) > 0
@@ -39,7 +41,7 @@ class Outbox:
         combined = "\n\n".join(part for part in parts if part)
         if not combined:
             return None
-        head, rest = fit(combined, self._max_reply_bytes)
+        head, rest = fit(combined, self._max_reply_bytes, self._more_hint)
         if rest:
             await self._keep(conversation, rest)
         return head
@@ -56,7 +58,7 @@ class Outbox:
                 "WeChat push to %s dropped: not a WeChat conversation", for_log(conversation)
             )
             return
-        head, rest = fit(text, self._max_reply_bytes)
+        head, rest = fit(text, self._max_reply_bytes, self._more_hint)
         if self.customer_service is not None:
             try:
                 await self.customer_service.send_text(openid, head)

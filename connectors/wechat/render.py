@@ -12,15 +12,12 @@ from typing import Any
 
 from connectors.options import Option, option
 
-OPTIONS_HINT = "请回复数字选择，比如回复「1」。"
-MORE_HINT = "（后面还有，回复「查看」接着看）"
 
-
-def render(messages: Iterable[dict[str, Any]]) -> str:
+def render(messages: Iterable[dict[str, Any]], options_hint: str) -> str:
     """One text for a sequence of Rasa bot messages (`send_response` dicts).
 
     Buttons are numbered in the order `connectors.options.options_in` gives them, the
-    order in which a digit picks them.
+    order in which a digit picks them; `options_hint` follows them.
     """
     blocks: list[str] = []
     offered: list[Option] = []
@@ -42,7 +39,7 @@ def render(messages: Iterable[dict[str, Any]]) -> str:
         if lines:
             blocks.append("\n".join(lines))
     if offered:
-        blocks.append(OPTIONS_HINT)
+        blocks.append(options_hint)
     return "\n\n".join(blocks)
 
 
@@ -54,18 +51,18 @@ def _numbered(buttons: list[dict[str, Any]], offered: list[Option]) -> list[str]
     return lines
 
 
-def fit(text: str, max_bytes: int) -> tuple[str, str | None]:
+def fit(text: str, max_bytes: int, more_hint: str) -> tuple[str, str | None]:
     """Cut `text` to `max_bytes` of UTF-8; returns the part to send and the rest, if any.
 
     The cut falls on a line break when one is near, so an option or a sentence is not
-    split, and the sent part says that more follows.
+    split, and the sent part ends with `more_hint`, which says that more follows.
     """
     if len(text.encode()) <= max_bytes:
         return text, None
-    budget = max_bytes - len(MORE_HINT.encode()) - 1
+    budget = max_bytes - len(more_hint.encode()) - 1
     head = text.encode()[:budget].decode(errors="ignore")
     line_break = head.rfind("\n")
     if line_break > len(head) // 2:
         head = head[:line_break]
     rest = text[len(head) :].lstrip()
-    return f"{head.rstrip()}\n{MORE_HINT}", rest
+    return f"{head.rstrip()}\n{more_hint}", rest

@@ -30,11 +30,13 @@ from wechat_harness import (
 
 from connectors.state import MemoryState
 from connectors.wechat.api_client import AccessTokenHolder, WeChatApi, WeChatClient
-from connectors.wechat.dispatch import WAIT_REPLY
+from connectors.wechat.replies import load_replies
 from connectors.wechat.settings import Timing
 
 # Only ends a test that would otherwise hang; no assertion depends on it.
 HANG = 30
+
+REPLIES = load_replies()
 
 
 async def test_slow_answer_arrives_through_customer_service_api() -> None:
@@ -81,9 +83,9 @@ async def test_without_customer_service_a_retry_or_the_next_message_gets_the_ans
 
         await eventually(kept)
         _, pickup = await webhook.post(*wechat.text(OPENID, "查看", 7004))
-    assert wechat.read_reply(first)["Content"] == WAIT_REPLY
+    assert wechat.read_reply(first)["Content"] == REPLIES.wait
     assert wechat.read_reply(retry)["Content"] == "收到：养老保险咋个交"
-    assert wechat.read_reply(slow)["Content"] == WAIT_REPLY
+    assert wechat.read_reply(slow)["Content"] == REPLIES.wait
     assert wechat.read_reply(pickup)["Content"] == "收到：危房改造咋个申请"
     assert [call.text for call in rasa.calls] == ["养老保险咋个交", "危房改造咋个申请"]
 

@@ -25,8 +25,10 @@ from wechat_harness import (
 
 from connectors.state import ChannelState, MemoryState, RedisState
 from connectors.wechat.api_client import WeChatClient
-from connectors.wechat.dispatch import WAIT_REPLY
+from connectors.wechat.replies import load_replies
 from connectors.wechat.settings import Timing
+
+REPLIES = load_replies()
 
 
 async def test_the_first_value_wins_and_is_what_everyone_sees(state: ChannelState) -> None:
@@ -128,7 +130,7 @@ async def test_a_retry_at_another_process_gets_the_late_answer(redis_state: Redi
     async with two_processes(redis_state, rasa) as (first, second):
         _, body = await first.post(*message)
         # The first process missed its deadline (1 s), as the platform's retry shows.
-        assert wechat.read_reply(body)["Content"] == WAIT_REPLY
+        assert wechat.read_reply(body)["Content"] == REPLIES.wait
         retrying = asyncio.ensure_future(second.post(*message))
 
         async def retry_waits() -> bool:
