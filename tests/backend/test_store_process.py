@@ -157,7 +157,11 @@ def test_sigterm_during_a_burst_stops_the_store_cleanly(
                 )
             )
         }
-    assert set(created) <= stored
+    assert set(created) <= stored, (
+        len(created),
+        len(stored),
+        store_process.log.read_text()[-1500:],
+    )
 
 
 def test_files_are_private_and_the_access_log_holds_no_identity(
