@@ -55,7 +55,9 @@ class Target:
 # The security-critical modules and the tests that cover each: the one list.
 TARGETS: dict[str, Target] = {
     # ID, phone and proof validation in the actions.
-    "bot/actions/validation.py": Target(MAIN_PYTEST, ("tests/actions/test_validation.py",)),
+    "bot/actions/validation.py": Target(
+        MAIN_PYTEST, ("tests/actions/test_validation_edges.py", "tests/actions/test_validation.py")
+    ),
     "backend/validation.py": Target(
         STORE_PYTEST,
         ("tests/backend/test_validation_rules.py", "tests/backend/test_store_units.py"),

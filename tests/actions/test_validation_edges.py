@@ -1,0 +1,147 @@
+"""The edges of the actions' readers that a planted bug would move: the check character
+(a wrong final X), birth dates from 1900 to today, digits next to a number, the proof's
+four characters, household sizes 1 to 20 and description lengths. Check characters are
+worked out by hand (GB 11643: weights 7 9 10 5 8 4 2 1 6 3 7 9 10 5 8 4 2, sum mod 11
+-> 1 0 X 9 8 7 6 5 4 3 2)."""
+
+from __future__ import annotations
+
+import datetime
+
+import pytest
+
+from bot.actions import validation
+from bot.actions.validation import InvalidValue
+
+BORN_1966 = "510304196603120028"  # born 12 March 1966, check character 8
+
+
+def reason(reader, text: str, **options: object) -> str:
+    with pytest.raises(InvalidValue) as error:
+        reader(text, **options)
+    return error.value.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "51030419621108123X",  # check character 4, not X
+        "51030419621108123x",
+        "510304195507011020",  # check character X, not 0
+        "510304196603120029",
+    ],
+)
+def test_a_wrong_check_character_is_refused(text: str) -> None:
+    assert reason(validation.id_number, text) == "checksum"
+
+
+def test_birth_dates_from_1900_to_today() -> None:
+    assert validation.id_number("510304190001010019") == "510304190001010019"
+    assert reason(validation.id_number, "510304189912310014") == "birth_date"
+    born = datetime.date(1966, 3, 12)
+    assert validation.id_number(BORN_1966, today=born) == BORN_1966
+    day_before = born - datetime.timedelta(days=1)
+    assert reason(validation.id_number, BORN_1966, today=day_before) == "birth_date"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("1" + BORN_1966, "format"),  # 19 digits: not an ID number
+        (BORN_1966 + "1", "format"),
+        (BORN_1966 + "X", "format"),
+        (BORN_1966[:17], "format"),
+        ("510304660312002", "old_15_digit"),
+    ],
+)
+def test_an_id_number_stands_alone(text: str, why: str) -> None:
+    assert reason(validation.id_number, text) == why
+
+
+def test_the_first_id_number_in_a_message_is_read() -> None:
+    text = f"我的是{BORN_1966}，我妈的是51030419550701102X"
+    assert validation.id_number(text) == BORN_1966
+
+
+def test_age_on_29_february() -> None:
+    leap = "510304196402290020"  # born 29 February 1964
+    assert validation.age_on(leap, datetime.date(2024, 2, 28)) == 59
+    assert validation.age_on(leap, datetime.date(2024, 2, 29)) == 60
+    assert validation.age_on(leap, datetime.date(2025, 2, 28)) == 60
+    assert validation.age_on(leap, datetime.date(2025, 3, 1)) == 61
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("", "format"),
+        ("abc", "format"),
+        ("02812345678", "not_mobile"),
+        ("1381234567", "not_mobile"),
+    ],
+)
+def test_why_a_phone_number_is_refused(text: str, why: str) -> None:
+    assert reason(validation.mobile_phone, text) == why
+
+
+@pytest.mark.parametrize(
+    ("text", "proof"),
+    [("1234", "1234"), ("123x", "123X"), (" 1 2 3 x", "123X"), ("１２３Ｘ", "123X")],
+)
+def test_the_proof_is_the_last_four_characters(text: str, proof: str) -> None:
+    assert validation.status_proof(text) == proof
+
+
+@pytest.mark.parametrize("text", ["123", "12345", "X123", "12X4", "1234X"])
+def test_other_short_proofs_are_refused(text: str) -> None:
+    assert reason(validation.status_proof, text) == "not_mobile"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1", 1), ("20", 20), ("十", 10), ("十一个", 11), ("二十", 20), ("两口人", 2), ("一", 1)],
+)
+def test_household_sizes_from_1_to_20(text: str, size: int) -> None:
+    assert validation.household_size(text) == size
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("0", "range"),
+        ("21", "range"),
+        ("二十一", "range"),
+        ("-1", "format"),
+        ("- 2", "format"),
+        ("3.5", "format"),
+        ("五六个", "format"),
+        ("好多", "format"),
+    ],
+)
+def test_unusable_household_sizes_say_why(text: str, why: str) -> None:
+    assert reason(validation.household_size, text) == why
+
+
+def test_descriptions_from_3_to_300_characters() -> None:
+    assert validation.house_condition("墙裂了") == "墙裂了"
+    assert validation.incident("火" * 300) == "火" * 300
+    assert reason(validation.house_condition, "墙裂") == "too_short"
+    assert reason(validation.incident, "火" * 301) == "too_long"
+    assert validation.description("墙 裂了", "house", minimum=4, maximum=4) == "墙 裂了"
+
+
+@pytest.mark.parametrize("text", ["DA20261127000", "DB202611270001", "DA2026112700a1"])
+def test_malformed_tracking_numbers(text: str) -> None:
+    assert reason(validation.tracking_number, text) == "format"
+
+
+def test_normalise_joins_digits_and_letters_only() -> None:
+    assert validation.normalise(" １３８ 1234－5678 ") == "13812345678"
+    assert validation.normalise("王 秀英") == "王 秀英"
+    assert validation.normalise(None) == ""
+
+
+def test_spelled_characters_are_not_names() -> None:
+    assert validation.without_character_hints("桂花的桂") == ""
+    assert validation.name_candidate("我叫桂花的桂 王桂芳") == "王桂芳"
+    assert validation.name_candidate("我叫 周 素 华 哈") == "周素华"
