@@ -4,6 +4,7 @@ subject may try again, worked out by hand from the policy in backend/throttling.
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import datetime, timedelta
 
 import pytest
@@ -106,3 +107,9 @@ def test_doublings_stop_at_30() -> None:
 )
 def test_subject_waits_after_its_latest_failure(failures: list[datetime], wait: int) -> None:
     assert POLICY.subject_retry_after(failures, NOW) == wait
+
+
+def test_the_policy_cannot_be_changed_once_made() -> None:
+    # One policy serves every request of a store: no request may loosen it for others.
+    with pytest.raises(FrozenInstanceError):
+        POLICY.max_failures = 1_000  # type: ignore[misc]
