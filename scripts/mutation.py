@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import shutil
 import sqlite3
 import subprocess
@@ -111,7 +112,10 @@ def scratch_copy(destination: Path) -> None:
 
 def mutate(module: str, target: Target, workdir: Path) -> int:
     """Run mutmut on one module in `workdir`; returns mutmut's exit code."""
-    runner = " ".join([*target.pytest, *PYTEST_OPTIONS, *target.tests])
+    tests = shlex.join([*target.pytest, *PYTEST_OPTIONS, *target.tests])
+    # mutmut 2 takes only exit status 1 for failed tests: a mutant that breaks an import
+    # (pytest exits with 2) would count as surviving.
+    runner = f"sh -c {shlex.quote(tests + ' || exit 1')}"
     command = [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--paths-to-mutate", module]
     command += ["--runner", runner, "--tests-dir", "tests", "--test-time-base"]
     command += [TIMEOUT_BASE_SECONDS, "--simple-output", "--no-progress"]
