@@ -15,6 +15,7 @@ from connectors.options import (
     MAX_PAYLOAD_CHARS,
     MAX_TITLE_CHARS,
     OfferingOutput,
+    Option,
     OptionMemory,
     ReplyRecorder,
     chosen,
@@ -205,3 +206,63 @@ async def test_a_message_outside_a_turn_replaces_the_options() -> None:
     assert await memory.resolve("a", "3") == "转人工"
     await output.send_text_message("a", "您的申请已受理。")
     assert await memory.resolve("a", "3") == "3"
+
+
+# --- edges a broken reader would get wrong --------------------------------------------
+
+
+def test_a_tapped_payload_is_never_read_as_another_buttons_title_or_number() -> None:
+    offered = options_in(
+        [
+            {
+                "text": "请选",
+                "buttons": [
+                    {"title": "查进度", "payload": "查看进度的办法"},
+                    {"title": "查办件进度", "payload": "查进度"},
+                    {"title": "第三项", "payload": "1"},
+                ],
+            }
+        ]
+    )
+    assert chosen("查进度", offered) is None  # button 2's payload, not button 1's title
+    assert chosen("1", offered) is None  # button 3's payload, not button 1
+    assert chosen("查办件进度", offered) == "查进度"
+
+
+def test_punctuation_alone_picks_no_punctuation_title() -> None:
+    offered = options_in([{"text": "请选", "buttons": [{"title": "？", "payload": "帮助"}]}])
+    assert chosen("。。。", offered) is None
+    assert chosen("", offered) is None
+
+
+def test_spaces_inside_a_title_are_ignored() -> None:
+    assert chosen("办 老年证", OFFERED) == "办老年证"
+    assert chosen("查　办件　进度", OFFERED) == "查进度"
+
+
+def test_a_button_too_big_to_remember_is_picked_by_nothing() -> None:
+    assert chosen("1", [Option("", "")]) is None
+    assert chosen("2", [Option("", ""), Option("", "短")]) == "短"
+
+
+async def test_the_largest_button_kept_is_kept_whole() -> None:
+    memory = OptionMemory(MemoryState(10))
+    title, payload = "题" * MAX_TITLE_CHARS, "长" * MAX_PAYLOAD_CHARS
+    await memory.remember(
+        "a", [{"text": "请选", "buttons": [{"title": title, "payload": payload}]}]
+    )
+    assert await memory.resolve("a", "1") == payload
+    assert await memory.resolve("a", title) == payload
+
+
+async def test_a_title_too_long_to_remember_is_not_picked_by_its_beginning() -> None:
+    memory = OptionMemory(MemoryState(10))
+    button = {"title": "题" * (MAX_TITLE_CHARS + 1), "payload": "短"}
+    await memory.remember("a", [{"text": "请选", "buttons": [button]}])
+    assert await memory.resolve("a", "题" * MAX_TITLE_CHARS) == "题" * MAX_TITLE_CHARS
+    assert await memory.resolve("a", "1") == "短"
+
+
+def test_a_long_run_of_digits_is_no_choice() -> None:
+    assert chosen("9" * 5_000, OFFERED) is None
+    assert chosen("001", OFFERED) is None
