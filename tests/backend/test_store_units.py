@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from backend.lifecycle import (
     STATUSES,
     can_transition,
 )
+from backend.throttling import ThrottlePolicy
 from backend.tracking import format_tracking_number, local_day, normalize_tracking_number
 from backend.validation import normalize_id_number, normalize_phone, parse_proof
 from personaldata.logs import PersonalDataFilter
@@ -272,3 +273,32 @@ def test_transition_rules() -> None:
         assert not ALLOWED_TRANSITIONS[terminal]
     assert can_transition("returned", "township_review")
     assert not can_transition("submitted", "approved")
+
+
+def test_several_encryption_keys_newest_first() -> None:
+    newest = Fernet.generate_key().decode()
+    settings = Settings.from_env({**ENV, "STORE_ENCRYPTION_KEY": f"{newest}, {KEY}"})
+    cipher = FieldCipher(settings.encryption_key, "h" * 16)
+    token = cipher.encrypt("王秀英")
+    assert FieldCipher(newest, "h" * 16).decrypt(token) == "王秀英"
+    assert cipher.decrypt(FieldCipher(KEY, "h" * 16).encrypt("旧")) == "旧"
+    with pytest.raises(ConfigError, match="key 2"):
+        Settings.from_env({**ENV, "STORE_ENCRYPTION_KEY": f"{newest},not-a-key"})
+
+
+def test_the_backoff_doubles_and_is_capped() -> None:
+    policy = ThrottlePolicy(
+        max_failures=3,
+        window=timedelta(days=1),
+        backoff_base=timedelta(seconds=2),
+        backoff_max=timedelta(seconds=900),
+    )
+    now = datetime(2026, 11, 30, tzinfo=timezone.utc)
+    # Waits after 3, 4, 5 … failures, worked out by hand: 2, 4, 8 … 512, then 900.
+    expected = [2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
+    for failures, wait in enumerate(expected, start=3):
+        assert policy.subject_retry_after([now] * failures, now) == wait
+    assert policy.subject_retry_after([now] * 2, now) == 0
+    assert policy.subject_retry_after([now] * 10_000, now) == 900
+    # Counted from the latest failure: 100 s after it, 412 s of 512 remain.
+    assert policy.subject_retry_after([now] * 11, now + timedelta(seconds=100)) == 412
