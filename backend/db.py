@@ -10,6 +10,7 @@ connection, a connect or a lock, then gets a 503.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from functools import partial
 from pathlib import Path
@@ -61,7 +62,11 @@ def _prepare_sqlite(url: URL) -> None:
     """
     path = Path(url.database)
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
+    # Only a new file is opened here: closing a descriptor of a database this process
+    # already has open would drop its POSIX locks, and other processes could then write
+    # at the same time and corrupt it.
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE))
     for file in (path, *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm"))):
         if file.exists():
             file.chmod(PRIVATE_FILE_MODE)

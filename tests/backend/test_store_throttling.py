@@ -4,6 +4,7 @@ never against the submitting conversation, shared by every instance, deadlock-fr
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -195,12 +196,21 @@ async def test_concurrent_guesses_cannot_exceed_the_limit(client: TestClient) ->
 
 @pytest.mark.asyncio
 async def test_a_burst_on_a_throttled_number_leaves_the_store_answering(
-    client: TestClient,
+    settings: Settings, clock: FakeClock
 ) -> None:
     # Finding 5: 30 concurrent lookups on a throttled number gave 500s and stalled the
     # store (/health 503) while requests held one pooled connection and waited for
-    # another. The pool is the store's own (one connection for SQLite): any request
-    # path that nests sessions times out here and answers 503.
+    # another. The pool is the store's own (one connection for SQLite, five for
+    # PostgreSQL): any request path that nests sessions deadlocks it and answers 503
+    # after the timeout, which is long here so that a slow machine is not mistaken for it.
+    client = await start_client(replace(settings, db_timeout_seconds=30), clock)
+    try:
+        await burst(client)
+    finally:
+        await client.close()
+
+
+async def burst(client: TestClient) -> None:
     number = (await create(client))["tracking_number"]
     await fail(client, number, MAX_FAILURES, conversation_id="attacker")
     for index in range(MAX_FAILURES):
