@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
+import yaml
 from rasa.core.channels.channel import UserMessage, register
 from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
@@ -213,10 +214,26 @@ class WeChatStack:
             return (await response.json())["events"]
 
 
+def _channels() -> str:
+    """The project's own REST and WeChat channel settings (credentials.yml)."""
+    configured = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
+    wanted = ("connectors.rest.RestInput", "connectors.wechat.WeChatInput")
+    return yaml.safe_dump({name: configured[name] for name in wanted})
+
+
+def response(name: str) -> dict[str, Any]:
+    """The first variant of a response of the model's domain (domain.yml, bot/data)."""
+    for path in [ROOT / "domain.yml", *sorted((ROOT / "bot" / "data").rglob("*.yml"))]:
+        responses = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("responses")
+        if responses and name in responses:
+            return responses[name][0]
+    raise KeyError(name)
+
+
 @contextmanager
 def wechat_stack(folder: Path, model: Path, aes: bool) -> Iterator[WeChatStack]:
-    """The assistant as `make run` starts it (the project's channels), with the WeChat
-    channel in safe mode (`aes`) or plaintext mode and the fake WeChat API."""
+    """The assistant as `make run` starts it, with the WeChat channel in safe mode
+    (`aes`) or plaintext mode, and the fake WeChat API."""
     api = SimulatedApi(APP_ID, APP_SECRET)
     with api.serving_in_thread() as api_base:
         env = {
@@ -226,8 +243,7 @@ def wechat_stack(folder: Path, model: Path, aes: bool) -> Iterator[WeChatStack]:
             "WECHAT_API_BASE": api_base,
             **({"WECHAT_ENCODING_AES_KEY": AES_KEY} if aes else {}),
         }
-        credentials = (ROOT / "credentials.yml").read_text(encoding="utf-8")
-        with running_stack(folder, model, credentials, env) as stack:
+        with running_stack(folder, model, _channels(), env) as stack:
             yield WeChatStack(stack, platform(aes), api)
 
 
