@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import re
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connectors.wechat.inbound import Inbound
@@ -21,6 +21,8 @@ XML_CHARS = st.characters(
     blacklist_characters="\r\ufffe\uffff",
 ).filter(lambda c: c in "\t\n" or ord(c) >= 0x20)
 _ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
+# No time limit per example: the suite shares the machine, and time is not the property.
+NO_DEADLINE = settings(deadline=None)
 NAMES = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_.-]{0,12}\Z")
 ENCODINGS = st.sampled_from(["utf-8", "UTF-16", "gbk", "latin-1", "no-such-codec", "", "utf-32"])
 
@@ -35,6 +37,7 @@ def reads_or_refuses(body: bytes | str) -> None:
         Inbound.from_fields(fields)
 
 
+@NO_DEADLINE
 @given(st.binary(max_size=2048))
 @example(b"")
 @example(b"\xff\xfe<\x00x\x00")
@@ -44,6 +47,7 @@ def test_any_bytes_are_read_or_refused(body: bytes) -> None:
     reads_or_refuses(body)
 
 
+@NO_DEADLINE
 @given(st.text(max_size=2048))
 @example("<xml><a>1</a></xml>\x00")
 @example("<xml>\ud800</xml>")
@@ -86,11 +90,13 @@ def documents(draw: st.DrawFn) -> bytes:
     return body + tail
 
 
+@NO_DEADLINE
 @given(documents())
 def test_push_shaped_documents_are_read_or_refused(body: bytes) -> None:
     reads_or_refuses(body)
 
 
+@NO_DEADLINE
 @given(
     account=st.text(XML_CHARS, min_size=1, max_size=20).filter(str.strip),
     openid=st.text(XML_CHARS, min_size=1, max_size=40).filter(str.strip),
