@@ -5,6 +5,7 @@ names and its message. ID numbers and their check characters are written out by 
 
 from __future__ import annotations
 
+from dataclasses import FrozenInstanceError
 from datetime import date, timedelta
 
 import pytest
@@ -447,3 +448,19 @@ def test_applicant_searches() -> None:
     assert refusal(parse_applicant_search, {**wrong_x, "id_number": BORN_1966, "x": 1}).extra == {
         "field": "x"
     }
+
+
+def test_checked_values_cannot_be_changed_afterwards() -> None:
+    # What passed the rules is what gets stored: no later step can alter a checked value.
+    checked = [
+        parse_new_application(body(), APPLICATION_DAY),
+        parse_proof("102x"),
+        parse_transition({"status": "approved", "actor": "s1"}),
+        parse_withdrawal({"conversation_id": "rest:a"}),
+        parse_applicant_search(
+            {"id_number": BORN_1966, "phone": "13812345678", "conversation_id": "rest:a"}
+        ),
+    ]
+    for value in checked:
+        with pytest.raises(FrozenInstanceError):
+            value.conversation_id = "wechat:someone-else"  # type: ignore[misc]
