@@ -86,16 +86,19 @@ class WeChatInput(InputChannel):
         self._replies = replies or load_replies()
         self.timing = timing or Timing()
         self.limits = limits or Limits()
-        state = state or state_for(settings, self.limits)
+        # Shared by authentication, delivery and the options; closed with the server.
+        self._state = state or state_for(settings, self.limits)
         self._authenticator: RequestAuthenticator | None = None
         if settings.enabled:
             self._authenticator = RequestAuthenticator(
-                settings, self.timing, self.limits, state, clock
+                settings, self.timing, self.limits, self._state, clock
             )
         else:
             logger.info("WeChat channel off: WECHAT_TOKEN is not set.")
-        self._delivery = Delivery(settings, state, self.timing, self.limits, self._replies, clock)
-        self._options = OptionMemory(state, ttl=self.timing.memory_ttl)
+        self._delivery = Delivery(
+            settings, self._state, self.timing, self.limits, self._replies, clock
+        )
+        self._options = OptionMemory(self._state, ttl=self.timing.memory_ttl)
 
     def get_output_channel(self) -> OutputChannel | None:
         if not self.settings.enabled:
@@ -145,6 +148,7 @@ class WeChatInput(InputChannel):
             except asyncio.TimeoutError:
                 logger.warning("WeChat answers still in progress at shutdown were not sent.")
             await self._delivery.close()
+            await self._state.close()
 
         return webhook
 

@@ -33,7 +33,6 @@ class Delivery:
         replies: Replies,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._state = state
         self._options_hint = replies.options_hint
         customer_service = None
         if settings.customer_service:
@@ -75,4 +74,3 @@ class Delivery:
     async def close(self) -> None:
         if self._outbox.customer_service is not None:
             await self._outbox.customer_service.close()
-        await self._state.close()
