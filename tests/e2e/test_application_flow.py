@@ -8,6 +8,7 @@ import os
 import signal
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,9 +31,9 @@ def conversation_of(resident: Resident) -> str:
 def tracker_of(resident: Resident) -> dict:
     """The resident's conversation as Rasa keeps it (its HTTP API, with the token)."""
     stack = resident.stack
-    url = f"{stack.rasa_url}/conversations/{conversation_of(resident)}/tracker"
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {stack.api_token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
+    query = urllib.parse.urlencode({"token": stack.api_token})
+    url = f"{stack.rasa_url}/conversations/{conversation_of(resident)}/tracker?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
 
 
