@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -150,3 +152,11 @@ async def find(
         },
         headers=SERVICE_HEADERS,
     )
+
+
+def sqlite_file_bytes(database: str) -> bytes:
+    """The database file and its write-ahead log, byte for byte, read by another process:
+    closing a descriptor this process opened on the file would drop the POSIX locks of
+    its open connections, and another process could then corrupt the database."""
+    paths = [str(path) for path in (Path(database), Path(database + "-wal")) if path.exists()]
+    return subprocess.run(["cat", *paths], check=True, capture_output=True).stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -17,6 +16,7 @@ from store_helpers import (
     application_body,
     create,
     lookup,
+    sqlite_file_bytes,
 )
 
 from backend.config import Settings
@@ -44,12 +44,7 @@ async def test_personal_data_is_encrypted_at_rest(
 
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        # The database file and its write-ahead log, byte for byte.
-        raw = b"".join(
-            path.read_bytes()
-            for path in (Path(url.database), Path(url.database + "-wal"))
-            if path.exists()
-        )
+        raw = sqlite_file_bytes(url.database)
         for secret in (ID_NUMBER, PHONE, NAME):
             assert secret.encode() not in raw
 
@@ -121,9 +116,5 @@ async def test_details_are_encrypted_at_rest(
     assert cipher.decrypt_json(row.details_enc) == {"incident": incident}
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        raw = b"".join(
-            path.read_bytes()
-            for path in (Path(url.database), Path(url.database + "-wal"))
-            if path.exists()
-        )
+        raw = sqlite_file_bytes(url.database)
         assert "张秀兰".encode() not in raw and b"13987654321" not in raw
