@@ -71,10 +71,12 @@ def configure_logging(args: argparse.Namespace) -> None:
 
 async def _after_start(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = CONNECTIONS_GRACE_SECONDS
-    app.add_task(retention.run_daily(app.ctx.agent.tracker_store))
+    app.ctx.retention = asyncio.create_task(retention.run_daily(app.ctx.agent.tracker_store))
 
 
-async def _before_stop(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+async def _before_stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+    logger.info("Stopping: draining the engine")
+    app.ctx.retention.cancel()
     # The server still runs: replies of the turns finishing reach their channels.
     await engine.drain()
 
