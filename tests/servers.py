@@ -34,7 +34,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 240) -> None:
+def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 480) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

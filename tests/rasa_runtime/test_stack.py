@@ -15,7 +15,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 import yaml
@@ -61,12 +61,11 @@ def pid_of(stack: Stack, name: str) -> int:
 
 
 def tracker(stack: Stack, sender: str) -> dict:
-    conversation = quote(f"rest:{sender}", safe="")
-    request = urllib.request.Request(
-        f"{stack.rasa_url}/conversations/{conversation}/tracker",
-        headers={"Authorization": f"Bearer {stack.api_token}"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
+    conversation = quote(f"rest:{sender}", safe=":")
+    # Rasa reads its API token from the query (a bearer header would be taken as a JWT).
+    query = urlencode({"token": stack.api_token, "include_events": "ALL"})
+    url = f"{stack.rasa_url}/conversations/{conversation}/tracker?{query}"
+    with urllib.request.urlopen(url, timeout=30) as response:
         return json.load(response)
 
 
@@ -217,8 +216,12 @@ def test_sigterm_lets_the_turn_in_flight_finish(stack: Stack) -> None:
         thread, replies = say_in_background(resident, FAQ_QUESTION)
         wait_until(lambda: request_waiting_at(actions_port(stack)), "the turn in flight")
         assert rasa.process is not None
+        earlier_lines = rasa.log.read_bytes()
         rasa.process.send_signal(signal.SIGTERM)
-        wait_until(lambda: "Stopping worker" in rasa.log.read_text(), "the server stopping")
+        wait_until(
+            lambda: b"Stopping: draining" in rasa.log.read_bytes()[len(earlier_lines) :],
+            "the server stopping",
+        )
         frozen.thaw()
         thread.join()
         rasa.process.wait(timeout=60)
