@@ -59,7 +59,9 @@ async def search_applications(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/staff/applications/{tracking_number}")
+# "search" is the search route's, for every method: with it, GET .../search would read as
+# a tracking number and OPTIONS would advertise GET there.
+@routes.get("/staff/applications/{tracking_number:(?!search$)[^{}/]+}")
 async def get_application(request: web.Request) -> web.Response:
     store = request.app[STORE]
     application = await store.get(tracking_number_from(request.match_info["tracking_number"]))

@@ -97,3 +97,10 @@ async def test_listing_needs_a_conversation_of_a_known_channel(
     response = await client.get("/applications", params=params, headers=SERVICE_HEADERS)
     assert response.status == 400
     assert (await response.json())["field"] == "conversation_id"
+
+
+@pytest.mark.asyncio
+async def test_the_search_path_is_never_read_as_a_tracking_number(client: TestClient) -> None:
+    response = await client.get("/staff/applications/search", headers=STAFF_HEADERS)
+    assert response.status == 405
+    assert response.headers["Allow"] == "POST"
