@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import yaml
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -232,12 +233,38 @@ def stored(driver: WebDriver, key: str) -> Any:
     return None if value is None else json.loads(value)
 
 
-def user_texts_on_server(stack: Stack, conversation: str) -> list[str]:
-    """What the resident said in this conversation, as Rasa stored it."""
+def events_on_server(stack: Stack, conversation: str) -> list[dict[str, Any]]:
     url = f"{stack.rasa_url}/conversations/{conversation}/tracker?token={stack.api_token}"
     with urllib.request.urlopen(url, timeout=30) as response:
-        events = json.load(response)["events"]
+        return json.load(response)["events"]
+
+
+def user_texts_on_server(stack: Stack, conversation: str) -> list[str]:
+    """What the resident said in this conversation, as Rasa stored it."""
+    events = events_on_server(stack, conversation)
     return [event["text"] for event in events if event["event"] == "user"]
+
+
+def reply_complete(driver: WebDriver, stack: Stack) -> None:
+    """Wait until every message of the bot's last turn is on the page: the turn is over
+    on the server (it listens again) and the page shows as many messages after the
+    resident's last one as the server sent."""
+    last_look: dict[str, Any] = {}
+
+    def complete(_: WebDriver) -> bool:
+        events = events_on_server(stack, f"socketio:{stored(driver, 'session')}")
+        shown = [who for who, _ in messages(driver)]
+        last_look.update(events=events[-8:], shown=shown)
+        if not events or events[-1].get("name") != "action_listen":
+            return False
+        last_user = max(i for i, event in enumerate(events) if event["event"] == "user")
+        sent = sum(event["event"] == "bot" for event in events[last_user:])
+        return shown[::-1].index("user") == sent
+
+    try:
+        WebDriverWait(driver, REPLY_SECONDS).until(complete)
+    except TimeoutException:
+        raise AssertionError(f"the reply did not complete: {last_look}") from None
 
 
 def welcome() -> tuple[str, list[str]]:
@@ -358,6 +385,8 @@ def test_conversation_buttons_reload_and_large_text(servers: Servers, on_phone: 
     bot_before = len(browser.find_elements(By.CSS_SELECTOR, ".daan-chat__msg--bot"))
     choice.click()
     wait(browser, f"{count(browser, '.daan-chat__msg--bot')} > {bot_before}")
+    # The reply to a choice may come as several messages.
+    reply_complete(browser, servers.stack)
     shown = messages(browser)
     assert ("user", f"我：{title}") in shown
     assert shown[-1][0] == "bot"
