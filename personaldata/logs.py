@@ -40,18 +40,10 @@ def mask_structlog_event(
     return event
 
 
-def install_filter(logger: logging.Logger | None = None) -> None:
-    """Attach the filter to every handler of the root logger (or of `logger`)."""
-    target = logger or logging.getLogger()
-    for handler in target.handlers:
-        if not any(isinstance(f, PersonalDataFilter) for f in handler.filters):
-            handler.addFilter(PersonalDataFilter())
-
-
 def mask_every_record() -> None:
     """Masks every record of this process as it is created, whichever handler writes
     it: for processes whose frameworks replace the root handlers after start-up (Sanic
-    and Rasa do), where `install_filter` would be undone. Idempotent."""
+    and Rasa do), where a filter on the handlers would be undone. Idempotent."""
     make_record = logging.getLogRecordFactory()
     if getattr(make_record, "masks_personal_data", False):
         return

@@ -28,7 +28,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.actions.settings import settings
-from personaldata.logs import install_filter
+from personaldata.logs import mask_every_record
 
 TOKEN_VARIABLE = "ACTION_SERVER_TOKEN"
 DEFAULT_ACTIONS = "bot.actions"
@@ -95,16 +95,18 @@ def create_protected_app(
 
 
 def configure_logging(args: argparse.Namespace) -> None:
-    """rasa_sdk's logging, then the personal-data filter on every handler it made."""
+    """rasa_sdk's logging; every record is masked as it is made, since Sanic replaces
+    handlers after start-up."""
     utils.configure_colored_logging(args.loglevel)
     sdk_logger = logging.getLogger(APPLICATION_ROOT_LOGGER_NAME)
     utils.configure_file_logging(sdk_logger, args.log_file, args.loglevel, args.logging_config_file)
     utils.update_sanic_log_level()
-    install_filter()
-    install_filter(sdk_logger)
+    mask_every_record()
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Log files this process creates are readable by its owner only.
+    os.umask(0o077)
     args = create_argument_parser().parse_args(argv)
     try:
         token = token_from_environment()
