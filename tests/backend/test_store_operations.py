@@ -418,3 +418,14 @@ def test_listing_and_searching(store: Harness) -> None:
     assert keys(id_number=ID_NUMBER) == (["b", "a"], 2)
     assert keys(phone=OTHER_PHONE) == (["c"], 1)
     assert keys(status="approved") == ([], 0)
+
+
+def test_withdrawals_are_throttled_like_lookups_but_never_the_owners(store: Harness) -> None:
+    number = store.create("a").tracking_number
+    for caller in ("rest:1", "rest:2", "rest:3"):
+        wrong = Proof("id_last4", "0000")
+        assert store.refused(store.store.withdraw, number, wrong, caller).code == "not_found"
+    # Three failures on the number, the latest just now: 30 s for anyone else.
+    error = store.refused(store.store.withdraw, number, Proof("id_last4", "1234"), "rest:4")
+    assert (error.code, error.extra) == ("too_many_attempts", {"retry_after": 30})
+    assert store.run(store.store.withdraw, number, None, "wechat:owner").status == "withdrawn"
