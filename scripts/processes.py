@@ -16,7 +16,11 @@ values given and its environment reduced to what the table allows.
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
 import sys
+import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +82,28 @@ def environment(name: str, environ: Mapping[str, str]) -> dict[str, str]:
     """`environ` without the secrets the service must not have."""
     allowed = SERVICES[name].secrets
     return {key: value for key, value in environ.items() if key not in ALL_SECRETS - allowed}
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 480) -> None:
+    """Returns once `url` answers; raises with the log's tail if the process dies first.
+    The timeout is generous: a Rasa server loading its model on two busy cores takes minutes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
 
 
 def main(argv: list[str]) -> None:

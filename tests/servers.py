@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import os
 import secrets
-import socket
 import subprocess
-import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,30 +18,12 @@ import yaml
 from cryptography.fernet import Fernet
 
 from scripts import processes
+from scripts.processes import free_port, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv" / "bin"
 # Data files and logs of the stack: readable by their owner only, as in `make run`.
 PRIVATE_UMASK = 0o077
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 480) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url} exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.5)
-    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
 
 
 @dataclass
