@@ -34,8 +34,8 @@ from rasa_runtime.settings import ACTION_SERVER_TIMEOUT_SECONDS
 logger = logging.getLogger(__name__)
 
 BUSY_RESPONSE = "utter_system_busy"
-# A proxy in front of the action server answers these when it cannot reach it.
-_UNREACHABLE_STATUSES = frozenset({502, 503, 504})
+# What an action server answers when an action rejects its execution.
+REJECTED = 400
 
 abandonable_turn: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "abandonable_turn", default=False
@@ -77,12 +77,16 @@ async def run_remote_action(
 
 
 def _unreachable(error: BaseException) -> bool:
+    """The action server could not do the action: not reached, too slow, refusing this
+    server (a wrong token) or failing. Only 400 is an answer: an action rejecting its
+    execution (a form handing the message back), which Rasa handles itself."""
     if isinstance(error, asyncio.TimeoutError):
         return True
-    # Rasa raises its own exception inside the handler of aiohttp's.
+    # Rasa raises its own exception inside the handler of the HTTP client's.
     cause = error.__cause__ or error.__context__
-    if isinstance(cause, aiohttp.ClientResponseError):
-        return cause.status in _UNREACHABLE_STATUSES
+    status = getattr(cause, "status", None)
+    if isinstance(status, int):
+        return status != REJECTED
     return isinstance(cause, aiohttp.ClientConnectionError)
 
 
