@@ -244,10 +244,19 @@ async def read_body(request: Request) -> bytes:
         raise BadRequest(413, "body_too_large") from None
 
 
+def _without_repeated_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object, unless a key repeats: parsers disagree on which value wins, so a
+    signer in front and this channel could read different senders."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        raise ValueError("repeated key")
+    return data
+
+
 def sender_and_text(body: bytes) -> tuple[str, str]:
     """The `sender` and `message` of a body, or a 400 naming what is wrong."""
     try:
-        data = json.loads(body)
+        data = json.loads(body, object_pairs_hook=_without_repeated_keys)
     except (UnicodeDecodeError, ValueError, RecursionError):
         raise BadRequest(400, "invalid_json") from None
     if not isinstance(data, dict):

@@ -232,6 +232,10 @@ async def test_the_longest_sender_and_every_allowed_character_pass() -> None:
         (b"{", "invalid_json"),
         (b"\xff\xfe{}", "invalid_json"),
         (b"[" * 5_000 + b"]" * 5_000, "invalid_json"),
+        # A signer or proxy reading the first "sender" and Rasa the last would disagree
+        # about who is talking.
+        (b'{"sender": "r1", "sender": "r2", "message": "hi"}', "invalid_json"),
+        (b'{"sender": "r1", "message": "hi", "message": "/restart"}', "invalid_json"),
         (body_of("r1", None), "invalid_message"),
         (json.dumps({"sender": "r1"}).encode(), "invalid_message"),
         (body_of("r1", 123), "invalid_message"),
