@@ -22,6 +22,7 @@ from pathlib import Path
 import aiohttp
 import psutil
 import socketio
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -34,6 +35,10 @@ QUESTIONS = [
     "便民服务中心几点上班", "养老金每个月好多钱", "社保卡丢了咋办", "你好",
     "临时救助哪些人能申请", "高龄津贴咋个领", "法律援助咋个申请", "谢谢",
 ]  # fmt: skip
+# The version of the privacy notice residents are shown (domain.yml), sent with each create.
+PRIVACY_NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][
+    "utter_privacy_notice"
+][0]["metadata"]["version"]
 BASELINE_QUESTIONS = ["hello", "I am sad", "yes", "are you a bot?", "goodbye", "great"]
 SEQUENTIAL = 200
 CONCURRENT_SENDERS, PER_SENDER = 10, 30
@@ -169,7 +174,8 @@ async def store_throughput(store_url: str, token: str, clients: int = 20, each: 
         body = {
             "service_type": "elderly_card", "applicant_name": "王秀英",
             "id_number": "510304195503120042", "phone": "13812345678", "township": "牛佛镇",
-            "details": {}, "channel": "benchmark", "conversation_id": f"bench-{n % 50}",
+            "details": {}, "channel": "rest", "conversation_id": f"rest:bench-{n % 50}",
+            "privacy_notice": PRIVACY_NOTICE,
         }  # fmt: skip
         start = time.perf_counter()
         async with session.post(
@@ -181,7 +187,7 @@ async def store_throughput(store_url: str, token: str, clients: int = 20, each: 
 
     async def lookup(session: aiohttp.ClientSession, n: int) -> float:
         body = {"tracking_number": created[n % len(created)], "proof": "0042",
-                "conversation_id": f"bench-lookup-{n}"}  # fmt: skip
+                "conversation_id": f"rest:bench-lookup-{n}"}  # fmt: skip
         start = time.perf_counter()
         async with session.post(
             f"{store_url}/applications/lookup", json=body, headers=headers
@@ -282,20 +288,21 @@ async def wechat_round_trips(
 def widget_round_trips(rasa_url: str, messages: int = 60) -> dict:
     """user_uttered → first bot_uttered through the socket.io channel, as the widget does."""
     client = socketio.Client(websocket_extra_options={"suppress_origin": True})
-    session = uuid.uuid4().hex
     received, confirmed = threading.Event(), threading.Event()
     client.on("bot_uttered", lambda _data: received.set())
-    client.on("session_confirm", lambda _data: confirmed.set())
+    # The server issues the session (with a token the widget keeps for reloads).
+    client.on("session_confirm", lambda _session: confirmed.set())
     client.connect(rasa_url, transports=["websocket"], socketio_path="/socket.io")
-    client.emit("session_request", {"session_id": session})
-    confirmed.wait(timeout=10)
+    client.emit("session_request", {})
+    if not confirmed.wait(timeout=10):
+        raise RuntimeError("no session_confirm from the socket.io channel")
     replies: list[float] = []
     try:
         for i in range(messages):
             received.clear()
             start = time.perf_counter()
             text = QUESTIONS[i % len(QUESTIONS)]
-            client.emit("user_uttered", {"message": text, "session_id": session})
+            client.emit("user_uttered", {"message": text})
             if not received.wait(timeout=15):
                 raise RuntimeError("no bot_uttered from the socket.io channel")
             replies.append((time.perf_counter() - start) * 1000)
