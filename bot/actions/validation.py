@@ -79,6 +79,10 @@ def age_on(number: str, today: datetime.date | None = None) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
+# The store and the township staff take mainland numbers only.
+MAINLAND_CALLING_CODE = 86
+
+
 def mobile_phone(text: str) -> str:
     """A mainland mobile number as 11 digits; +86 and spaces are accepted."""
     digits = re.sub(r"[^0-9+]", "", normalise(text))
@@ -87,8 +91,10 @@ def mobile_phone(text: str) -> str:
     except phonenumbers.NumberParseException as error:
         raise InvalidValue("format") from error
     mobile_types = {phonenumbers.PhoneNumberType.MOBILE}
-    if not phonenumbers.is_valid_number(parsed) or (
-        phonenumbers.number_type(parsed) not in mobile_types
+    if (
+        parsed.country_code != MAINLAND_CALLING_CODE
+        or not phonenumbers.is_valid_number(parsed)
+        or phonenumbers.number_type(parsed) not in mobile_types
     ):
         raise InvalidValue("not_mobile")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL).replace(

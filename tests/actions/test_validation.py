@@ -194,3 +194,12 @@ def test_status_proof_is_four_id_characters_or_a_mobile_number():
 def test_masks():
     assert mask_id_number("510304195503120042") == "5103**********0042"
     assert mask_phone("13812345678") == "138****5678"
+
+
+@pytest.mark.parametrize("text", ["+852 5123 4567", "+1 415 555 0100", "0085251234567"])
+def test_a_mobile_number_outside_the_mainland_is_refused_at_the_question(text: str) -> None:
+    # The store takes mainland mobiles only: accepted here, the application was refused
+    # only at submission, after every other answer.
+    with pytest.raises(InvalidValue) as refused:
+        validation.mobile_phone(text)
+    assert refused.value.reason == "not_mobile"
