@@ -9,6 +9,7 @@ response in the domain (`utter_status_line`, `utter_next_step_<status>` …).
 from __future__ import annotations
 
 import datetime
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -88,8 +89,16 @@ def latest_note(application: ApplicationStatus) -> str | None:
     return application.history[-1].note if application.history else None
 
 
-def minutes_until(error: StoreRejected) -> int:
-    return max(1, round(float(error.details.get("retry_after", 60)) / 60))
+def tell_to_wait(dispatcher: CollectingDispatcher, error: StoreRejected) -> None:
+    """How long until the store takes another try, in minutes or, past two hours, in
+    hours: "1440分钟" means little to an elderly reader."""
+    minutes = max(1, round(float(error.details.get("retry_after", 60)) / 60))
+    if minutes > 120:
+        dispatcher.utter_message(
+            response="utter_lookup_too_many_tries_hours", hours=math.ceil(minutes / 60)
+        )
+    else:
+        dispatcher.utter_message(response="utter_lookup_too_many_tries", minutes=minutes)
 
 
 def forget_lookup() -> list[EventType]:
@@ -131,9 +140,7 @@ class ActionCheckStatus(Action):
         except StoreRejected as error:
             if error.code != "too_many_attempts":
                 raise
-            dispatcher.utter_message(
-                response="utter_lookup_too_many_tries", minutes=minutes_until(error)
-            )
+            tell_to_wait(dispatcher, error)
             return forget_lookup()
         return [FollowupAction("status_form")]
 

@@ -25,7 +25,7 @@ from bot.actions.applications import (
     pending_outcome,
 )
 from bot.actions.forms import first
-from bot.actions.status import describe, minutes_until, read_as, stop_intents
+from bot.actions.status import describe, read_as, stop_intents, tell_to_wait
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
@@ -211,8 +211,6 @@ class ActionWithdrawApplication(Action):
                 response="utter_withdrawal_too_late", tracking_number=number, status=status
             )
         elif error.code == "too_many_attempts":
-            dispatcher.utter_message(
-                response="utter_lookup_too_many_tries", minutes=minutes_until(error)
-            )
+            tell_to_wait(dispatcher, error)
         else:
             dispatcher.utter_message(response="utter_lookup_not_found")

@@ -12,7 +12,7 @@ from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import applications, status, withdrawal
-from bot.actions.store_client import StoreClient
+from bot.actions.store_client import StoreClient, StoreRejected
 from tests.actions.domain_text import DOMAIN, rendered
 from tests.actions.test_application_actions import (
     SENIOR_ID,
@@ -264,3 +264,26 @@ async def test_stopping_a_lookup_in_words_ends_it_whatever_the_intent(store, tex
     ended = said("rest:resident-7", text, "inform", lookup_mode="stopped")
     slots, messages = await run(status.ActionCheckStatus(), ended)
     assert "不查了" in messages[0] and slots["lookup_mode"] is None
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "response", "values"),
+    [
+        (30, "utter_lookup_too_many_tries", {"minutes": 1}),
+        (900, "utter_lookup_too_many_tries", {"minutes": 15}),
+        (7200, "utter_lookup_too_many_tries", {"minutes": 120}),
+        (7260, "utter_lookup_too_many_tries_hours", {"hours": 3}),
+        (86400, "utter_lookup_too_many_tries_hours", {"hours": 24}),
+    ],
+)
+def test_the_wait_after_too_many_tries_is_said_in_minutes_or_hours(
+    retry_after: int, response: str, values: dict[str, int]
+) -> None:
+    # "请1440分钟后再试" means little to an elderly reader.
+    dispatcher = CollectingDispatcher()
+    refusal = StoreRejected(429, "too_many_attempts", "wait", {"retry_after": retry_after})
+    status.tell_to_wait(dispatcher, refusal)
+    [message] = dispatcher.messages
+    assert message["response"] == response
+    assert {key: message[key] for key in values} == values
+    assert response in DOMAIN["responses"]
