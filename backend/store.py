@@ -39,6 +39,7 @@ WITHDRAWAL_NOTE = "居民撤回"
 TRACKING_SCOPE = "tracking"
 ID_NUMBER_SCOPE = "id_number"
 CALLER_SCOPE = "caller"
+PROOF_SCOPE = "proof"
 # Staff act at human speed: losing the race for an application this often means
 # something is wrong, not that one more try would help.
 MAX_CHANGE_ATTEMPTS = 3
@@ -83,14 +84,16 @@ def too_many_attempts(retry_after: int) -> ApiError:
 
 @dataclass(frozen=True)
 class ProofAttempt:
-    """A proof attempt, recorded as a failure of what it proves and of who asks."""
+    """A proof attempt, recorded as a failure of what it proves, of who asks and of
+    the proof it offers (when it offers one)."""
 
     subject: ProofFailure
     caller: ProofFailure
+    proof: ProofFailure | None = None
 
     @property
-    def rows(self) -> tuple[ProofFailure, ProofFailure]:
-        return self.subject, self.caller
+    def rows(self) -> tuple[ProofFailure, ...]:
+        return tuple(row for row in (self.subject, self.caller, self.proof) if row is not None)
 
     @property
     def ids(self) -> list[int]:
@@ -158,7 +161,9 @@ class Store:
     async def lookup(self, tracking_number: str, proof: Proof, caller: str) -> Application:
         """The application if the proof matches; otherwise not_found, or throttled."""
         async with self._sessions() as session:
-            application, attempt = await self._load_and_record(session, tracking_number, caller)
+            application, attempt = await self._load_and_record(
+                session, tracking_number, caller, proof
+            )
             await self._refuse_if_throttled(
                 session, attempt, subject=not self._submitted_from(application, caller)
             )
@@ -174,7 +179,9 @@ class Store:
         needs the proof lookup needs.
         """
         async with self._sessions() as session:
-            application, attempt = await self._load_and_record(session, tracking_number, caller)
+            application, attempt = await self._load_and_record(
+                session, tracking_number, caller, proof
+            )
             own = self._submitted_from(application, caller)
             await self._refuse_if_throttled(session, attempt, subject=not own)
             if application is None or not (
@@ -424,15 +431,22 @@ class Store:
         return constant_time_equals(id_number[-4:], proof.value)
 
     async def _load_and_record(
-        self, session: AsyncSession, tracking_number: str, caller: str
+        self, session: AsyncSession, tracking_number: str, caller: str, proof: Proof | None
     ) -> tuple[Application | None, ProofAttempt]:
         async with session.begin():
             application = await self._load(session, tracking_number)
-            attempt = await self._record_attempt(session, TRACKING_SCOPE, tracking_number, caller)
+            attempt = await self._record_attempt(
+                session, TRACKING_SCOPE, tracking_number, caller, proof
+            )
         return application, attempt
 
     async def _record_attempt(
-        self, session: AsyncSession, scope: str, subject: str, caller: str
+        self,
+        session: AsyncSession,
+        scope: str,
+        subject: str,
+        caller: str,
+        proof: Proof | None = None,
     ) -> ProofAttempt:
         """Record the attempt as a failure of its subject and of its caller, in the
         session's transaction; committed before the limits are checked, so that
@@ -442,6 +456,13 @@ class Store:
             subject=ProofFailure(scope=scope, subject=subject, failed_at=now),
             caller=ProofFailure(
                 scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
+            ),
+            proof=None
+            if proof is None
+            else ProofFailure(
+                scope=PROOF_SCOPE,
+                subject=self.cipher.keyed_hash("proof", f"{proof.kind}:{proof.value}"),
+                failed_at=now,
             ),
         )
         # Rows are only needed until the window passes; pruning here keeps the table
@@ -466,13 +487,14 @@ class Store:
             retry_after = self._throttle.caller_retry_after(
                 await self._other_failures(session, attempt.caller, now), now
             )
-            if subject:
-                retry_after = max(
-                    retry_after,
-                    self._throttle.subject_retry_after(
-                        await self._other_failures(session, attempt.subject, now), now
-                    ),
-                )
+            for throttled in (attempt.subject, attempt.proof) if subject else ():
+                if throttled is not None:
+                    retry_after = max(
+                        retry_after,
+                        self._throttle.subject_retry_after(
+                            await self._other_failures(session, throttled, now), now
+                        ),
+                    )
             if retry_after:
                 # A refused attempt checked nothing, so it is not a guess.
                 await session.execute(delete(ProofFailure).where(ProofFailure.id.in_(attempt.ids)))

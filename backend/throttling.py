@@ -10,13 +10,18 @@ store counts the same ones. The policy, also described in backend/openapi.yaml:
   conversation's attempts are refused until enough of them have left the window. The
   channels bind a conversation id to an identity they have checked (a WeChat OpenID, a
   server-issued widget session, an authenticated REST client), so an attacker cannot
-  escape this limit by naming a fresh conversation.
+  name someone else's conversation; a fresh widget session is cheap, though, which is
+  why the limits per subject and per proof exist.
 - Per subject (the tracking number, or the ID number of a search), whoever asks: after
   `max_failures` failures within `window`, each further attempt has to wait after the
   latest failure, `backoff_base` doubled for each further failure and at most
   `backoff_max`. Failures older than `window` stop counting, so the delay decays. The
   subject is never locked: however many failures an attacker piles up, one attempt per
   `backoff_max` gets through.
+- Per proof (the phone number or last four ID characters offered), whatever it is
+  offered for, with the same backoff: someone who knows a resident's phone number
+  cannot try it on every (sequential) tracking number from ever new conversations
+  (a fresh widget session costs nothing) to find that resident's applications.
 - The conversation that submitted an application is never held back by the failures of
   others on its tracking number (only by its own, per conversation): an attacker
   cannot lock the owner out of their own application.

@@ -251,7 +251,7 @@ def test_a_caller_is_refused_after_three_failures_in_the_window(store: Harness) 
         "验证失败次数过多，请稍后再试",
     )
     assert (error.extra, error.headers) == ({"retry_after": 570}, {"Retry-After": "570"})
-    assert store.failures() == 6  # three per caller and number; the refused one is not
+    assert store.failures() == 9  # three per caller, number and proof; the refused one is not
     store.clock.advance(570)
     assert store.run(store.store.lookup, number, Proof("phone", PHONE), "rest:guesser")
 
@@ -275,9 +275,9 @@ def test_a_number_backs_off_for_everyone_but_its_owner(store: Harness) -> None:
 def test_a_success_forgets_only_its_own_attempt(store: Harness) -> None:
     number = store.create("k").tracking_number
     assert store.refused(store.store.lookup, number, Proof("phone", OTHER_PHONE), "rest:a")
-    assert store.failures() == 2  # one row for the number, one for the caller
+    assert store.failures() == 3  # one row for the number, one for the caller, one for the proof
     assert store.run(store.store.lookup, number, Proof("phone", PHONE), "rest:b")
-    assert store.failures() == 2
+    assert store.failures() == 3
 
 
 def test_failures_older_than_the_window_are_pruned(store: Harness) -> None:
@@ -285,7 +285,7 @@ def test_failures_older_than_the_window_are_pruned(store: Harness) -> None:
     store.refused(store.store.lookup, number, Proof("phone", OTHER_PHONE), "rest:a")
     store.clock.advance(600)
     store.refused(store.store.lookup, number, Proof("phone", OTHER_PHONE), "rest:b")
-    assert store.failures() == 2
+    assert store.failures() == 3
 
 
 def test_searches_by_applicant_are_throttled_by_id_number(store: Harness) -> None:

@@ -27,9 +27,11 @@ from store_helpers import (
 from backend.config import Settings
 
 
-async def fail(client: TestClient, number: str, times: int, conversation_id: str) -> None:
+async def fail(
+    client: TestClient, number: str, times: int, conversation_id: str, proof: str = "0000"
+) -> None:
     for _ in range(times):
-        response = await lookup(client, number, "0000", conversation_id=conversation_id)
+        response = await lookup(client, number, proof, conversation_id=conversation_id)
         assert response.status == 404
 
 
@@ -138,9 +140,10 @@ async def test_the_proof_is_the_last_four_characters(client: TestClient, clock: 
 async def test_unknown_numbers_are_throttled_like_known_ones(client: TestClient) -> None:
     known = (await create(client))["tracking_number"]
     unknown = known[:-4] + "0777"
-    for number in (known, unknown):
+    # Each with its own wrong proof: a proof's failures on one number count on the other.
+    for number, wrong in ((known, "0000"), (unknown, "1111")):
         for index in range(MAX_FAILURES):
-            await fail(client, number, 1, conversation_id=f"{number}-{index}")
+            await fail(client, number, 1, conversation_id=f"{number}-{index}", proof=wrong)
         assert await retry_after(client, number, conversation_id="fresh") == BACKOFF_BASE_SECONDS
 
 
@@ -228,3 +231,28 @@ async def burst(client: TestClient) -> None:
     assert (await client.get("/health")).status == 200
     # The owner still gets through after the burst.
     assert (await lookup(client, number, "1234", conversation_id="conv-1")).status == 200
+
+
+@pytest.mark.asyncio
+async def test_a_known_phone_cannot_be_tried_on_every_number(
+    client: TestClient, clock: FakeClock
+) -> None:
+    # Tracking numbers are sequential and a fresh widget session costs nothing: someone
+    # who knows a resident's phone tried it once on each number, from a new conversation
+    # each time, and found (and could withdraw) that resident's applications.
+    victim = (await create(client))["tracking_number"]
+    others = [
+        (await create(client, key=f"other-{index}", phone=PHONE_2))["tracking_number"]
+        for index in range(MAX_FAILURES)
+    ]
+    for index, number in enumerate(others):
+        response = await lookup(client, number, PHONE, conversation_id=f"prober-{index}")
+        assert response.status == 404
+    response = await lookup(client, victim, PHONE, conversation_id="prober-next")
+    assert response.status == 429
+    # The victim, from the conversation that submitted it, is not held back.
+    response = await lookup(client, victim, PHONE, conversation_id="rest:conv-1")
+    assert response.status == 200
+    # Another proof is not held back by the failures of this one.
+    response = await lookup(client, others[0], PHONE_2, conversation_id="prober-other")
+    assert response.status == 200
