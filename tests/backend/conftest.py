@@ -6,7 +6,6 @@ reachable the PostgreSQL variants fail: a silently skipped backend is an unteste
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import psycopg2
@@ -25,13 +24,12 @@ from store_helpers import (
     TABLES,
     WINDOW_SECONDS,
     FakeClock,
+    new_postgresql_database,
     start_client,
 )
 
 from backend.config import Settings
 from backend.db import create_sync_engine, upgrade_database
-
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 
 
 @pytest.fixture(scope="session")
@@ -42,19 +40,10 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     try:
-        admin = psycopg2.connect(PG_ADMIN_DSN)
+        with new_postgresql_database("store_test") as url:
+            yield url
     except psycopg2.OperationalError as exc:
         pytest.fail(f"PostgreSQL at 127.0.0.1:5432 is unreachable: {exc}")
-    admin.autocommit = True
-    name = f"store_test_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import subprocess
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import psycopg2
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
 from backend.app import OPENAPI_PATH, create_app
 from backend.config import Settings
 
+PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 SERVICE_TOKEN = "service-token-for-tests-0123456789"
 STAFF_TOKEN = "staff-token-for-tests-0123456789"
 SERVICE_HEADERS = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
@@ -160,3 +165,19 @@ def sqlite_file_bytes(database: str) -> bytes:
     its open connections, and another process could then corrupt the database."""
     paths = [str(path) for path in (Path(database), Path(database + "-wal")) if path.exists()]
     return subprocess.run(["cat", *paths], check=True, capture_output=True).stdout
+
+
+@contextmanager
+def new_postgresql_database(prefix: str) -> Iterator[str]:
+    """The URL of a new, empty database on the machine's PostgreSQL, dropped after."""
+    admin = psycopg2.connect(PG_ADMIN_DSN)
+    admin.autocommit = True
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()

@@ -4,20 +4,18 @@ with the store's key, nothing lost; on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg2
 import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import inspect, text
+from store_helpers import new_postgresql_database
 
 from backend.crypto import FieldCipher
 from backend.db import alembic_config, create_sync_engine, upgrade_database
 
-PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 DETAILS = {"incident": "邻居张秀兰说家里失火了"}
 
 
@@ -26,17 +24,8 @@ def empty_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[s
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path}/old.db"
         return
-    admin = psycopg2.connect(PG_ADMIN_DSN)
-    admin.autocommit = True
-    name = f"store_migration_{uuid.uuid4().hex[:12]}"
-    with admin.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
+    with new_postgresql_database("store_migration") as url:
+        yield url
 
 
 def test_existing_details_are_encrypted_by_the_migration(

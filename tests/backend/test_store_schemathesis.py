@@ -5,15 +5,11 @@ must match the documented schema and status codes, and a 405 must carry Allow.""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
-from cryptography.fernet import Fernet
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import (
     allow_header_conformance,
@@ -24,7 +20,7 @@ from schemathesis.checks import (
 from store_helpers import SERVICE_TOKEN, STAFF_TOKEN
 
 from backend.contract import OPENAPI_PATH
-from tests.servers import ROOT, free_port, wait_for
+from tests.servers import running_store
 
 EXAMPLES_PER_TOKEN = 34
 TOKENS = {"service": SERVICE_TOKEN, "staff": STAFF_TOKEN, "none": None}
@@ -35,31 +31,10 @@ schema = schemathesis.openapi.from_path(OPENAPI_PATH)
 @pytest.fixture(scope="module")
 def store_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     folder: Path = tmp_path_factory.mktemp("schemathesis")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
-        "DATABASE_URL": f"sqlite:///{folder}/store.db",
-        "STORE_SERVICE_TOKEN": SERVICE_TOKEN,
-        "STORE_STAFF_TOKEN": STAFF_TOKEN,
-        "STORE_HASH_KEY": "hash-key-for-schemathesis-0123",
-        "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
-    }
-    log = folder / "store.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "backend", "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_for(f"http://127.0.0.1:{port}/health", process, log, timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with running_store(
+        folder, STORE_SERVICE_TOKEN=SERVICE_TOKEN, STORE_STAFF_TOKEN=STAFF_TOKEN
+    ) as store:
+        yield store.url
 
 
 @pytest.mark.parametrize("token", list(TOKENS))
