@@ -106,6 +106,16 @@ def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 48
     raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-3000:]}")
 
 
+def stop(process: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM, and SIGKILL if the process has not exited within `timeout` seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main(argv: list[str]) -> None:
     name, *assignments = argv
     values = dict(assignment.split("=", 1) for assignment in assignments)

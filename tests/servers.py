@@ -70,12 +70,7 @@ class Stack:
         process = self.services[name].process
         if process is None:
             return
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        processes.stop(process, timeout=20)
 
     def add(self, name: str, kind: str, command: list[str], health_url: str) -> None:
         log = self.folder / f"{name}.log"
