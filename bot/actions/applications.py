@@ -18,7 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.faq import requested_application
+from bot.actions.faq import application_of_bare_request, requested_application
 from bot.actions.store_client import (
     CreatedApplication,
     StoreRejected,
@@ -226,7 +226,8 @@ class ActionStartApplication(Action):
 
     The service is the one the resident names in words if there is one (the intent
     classifier may mistake 「帮我老娘办老年证 … 然后要咋个弄嘛」 for another); after urgent
-    advice, the application it offered; else the intent's. Another application's answers
+    advice, the application it offered; for a request naming nothing (「我要申请」), the
+    service of the last answer; else the intent's. Another application's answers
     are dropped (a new service starts clean); the same service asked for again continues
     with the answers already given. A withdrawal taken for an application
     (「那个救助我不要了 撤回」) goes to the withdrawal instead.
@@ -272,5 +273,8 @@ class ActionStartApplication(Action):
         offered = tracker.get_slot("application_service")
         if previous_bot_action(tracker) == "utter_emergency_advice" and offered:
             return offered  # 「好 帮我申请嘛」 answers the offer made with the advice
+        answered = application_of_bare_request(text, tracker.get_slot("last_topic"))
+        if answered:
+            return answered  # 「我要申请」 right after a 低保 answer
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         return SERVICE_OF_INTENT.get(intent) or tracker.get_slot("service_type")

@@ -179,6 +179,27 @@ def requested_application(text: str) -> str | None:
     return wanted.pop() if len(wanted) == 1 else None
 
 
+def bare_request(text: str) -> bool:
+    """A request for an application that names nothing else (「我要申请」)."""
+    words = topic_words()
+    if not any(word in text for word in words["apply_words"]) or asks_something(text):
+        return False
+    rest = "".join(char for char in text if char.isalnum())
+    for word in sorted(words["bare_request_words"], key=len, reverse=True):
+        rest = rest.replace(word, "")
+    return not rest
+
+
+def application_answered(last_topic: str | None) -> str | None:
+    """The application of the service the last answer was about, if it has one."""
+    return topic_words()["applications"].get(service_of(last_topic))
+
+
+def application_of_bare_request(text: str, last_topic: str | None) -> str | None:
+    """「我要申请」 right after a 低保 answer asks for the 低保 application."""
+    return application_answered(last_topic) if bare_request(text) else None
+
+
 def negated(text: str, service: str) -> bool:
     """Every mention of the service follows a negation (「不办低保」, 「莫报危房」)."""
     words = topic_words()
@@ -206,13 +227,15 @@ class ActionTriage(Action):
         text = message.get("text") or ""
         if asks_to_withdraw(text):
             return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010006」
-        if requested_application(text):
-            # 「不办低保 办老年证」 read as a question: it asks for an application.
+        last_topic = tracker.get_slot("last_topic")
+        if requested_application(text) or application_of_bare_request(text, last_topic):
+            # 「不办低保 办老年证」 read as a question, or 「我要申请」 after an answer: it
+            # asks for an application.
             return [FollowupAction("action_start_application")]
         if (message.get("intent") or {}).get("name") == "inform":
             return [SlotSet("understanding", LOST)]  # a bare value, with nothing asked
         answers = topics_of_two_services(text, message)
-        followup = followup_topic(text, tracker.get_slot("last_topic"), message)
+        followup = followup_topic(text, last_topic, message)
         if followup and not answers:
             answers = [followup]
         if answers:

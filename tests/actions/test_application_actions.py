@@ -269,6 +269,44 @@ async def test_a_start_records_the_privacy_notice_version_shown():
     assert slots["application_start"] == "elderly_card"
 
 
+async def started_service(text: str, intent: str, **slots: Any) -> str:
+    tracker = Tracker(
+        "rest:resident-9", slots, {"text": text, "intent": {"name": intent}, "entities": []},
+        [], False, None, None, "action_listen",
+    )  # fmt: skip
+    events = await applications.ActionStartApplication().run(
+        CollectingDispatcher(), tracker, DOMAIN
+    )
+    return slot_values(events)["application_start"]
+
+
+@pytest.mark.parametrize(
+    "last_topic, service",
+    [
+        ("faq/subsistence_process", "subsistence_allowance"),
+        ("faq/temporary_relief", "temporary_relief"),
+        ("faq/housing_renovation_subsidy", "housing_renovation"),
+    ],
+)
+async def test_a_bare_request_applies_for_the_service_just_answered(last_topic, service):
+    # The intent classifier cannot know which application 「我要申请」 means.
+    assert await started_service("我要申请", "apply_elderly_card", last_topic=last_topic) == service
+
+
+@pytest.mark.parametrize(
+    "text, intent, last_topic, service",
+    [
+        ("我要申请老年证", "apply_elderly_card", "faq/subsistence_process", "elderly_card"),
+        ("我要申请修房子", "apply_housing_renovation", "faq/subsistence_process",
+         "housing_renovation"),
+        ("我要申请", "apply_elderly_card", "faq/pension_enroll", "elderly_card"),
+        ("我要申请", "apply_elderly_card", None, "elderly_card"),
+    ],
+)  # fmt: skip
+async def test_a_request_that_says_more_keeps_its_own_service(text, intent, last_topic, service):
+    assert await started_service(text, intent, last_topic=last_topic) == service
+
+
 async def test_the_submission_sends_the_notice_version_and_the_channel_of_the_id(
     store_client: StoreClient, tmp_path: Path
 ):

@@ -173,3 +173,33 @@ async def test_a_withdrawal_in_words_goes_to_the_withdrawal_whatever_the_intent(
     tracker = Tracker("resident-1", {}, latest, [], False, None, {}, "action_listen")
     events = await faq.ActionTriage().run(CollectingDispatcher(), tracker, DOMAIN)
     assert [e["name"] for e in events if e["event"] == "followup"] == ["action_offer_withdrawal"]
+
+
+@pytest.mark.parametrize("intent", ["faq", "nlu_fallback", "inform"])
+@pytest.mark.parametrize("text", ["我要申请", "那帮我申请一个嘛"])
+async def test_a_bare_request_after_an_answer_applies_for_that_service(intent, text):
+    # 「我要申请」 right after a 低保 answer, whatever the intent classifier read.
+    latest = message(text, [("faq/online_service", 0.3)], intent)
+    tracker = Tracker(
+        "resident-1", {"last_topic": "faq/subsistence_eligibility"}, latest, [], False, None,
+        {}, "action_listen",
+    )  # fmt: skip
+    events = await faq.ActionTriage().run(CollectingDispatcher(), tracker, DOMAIN)
+    assert [e["name"] for e in events if e["event"] == "followup"] == ["action_start_application"]
+
+
+@pytest.mark.parametrize(
+    "text, last_topic",
+    [
+        ("我要申请", None),  # nothing answered yet: which application is not known
+        ("我要申请", "faq/pension_enroll"),  # no application of that service here
+        ("那我可以申请不", "faq/subsistence_eligibility"),  # a question, not a request
+    ],
+)
+async def test_a_bare_request_without_an_applicable_answer_is_triaged_as_usual(text, last_topic):
+    latest = message(text, [("faq/online_service", 0.3)])
+    tracker = Tracker(
+        "resident-1", {"last_topic": last_topic}, latest, [], False, None, {}, "action_listen"
+    )
+    events = await faq.ActionTriage().run(CollectingDispatcher(), tracker, DOMAIN)
+    assert not [e for e in events if e["event"] == "followup"]
