@@ -52,6 +52,12 @@ CLOSED_STATUSES: frozenset[str] = frozenset(
     {APPROVED, READY_FOR_PICKUP, COLLECTED, REJECTED, WITHDRAWN}
 )
 
+# Still being handled: a person may have one open application per service at a time
+# (backend/store.py; the unique index in backend/models.py).
+OPEN_STATUSES: tuple[str, ...] = tuple(
+    status for status in STATUSES if status not in CLOSED_STATUSES
+)
+
 # The service types themselves are the contract's (backend/openapi.yaml); a test checks
 # that every one has its label here.
 SERVICE_LABELS: dict[str, str] = {

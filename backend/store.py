@@ -22,6 +22,7 @@ from backend.errors import ApiError
 from backend.lifecycle import (
     INITIAL_STATUS,
     NOTE_REQUIRED,
+    OPEN_STATUSES,
     STATUS_LABELS,
     WITHDRAWN,
     allowed_next,
@@ -67,6 +68,14 @@ def not_withdrawable(current: str) -> ApiError:
         message,
         current_status=current,
         current_status_label=STATUS_LABELS[current],
+    )
+
+
+def duplicate_open_application() -> ApiError:
+    # Says nothing about the other application (number, status, who): the caller may
+    # be someone else than its applicant.
+    return ApiError(
+        409, "duplicate_open_application", "该申请人已有同一事项的申请正在办理，不能重复申请"
     )
 
 
@@ -131,22 +140,35 @@ class Store:
         return local_day(self._clock())
 
     async def create(self, new: NewApplication, idempotency_key: str) -> tuple[Application, bool]:
-        """The application for this key, and whether this call created it."""
+        """The application for this key, and whether this call created it.
+
+        Refused (409) while the same person has an open application for the service,
+        unless this is that application's own key replayed.
+        """
         fingerprint = self.cipher.keyed_hash("request", new.fingerprint_source())
+        id_hash = self.cipher.keyed_hash("id_number", new.id_number)
         async with self._sessions() as session:
             try:
                 async with session.begin():
                     existing = await self._by_idempotency_key(session, idempotency_key)
                     if existing is not None:
                         return self._replay(existing, fingerprint), False
+                    if await self._has_open(session, new.service_type, id_hash):
+                        raise duplicate_open_application()
                     return await self._insert(session, new, idempotency_key, fingerprint), True
             except IntegrityError:
-                # A concurrent request with the same key committed first: replay it.
+                # A concurrent create committed first: with the same key (replay it) or
+                # for the same person and service (the unique index refused this one).
                 async with session.begin():
                     existing = await self._by_idempotency_key(session, idempotency_key)
-                if existing is None:
-                    raise
-                return self._replay(existing, fingerprint), False
+                    duplicate = existing is None and await self._has_open(
+                        session, new.service_type, id_hash
+                    )
+                if existing is not None:
+                    return self._replay(existing, fingerprint), False
+                if duplicate:
+                    raise duplicate_open_application() from None
+                raise
 
     async def by_key(self, idempotency_key: str, conversation_id: str) -> Application:
         """The application created with this key from this conversation, or not_found."""
@@ -400,6 +422,20 @@ class Store:
         if sequence > MAX_DAILY_SEQUENCE:
             raise ApiError(503, "tracking_numbers_exhausted", "今日受理编号已用完，请明日再试")
         return sequence
+
+    async def _has_open(self, session: AsyncSession, service_type: str, id_hash: str) -> bool:
+        """Whether this person (by the keyed hash of the ID number) has an open
+        application for the service."""
+        found = await session.scalar(
+            select(Application.id)
+            .where(
+                Application.service_type == service_type,
+                Application.id_number_hash == id_hash,
+                Application.status.in_(OPEN_STATUSES),
+            )
+            .limit(1)
+        )
+        return found is not None
 
     async def _by_idempotency_key(self, session: AsyncSession, key: str) -> Application | None:
         return await session.scalar(select(Application).where(Application.idempotency_key == key))

@@ -11,6 +11,7 @@ from backend.lifecycle import (
     CLOSED_STATUSES,
     INITIAL_STATUS,
     NOTE_REQUIRED,
+    OPEN_STATUSES,
     SERVICE_LABELS,
     allowed_next,
     can_transition,
@@ -52,6 +53,11 @@ def test_returning_and_rejecting_need_a_note() -> None:
 
 def test_closed_statuses_are_decided_or_withdrawn() -> None:
     assert {"approved", "ready_for_pickup", "collected", "rejected", "withdrawn"} == CLOSED_STATUSES
+
+
+def test_open_statuses_are_those_still_being_handled_in_lifecycle_order() -> None:
+    # One open application per person and service: these block a second one.
+    assert OPEN_STATUSES == ("submitted", "township_review", "district_review", "returned")
 
 
 def test_service_labels() -> None:

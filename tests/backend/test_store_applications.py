@@ -21,6 +21,7 @@ from store_helpers import (
     application_body,
     create,
     lookup,
+    resident_id_number,
 )
 
 from backend.tracking import CHINA_TZ
@@ -39,7 +40,7 @@ async def test_create_returns_tracking_number_of_today(client: TestClient) -> No
     assert created["status"] == "submitted"
     assert created["status_label"] == "已提交"
     assert created["replayed"] is False
-    second = await create(client, key="key-2")
+    second = await create(client, key="key-2", id_number=ID_NUMBER_2)
     assert second["tracking_number"] == f"DA{today}0002"
 
 
@@ -81,7 +82,9 @@ async def test_concurrent_requests_with_one_key_create_one_application(
 
 @pytest.mark.asyncio
 async def test_concurrent_creates_get_distinct_consecutive_numbers(client: TestClient) -> None:
-    created = await asyncio.gather(*(create(client, key=f"k{i}") for i in range(20)))
+    created = await asyncio.gather(
+        *(create(client, key=f"k{i}", id_number=resident_id_number(i)) for i in range(20))
+    )
     sequences = sorted(int(item["tracking_number"][-4:]) for item in created)
     assert sequences == list(range(1, 21))
 

@@ -48,7 +48,9 @@ async def fail(client: TestClient, times: int, id_number: str = ID_NUMBER) -> No
 async def test_both_numbers_must_match(client: TestClient) -> None:
     first = (await create(client, key="a"))["tracking_number"]
     second = (await create(client, key="b", service_type="temporary_relief"))["tracking_number"]
-    other_phone = (await create(client, key="c", phone=PHONE_2))["tracking_number"]
+    other_phone = (await create(client, key="c", phone=PHONE_2, service_type="housing_renovation"))[
+        "tracking_number"
+    ]
     other_id = (await create(client, key="d", id_number=ID_NUMBER_2))["tracking_number"]
 
     assert await found(client, ID_NUMBER, PHONE) == [second, first]
@@ -138,7 +140,8 @@ async def test_a_successful_search_does_not_reset_the_failures_of_the_id(
     # their successful search must not let them guess the real applicant's phone again.
     await create(client)
     await fail(client, MAX_FAILURES - 1)
-    await create(client, key="attacker", phone=PHONE_2)
+    # (Another service: one open application per person and service.)
+    await create(client, key="attacker", phone=PHONE_2, service_type="temporary_relief")
     assert await found(client, ID_NUMBER, PHONE_2, caller="attacker") != []
     guess = await find(client, ID_NUMBER, OTHER_PHONES[0], conversation_id="attacker-2")
     assert guess.status == 200 and (await guess.json())["applications"] == []

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from store_helpers import (
+    DETAILS,
     ID_NUMBER,
     NAME,
     PHONE,
@@ -57,13 +58,9 @@ async def test_rotation_re_encrypts_every_field_with_the_newest_key(
     client: TestClient, settings: Settings, clock: FakeClock, raw_db: Engine, sessions: Any
 ) -> None:
     old_key = settings.encryption_key
-    for index in range(3):
-        await create(
-            client,
-            key=f"k{index}",
-            service_type="housing_renovation",
-            details={"house_condition": f"墙裂了{index}"},
-        )
+    # One person's applications for three services; housing, the newest, has details.
+    for index, service in enumerate(("elderly_card", "temporary_relief", "housing_renovation")):
+        await create(client, key=f"k{index}", service_type=service)
     new_key = Fernet.generate_key().decode()
     both = FieldCipher(f"{new_key},{old_key}", settings.hash_key)
     assert await rotate_keys(sessions, both) == 3
@@ -82,7 +79,7 @@ async def test_rotation_re_encrypts_every_field_with_the_newest_key(
         assert len((await response.json())["applications"]) == 3
         number = (await response.json())["applications"][0]["tracking_number"]
         detail = await rotated.get(f"/staff/applications/{number}", headers=STAFF_HEADERS)
-        assert (await detail.json())["details"]["house_condition"].startswith("墙裂了")
+        assert (await detail.json())["details"] == DETAILS["housing_renovation"]
     finally:
         await rotated.close()
 
@@ -113,7 +110,10 @@ async def closed_and_open(client: TestClient, clock: FakeClock) -> dict[str, str
     await transition(client, numbers["rejected_long_ago"], "rejected", note="王秀英材料不全")
     numbers["open_long_ago"] = (await create(client, key="c"))["tracking_number"]
     clock.advance(31 * DAY)
-    numbers["withdrawn_lately"] = (await create(client, key="d"))["tracking_number"]
+    # Another service: the open one above still blocks a second elderly card.
+    numbers["withdrawn_lately"] = (await create(client, key="d", service_type="temporary_relief"))[
+        "tracking_number"
+    ]
     assert (await withdraw(client, numbers["withdrawn_lately"])).status == 200
     return numbers
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient
-from store_helpers import create, transition
+from store_helpers import create, resident_id_number, transition
 
 from backend.lifecycle import STATUSES, can_transition
 
@@ -79,7 +79,9 @@ def test_the_changes_that_skip_the_township_are_refused() -> None:
 @pytest.mark.parametrize("current", STATUS_NAMES)
 async def test_staff_can_make_exactly_the_allowed_changes(client: TestClient, current: str) -> None:
     for index, target in enumerate(STATUS_NAMES):
-        number = (await create(client, key=f"{current}-{index}"))["tracking_number"]
+        number = (
+            await create(client, key=f"{current}-{index}", id_number=resident_id_number(index))
+        )["tracking_number"]
         for step in PATHS[current]:
             assert (await transition(client, number, step, note="原因")).status == 200
         response = await transition(client, number, target, note="原因")

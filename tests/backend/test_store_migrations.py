@@ -1,9 +1,11 @@
-"""Migration 0002 on a database holding applications from before it: details encrypted
-with the store's key, nothing lost; on SQLite and PostgreSQL."""
+"""Migrations on databases holding applications from before them, on SQLite and
+PostgreSQL: 0002 encrypts details with the store's key, nothing lost; 0003 keeps the
+open duplicates it finds and refuses new ones."""
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,8 @@ import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from store_helpers import new_postgresql_database
 
 from backend.crypto import FieldCipher
@@ -66,5 +70,83 @@ def test_existing_details_are_encrypted_by_the_migration(
         with engine.connect() as connection:
             (details,) = connection.execute(text("SELECT details FROM applications")).one()
         assert (json.loads(details) if isinstance(details, str) else details) == DETAILS
+    finally:
+        engine.dispose()
+
+
+# (tracking number, service, keyed hash of the ID number, status) of a database from
+# before migration 0003: one person applied for the elderly card three times.
+BEFORE_0003 = [
+    ("DA202611300001", "elderly_card", "mother", "withdrawn"),
+    ("DA202611300002", "elderly_card", "mother", "township_review"),
+    ("DA202611300003", "elderly_card", "mother", "submitted"),
+    ("DA202611300004", "temporary_relief", "mother", "submitted"),
+    ("DA202611300005", "elderly_card", "neighbour", "submitted"),
+    ("DA202611300006", "elderly_card", "mother", "returned"),
+]
+
+
+def insert_application(
+    connection: Connection, number: str, service: str, id_hash: str, status: str
+) -> None:
+    connection.execute(
+        text(
+            "INSERT INTO applications (tracking_number, service_type, applicant_name_enc,"
+            " id_number_enc, id_number_hash, phone_enc, phone_hash, township, details_enc,"
+            " channel, conversation_id, status, idempotency_key, request_fingerprint,"
+            " created_at, status_changed_at) VALUES (:number, :service, 'n', 'i', :hash, 'p',"
+            " 'h', '牛佛镇', 'd', 'wechat', 'wechat:o1', :status, :number, 'f',"
+            " :created, :created)"
+        ),
+        {
+            "number": number,
+            "service": service,
+            "hash": id_hash,
+            "status": status,
+            "created": f"2026-11-30 01:00:{number[-2:]}",
+        },
+    )
+
+
+def test_duplicates_from_before_0003_are_kept_and_new_ones_refused(
+    empty_database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    command.upgrade(alembic_config(empty_database), "0002")
+    engine = create_sync_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for row in BEFORE_0003:
+                insert_application(connection, *row)
+        with caplog.at_level(logging.WARNING, logger="backend.migrations"):
+            upgrade_database(empty_database)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT tracking_number, status, legacy_duplicate FROM applications"
+                    " ORDER BY tracking_number"
+                )
+            ).all()
+        # Nothing changed but the mark on the later open duplicates of the oldest one.
+        assert [(number, status, bool(mark)) for number, status, mark in rows] == [
+            ("DA202611300001", "withdrawn", False),
+            ("DA202611300002", "township_review", False),
+            ("DA202611300003", "submitted", True),
+            ("DA202611300004", "submitted", False),
+            ("DA202611300005", "submitted", False),
+            ("DA202611300006", "returned", True),
+        ]
+        assert "DA202611300002, DA202611300003, DA202611300006" in caplog.text
+        assert "mother" not in caplog.text
+
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            insert_application(connection, "DA202611300007", "elderly_card", "mother", "submitted")
+        with engine.begin() as connection:  # closed ones are not counted
+            insert_application(connection, "DA202611300008", "elderly_card", "mother", "rejected")
+
+        command.downgrade(alembic_config(empty_database), "0002")
+        columns = {column["name"] for column in inspect(engine).get_columns("applications")}
+        assert "legacy_duplicate" not in columns
+        with engine.begin() as connection:
+            insert_application(connection, "DA202611300009", "elderly_card", "mother", "submitted")
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ from backend.validation import NewApplication, Proof, Transition
 
 ID_NUMBER, PHONE = "510304196211081234", "13812345678"
 OTHER_ID, OTHER_PHONE = "51030419550701102X", "13987654321"
+THIRD_ID = "510304194805200019"
 # 04:00 UTC is noon in 大安区: the tracking numbers of this day are DA20261130….
 START = datetime(2026, 11, 30, 4, 0, tzinfo=timezone.utc)
 NOT_FOUND = ("not_found", "未找到该办件，或验证信息不匹配")
@@ -161,16 +162,16 @@ def test_create_stores_the_application_encrypted_with_its_first_status(store: Ha
 
 def test_tracking_numbers_count_per_local_day(store: Harness) -> None:
     assert store.create("a").tracking_number == "DA202611300001"
-    assert store.create("b").tracking_number == "DA202611300002"
+    assert store.create("b", id_number=OTHER_ID).tracking_number == "DA202611300002"
     store.clock.advance(13 * 3600)  # 17:00 UTC is 01:00 on 1 December in 大安区
-    assert store.create("c").tracking_number == "DA202612010001"
+    assert store.create("c", id_number=THIRD_ID).tracking_number == "DA202612010001"
 
 
 def test_the_last_number_of_a_day_and_then_none(store: Harness) -> None:
     store.create("a")
     store.execute(update(TrackingCounter).values(last_value=9998))
-    assert store.create("b").tracking_number == "DA202611309999"
-    error = store.refused(store.store.create, NEW, "c")
+    assert store.create("b", id_number=OTHER_ID).tracking_number == "DA202611309999"
+    error = store.refused(store.store.create, replace(NEW, id_number=THIRD_ID), "c")
     assert (error.status, error.code, error.message) == (
         503,
         "tracking_numbers_exhausted",
@@ -188,6 +189,34 @@ def test_the_same_key_replays_and_another_request_under_it_conflicts(store: Harn
         "idempotency_conflict",
         "该幂等键已用于另一份不同的申请",
     )
+
+
+def test_one_open_application_per_person_and_service(store: Harness) -> None:
+    first = store.create("a")
+    # A relative, from another conversation with another phone: refused, and told
+    # nothing about the application that exists.
+    relative = replace(NEW, phone=OTHER_PHONE, conversation_id="rest:son")
+    error = store.refused(store.store.create, relative, "b")
+    assert (error.status, error.code, error.message, error.extra) == (
+        409,
+        "duplicate_open_application",
+        "该申请人已有同一事项的申请正在办理，不能重复申请",
+        {},
+    )
+    again, created = store.run(store.store.create, NEW, "a")  # its own key: a replay
+    assert (again.tracking_number, created) == (first.tracking_number, False)
+    assert store.create("c", service_type="elderly_card", details={}).tracking_number == (
+        "DA202611300002"
+    )
+    assert store.create("d", id_number=OTHER_ID).tracking_number == "DA202611300003"
+
+
+def test_a_closed_application_no_longer_counts(store: Harness) -> None:
+    number = store.create("a").tracking_number
+    store.run(store.store.transition, number, Transition("township_review", None, "李科员"))
+    assert store.refused(store.store.create, NEW, "b").code == "duplicate_open_application"
+    store.run(store.store.transition, number, Transition("rejected", "不符合条件", "李科员"))
+    assert store.create("b").tracking_number == "DA202611300002"
 
 
 def test_by_key_only_from_the_conversation_that_created_it(store: Harness) -> None:
@@ -291,7 +320,7 @@ def test_failures_older_than_the_window_are_pruned(store: Harness) -> None:
 def test_searches_by_applicant_are_throttled_by_id_number(store: Harness) -> None:
     store.create("a")
     store.clock.advance(1)
-    store.create("b")
+    store.create("b", service_type="elderly_card", details={})
     found = store.run(store.store.find_by_applicant, ID_NUMBER, PHONE, "rest:a", 10)
     assert [item.idempotency_key for item in found] == ["b", "a"]  # newest first
     assert store.failures() == 0
@@ -309,7 +338,7 @@ def test_searches_by_applicant_are_throttled_by_id_number(store: Harness) -> Non
 
 def test_the_owner_withdraws_without_proof_others_need_it(store: Harness) -> None:
     first = store.create("a").tracking_number
-    second = store.create("b").tracking_number
+    second = store.create("b", service_type="elderly_card", details={}).tracking_number
     error = store.refused(store.store.withdraw, first, None, "rest:other")
     assert (error.status, error.code) == (404, "not_found")
     error = store.refused(store.store.withdraw, first, Proof("id_last4", "0234"), "rest:other")
@@ -398,7 +427,13 @@ def test_transitions_follow_the_lifecycle_and_record_who_and_why(store: Harness)
 def test_listing_and_searching(store: Harness) -> None:
     store.create("a")
     store.clock.advance(1)
-    store.create("b", township="回龙镇", conversation_id="wechat:other")
+    store.create(
+        "b",
+        service_type="housing_renovation",
+        details={"house_condition": "墙裂了"},
+        township="回龙镇",
+        conversation_id="wechat:other",
+    )
     store.clock.advance(1)
     store.create(
         "c", service_type="elderly_card", details={}, id_number=OTHER_ID, phone=OTHER_PHONE

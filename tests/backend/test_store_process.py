@@ -25,6 +25,7 @@ from store_helpers import (
     SERVICE_TOKEN,
     STAFF_TOKEN,
     application_body,
+    resident_id_number,
 )
 
 from backend.crypto import FieldCipher
@@ -86,10 +87,12 @@ def store_process(database_url: str, tmp_path: Path) -> Iterator[StoreProcess]:
             process.wait()
 
 
-async def submit(session: aiohttp.ClientSession, url: str, key: str) -> aiohttp.ClientResponse:
+async def submit(
+    session: aiohttp.ClientSession, url: str, key: str, id_number: str = ID_NUMBER
+) -> aiohttp.ClientResponse:
     async with session.post(
         f"{url}/applications",
-        json=application_body(conversation_id=f"rest:{key}"),
+        json=application_body(conversation_id=f"rest:{key}", id_number=id_number),
         headers={**SERVICE_HEADERS, "Idempotency-Key": key},
     ) as response:
         await response.read()
@@ -113,7 +116,9 @@ async def burst_then_sigterm(store: StoreProcess) -> tuple[list[int], list[str],
             nonlocal cut_off
             try:
                 if index % 3 == 0:
-                    response = await submit(session, store.url, f"burst-{index}")
+                    response = await submit(
+                        session, store.url, f"burst-{index}", resident_id_number(index)
+                    )
                     if response.status == 201:
                         created.append((await response.json())["tracking_number"])
                 else:

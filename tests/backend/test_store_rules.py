@@ -15,6 +15,7 @@ from store_helpers import (
     FakeClock,
     application_body,
     create,
+    resident_id_number,
 )
 
 
@@ -48,7 +49,13 @@ async def test_a_wrong_final_x_is_refused(client: TestClient) -> None:
 async def test_right_check_characters_are_accepted(client: TestClient) -> None:
     await create(client, key="four", id_number=ID_ENDING_IN_4)
     await create(client, key="x", id_number=ID_ENDING_IN_X, phone="13987654321")
-    await create(client, key="lower-x", id_number=ID_ENDING_IN_X.lower(), phone="13987654322")
+    await create(
+        client,
+        key="lower-x",
+        id_number=ID_ENDING_IN_X.lower(),
+        phone="13987654322",
+        service_type="temporary_relief",  # the same person: another service
+    )
 
 
 @pytest.mark.asyncio
@@ -92,7 +99,9 @@ async def test_every_unit_of_the_district_is_accepted(client: TestClient) -> Non
         "回龙镇",
     ]  # fmt: skip
     for index, unit in enumerate(units):
-        await create(client, key=f"unit-{index}", township=unit)
+        await create(
+            client, key=f"unit-{index}", township=unit, id_number=resident_id_number(index)
+        )
     response = await client.post(
         "/staff/applications/search", json={"limit": 200}, headers=STAFF_HEADERS
     )

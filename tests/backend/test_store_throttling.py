@@ -20,6 +20,7 @@ from store_helpers import (
     create,
     find,
     lookup,
+    resident_id_number,
     start_client,
     withdraw,
 )
@@ -149,7 +150,10 @@ async def test_unknown_numbers_are_throttled_like_known_ones(client: TestClient)
 
 @pytest.mark.asyncio
 async def test_repeated_wrong_proofs_block_the_caller(client: TestClient) -> None:
-    numbers = [(await create(client, key=f"k{i}"))["tracking_number"] for i in range(2)]
+    numbers = [
+        (await create(client, key=f"k{i}", service_type=service))["tracking_number"]
+        for i, service in enumerate(("elderly_card", "temporary_relief"))
+    ]
     await fail(client, numbers[0], MAX_FAILURES - 1, conversation_id="guesser")
     await fail(client, numbers[1], 1, conversation_id="guesser")
     # Another number, correct proof: still refused for this caller...
@@ -242,7 +246,11 @@ async def test_a_known_phone_cannot_be_tried_on_every_number(
     # each time, and found (and could withdraw) that resident's applications.
     victim = (await create(client))["tracking_number"]
     others = [
-        (await create(client, key=f"other-{index}", phone=PHONE_2))["tracking_number"]
+        (
+            await create(
+                client, key=f"other-{index}", phone=PHONE_2, id_number=resident_id_number(index)
+            )
+        )["tracking_number"]
         for index in range(MAX_FAILURES)
     ]
     for index, number in enumerate(others):

@@ -196,7 +196,10 @@ async def test_failed_lookups_count_against_withdrawal(client: TestClient) -> No
 
 @pytest.mark.asyncio
 async def test_wrong_proofs_block_the_caller(client: TestClient) -> None:
-    numbers = [(await create(client, key=f"k{i}"))["tracking_number"] for i in range(2)]
+    numbers = [
+        (await create(client, key=f"k{i}", service_type=service))["tracking_number"]
+        for i, service in enumerate(("elderly_card", "temporary_relief"))
+    ]
     await fail(client, numbers[0], MAX_FAILURES - 1, conversation_id="guesser")
     await fail(client, numbers[1], 1, conversation_id="guesser")
     response = await withdraw(client, numbers[1], conversation_id="guesser", proof="1234")
