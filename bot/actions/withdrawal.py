@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
@@ -24,6 +24,7 @@ from bot.actions.applications import (
     outcome,
     pending_outcome,
 )
+from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
 from bot.actions.status import describe, read_as, stop_intents, tell_to_wait
 from bot.actions.store_client import (
@@ -83,12 +84,15 @@ class ActionOfferWithdrawal(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
+        text = tracker.latest_message.get("text") or ""
+        if application_of_bare_request(text, tracker.get_slot("last_topic")):
+            # 「我要申请」 after a 低保 answer, taken by the classifier for 「我不申请了」.
+            return [FollowupAction("action_start_application")]
         if tracker.get_slot("application_outcome") == "unavailable":
             # Leaving an application whose submission got no answer: say what exists.
             events = leave_application(dispatcher, await pending_outcome(tracker))
             explained = SlotSet("withdrawal_offer", "explained")
             return [*events, *forget_application(), outcome(None), explained]
-        text = tracker.latest_message.get("text") or ""
         number = tracking_number_in(tracker)
         try:
             own = await own_applications(tracker)

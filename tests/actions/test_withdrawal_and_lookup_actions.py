@@ -83,6 +83,18 @@ async def test_a_cancel_with_nothing_submitted_says_so_without_claiming_too_much
     assert "撤回" in text and "没有办任何事" not in text
 
 
+@pytest.mark.parametrize("text", ["我要申请", "那我就申请嘛"])
+async def test_a_request_read_as_a_cancel_starts_the_application_just_answered(text):
+    # 「我要申请」 after a 低保 answer: the classifier may take 「我要…申请」 for 「我不申请了」.
+    tracker = said("rest:resident-12", text, last_topic="faq/subsistence_process")
+    dispatcher = CollectingDispatcher()
+    events = await withdrawal.ActionOfferWithdrawal().run(dispatcher, tracker, DOMAIN)
+    assert [(e["event"], e.get("name")) for e in events] == [
+        ("followup", "action_start_application")
+    ]
+    assert not dispatcher.messages
+
+
 async def test_an_explicit_withdrawal_from_elsewhere_asks_for_the_number(store):
     slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("rest:new-phone", "我要撤回申请"))
     assert slots == {"withdrawal_offer": "form"}
