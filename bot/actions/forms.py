@@ -21,7 +21,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import places, reading, validation
-from bot.actions.applications import SERVICE_OF_INTENT
+from bot.actions.applications import FORM_OF_SERVICE, SERVICE_OF_INTENT
 from bot.actions.faq import CONFIDENT, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
@@ -46,6 +46,11 @@ def applicant_name(text: str) -> str:
 # A bare name is sometimes mistaken for another intent (查进度 reads as a name too: 查 is
 # a surname), so only a clear request to leave or switch wins over a readable answer.
 INTERRUPTION_CONFIDENCE = 0.8
+# Requests that win even over a reply about the question asked (「我没得手机 转人工」).
+STOPS = frozenset({"cancel", "ask_human", "delete_conversation"})
+# Replies that are refused without counting as a failed answer (towards stopping the
+# form): a question about the help is not a wrong answer.
+UNCOUNTED_REASONS = frozenset({"question"})
 
 
 def intent_confidence(message: dict) -> float:
@@ -154,17 +159,17 @@ class ApplicationFormValidation(FormValidationAction):
         text = message.get("text") or ""
         intent = (message.get("intent") or {}).get("name")
         slots = self.answer_slots(domain)
-        at_summary = requested == "confirmed"
-        found = {} if requested in ACCOUNTS else reading.values_in(text, slots, at_summary)
-        if not at_summary:
-            # Values said in passing fill what is missing; changing a given one is for the
-            # summary (「有事找我儿子138…」 in an account is not the applicant's phone).
-            found = {slot: value for slot, value in found.items() if not tracker.get_slot(slot)}
+        if requested == "confirmed":
+            return self.summary_events(tracker, slots)
+        found = {} if requested in ACCOUNTS else reading.values_in(text, slots)
+        # Values said in passing fill what is missing; changing a given one is for the
+        # summary (「有事找我儿子138…」 in an account is not the applicant's phone).
+        found = {slot: value for slot, value in found.items() if not tracker.get_slot(slot)}
         if requested in READERS and requested not in found:
             found.update(self.reply_to_question(requested, text, found, message, intent))
-        if at_summary and not found and "confirmed" not in tracker.slots_to_validate():
-            return self.summary_events(text, slots, intent, message)
-        return [SlotSet(slot, value) for slot, value in found.items()]
+        # In the form's order, so the name is checked before the ID number that may
+        # take it away (validate_id_number).
+        return [SlotSet(slot, found[slot]) for slot in slots if slot in found]
 
     def reply_to_question(
         self, slot: str, text: str, found: dict[str, str], message: dict, intent: str | None
@@ -175,28 +180,54 @@ class ApplicationFormValidation(FormValidationAction):
             for value in found.values():
                 rest = rest.replace(value, " ")
             return {slot: rest} if readable(slot, rest) else {}
-        if intent in INTERRUPTIONS and intent_confidence(message) >= INTERRUPTION_CONFIDENCE:
+        reason = refusal_reason(slot, text)
+        clear = intent_confidence(message) >= INTERRUPTION_CONFIDENCE
+        if reason == "no_number" and not (intent in STOPS and clear):
+            # 「我没得手机 用我儿子的行不行」 is about the phone whatever the classifier read
+            # (a request for this application restarted its introduction): help follows.
+            return {slot: text}
+        if self.interrupts(intent) and clear:
             return {}
         # A "no" that means "stop" (the contract's deny examples include 算了不用).
         if intent == "deny" and validation.says_stop(text):
             return {}  # 「算了」: the rules stop the form
-        if readable(slot, text):
+        if reason == "question":
+            # 「能救助好多钱嘛」: answered from the knowledge base when it is sure, else
+            # pointed to after the form; never kept as the answer.
+            return {} if understanding(message) == CONFIDENT else {slot: text}
+        if reason is None:
             return {slot: text}
-        if refusal_reason(slot, text) == "not_a_name":
+        if reason == "not_a_name":
             return {slot: text}  # 「隔壁王嬢嬢」 is an answer, whatever topic it resembles
-        if intent in INTERRUPTIONS or understanding(message) == CONFIDENT:
+        if self.interrupts(intent) or understanding(message) == CONFIDENT:
             return {}
         if intent == "faq" and validation.asks_something(text):
             return {}  # a question, even an unclear one, gets its did-you-mean first
         return {slot: text}
 
-    def summary_events(
-        self, text: str, slots: list[str], intent: str | None, message: dict
-    ) -> list[EventType]:
-        """At the summary: a field said to be wrong is asked again; other text explained."""
-        wrong = reading.fields_said_wrong(text, slots)
-        if wrong:
-            return [SlotSet(slot, None) for slot in wrong]
+    def interrupts(self, intent: str | None) -> bool:
+        """The intent asks to leave the form or to switch (not for this application
+        itself: the resident is already applying, so it is a reply to the question)."""
+        if intent not in INTERRUPTIONS:
+            return False
+        service = SERVICE_OF_INTENT.get(intent or "")
+        return service is None or FORM_OF_SERVICE[service] != self.form
+
+    def summary_events(self, tracker: Tracker, slots: list[str]) -> list[EventType]:
+        """At the summary: every field corrected is taken, every field said to be wrong
+        without a new value is asked again; other text is explained."""
+        message = tracker.latest_message
+        intent = (message.get("intent") or {}).get("name")
+        correction = reading.correction_in(message.get("text") or "", slots)
+        if correction.values or correction.asked_again:
+            changed = [
+                SlotSet(slot, correction.values[slot])
+                for slot in slots
+                if slot in correction.values
+            ]
+            return changed + [SlotSet(slot, None) for slot in correction.asked_again]
+        if "confirmed" in tracker.slots_to_validate():
+            return []  # a plain yes or no, which the domain's mappings have read
         leaves_form = intent in INTERRUPTIONS or understanding(message) == CONFIDENT
         if intent in ("affirm", "deny") or leaves_form:
             return []
@@ -210,6 +241,9 @@ class ApplicationFormValidation(FormValidationAction):
     def refuse(
         self, slot: str, reason: str, dispatcher: CollectingDispatcher, tracker: Tracker, **fill
     ) -> Slots:
+        if reason in UNCOUNTED_REASONS:
+            dispatcher.utter_message(response=f"utter_invalid_{slot}_{reason}", **fill)
+            return {slot: None}
         attempts = dict(tracker.get_slot("failed_attempts") or {})
         attempts[slot] = attempts.get(slot, 0) + 1
         if attempts[slot] >= settings.max_field_failures:
@@ -251,10 +285,22 @@ class ApplicationFormValidation(FormValidationAction):
         number = slots.get("id_number")
         too_young = number and validation.age_on(number) < settings.elderly_card_min_age
         if self.form == "elderly_card_form" and too_young:
-            return self.refuse(
-                "id_number", "too_young", dispatcher, tracker, **self.fill("id_number")
-            )
+            return self.refuse_for_age(dispatcher, tracker)
         return slots
+
+    def refuse_for_age(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> Slots:
+        """An ID number refused because of whose it is (a son's, too young): the name
+        given so far is most likely that person's too, and must not end up beside the
+        next (the parent's) ID number. It is cleared and asked again, saying why.
+
+        The name was validated before the ID number (the form's order), so this turn's
+        name is already in the tracker.
+        """
+        fill = self.fill("id_number")
+        if not tracker.get_slot("applicant_name"):
+            return self.refuse("id_number", "too_young", dispatcher, tracker, **fill)
+        refused = self.refuse("id_number", "too_young_name_cleared", dispatcher, tracker, **fill)
+        return {**refused, "applicant_name": None}
 
     validate_applicant_name = checked("applicant_name")
     validate_phone = checked("phone")
@@ -266,6 +312,10 @@ class ApplicationFormValidation(FormValidationAction):
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
+        if set(tracker.slots_to_validate()) - {"confirmed"}:
+            # A correction, even one read as a yes (「是 电话改成…」): the summary is shown
+            # again with the new values before anything is submitted.
+            return {"confirmed": None}
         if value is True and validation.hesitates(tracker.latest_message.get("text") or ""):
             dispatcher.utter_message(response="utter_take_your_time")
             return {"confirmed": None}
@@ -273,9 +323,7 @@ class ApplicationFormValidation(FormValidationAction):
             # Made once per application, so a retry after an outage submits it only once.
             key = tracker.get_slot("submission_key") or uuid.uuid4().hex
             return {"confirmed": True, "submission_key": key}
-        corrected = set(tracker.slots_to_validate()) - {"confirmed"}
-        if not corrected:
-            dispatcher.utter_message(response="utter_how_to_correct")
+        dispatcher.utter_message(response="utter_how_to_correct")
         return {"confirmed": None}
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from itertools import takewhile
 
 from bot.actions import places, validation
@@ -140,11 +141,113 @@ def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict
     return found
 
 
-def fields_said_wrong(text: str, slots: Iterable[str]) -> list[str]:
-    """Fields a correction names without giving a new value (「电话不对」)."""
-    words = lexicon()
-    if not any(word in text for word in words["correction_words"]):
-        return []
-    return [
-        slot for slot in slots if any(word in text for word in words["field_words"].get(slot, ()))
+# In the name's part of a correction, what separates the new name from the rest:
+# 「名字也错了叫李秀英」, 「姓名写错了哈，是李秀英噻」, 「名字那个字也错了，李秀英」.
+NAME_PIECES = re.compile(
+    r"[\s，,。:：；;！!、]+|名字|姓名|应该是|应该叫|改成|改为|写成|就是|叫做|是|叫|喊"
+)
+# 「名字不是王秀英 是李秀英」: the name after 不是 is the wrong one.
+NOT_THIS_NAME = re.compile(rf"不是\s*[{HAN}]{{2,4}}")
+# A field named only to be joined to the next one: 「电话和名字都错了」, 「名字、电话都不对」.
+JOINED_TO_NEXT = re.compile(r"[\s、，,]*(?:和|跟|还有|与|同|以及)?[\s、，,]*")
+
+
+@dataclass
+class Correction:
+    """What a correction at the summary changes: new values, and fields to ask again."""
+
+    values: dict[str, str] = field(default_factory=dict)
+    asked_again: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class FieldClause:
+    """The part of a correction about one field, from its name to the next field's."""
+
+    slot: str
+    text: str
+    said_wrong: bool
+
+
+def field_mentions(text: str, slots: Iterable[str]) -> list[tuple[int, int, str]]:
+    """Where the text names a field (电话, 名字 …): start, end and slot, in order.
+
+    Longer words are taken first, so 身份证号 is one mention, not 身份证 and 证号.
+    """
+    words = lexicon()["field_words"]
+    candidates = sorted(
+        ((word, slot) for slot in slots for word in words.get(slot, ())),
+        key=lambda candidate: len(candidate[0]),
+        reverse=True,
+    )
+    taken: list[tuple[int, int, str]] = []
+    for word, slot in candidates:
+        for match in re.finditer(re.escape(word), text):
+            if not any(start < match.end() and match.start() < end for start, end, _ in taken):
+                taken.append((match.start(), match.end(), slot))
+    return sorted(taken)
+
+
+def field_clauses(text: str, slots: Iterable[str]) -> list[FieldClause]:
+    """Each field a correction names, with its part of the message.
+
+    A part is said wrong when it holds a correction word (「名字也错了」), when the words
+    before the first field do (「不对，电话」), or when it only joins its field to the
+    next part (「电话和名字都错了」).
+    """
+    mentions = field_mentions(text, slots)
+    correction_words = lexicon()["correction_words"]
+    clauses: list[FieldClause] = []
+    said_wrong_next = False
+    for index in reversed(range(len(mentions))):
+        start, end, slot = mentions[index]
+        stop = mentions[index + 1][0] if index + 1 < len(mentions) else len(text)
+        checked = text[:stop] if index == 0 else text[start:stop]
+        if index + 1 < len(mentions) and JOINED_TO_NEXT.fullmatch(text[end:stop]):
+            said_wrong = said_wrong_next
+        else:
+            said_wrong = any(word in checked for word in correction_words)
+        clauses.append(FieldClause(slot, text[start:stop], said_wrong))
+        said_wrong_next = said_wrong
+    return clauses[::-1]
+
+
+def name_in_correction(text: str) -> str | None:
+    """The new name in the name's part of a correction, without 我叫/名字是 before it."""
+    for piece in NAME_PIECES.split(NOT_THIS_NAME.sub(" ", text)):
+        try:
+            name = validation.person_name(piece)
+        except InvalidValue:
+            continue
+        if name not in places.township_names():
+            return name
+    return None
+
+
+def value_in_clause(clause: FieldClause) -> str | None:
+    """The new value a clause gives for its field, if it gives one."""
+    if clause.slot == "applicant_name":
+        return name_in(clause.text) or name_in_correction(clause.text)
+    return values_in(clause.text, [clause.slot], at_summary=True).get(clause.slot)
+
+
+def correction_in(text: str, slots: Iterable[str]) -> Correction:
+    """Every field a correction at the summary changes or says is wrong.
+
+    「电话不对 是139… 名字也错了叫李秀英」 changes both; in 「电话不对 是139… 名字也写错了」
+    the name is asked again; 「名字是对的」 leaves the name alone.
+    """
+    slots = list(slots)
+    correction = Correction(values=values_in(text, slots, at_summary=True))
+    for clause in field_clauses(text, slots):
+        if clause.slot in correction.values:
+            continue
+        value = value_in_clause(clause)
+        if value:
+            correction.values[clause.slot] = value
+        elif clause.said_wrong and clause.slot not in correction.asked_again:
+            correction.asked_again.append(clause.slot)
+    correction.asked_again = [
+        slot for slot in correction.asked_again if slot not in correction.values
     ]
+    return correction

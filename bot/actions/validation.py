@@ -10,6 +10,7 @@ import datetime
 import functools
 import re
 import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 import phonenumbers
@@ -84,8 +85,14 @@ MAINLAND_CALLING_CODE = 86
 
 
 def mobile_phone(text: str) -> str:
-    """A mainland mobile number as 11 digits; +86 and spaces are accepted."""
+    """A mainland mobile number as 11 digits; +86 and spaces are accepted.
+
+    A reply without a digit that talks about the phone (「我没得手机 用我儿子的行不行」)
+    is refused with reason "no_number": it needs help, not the format again.
+    """
     digits = re.sub(r"[^0-9+]", "", normalise(text))
+    if not re.search(r"[0-9]", digits) and talks_about_the_phone(text):
+        raise InvalidValue("no_number")
     try:
         parsed = phonenumbers.parse(digits, "CN")
     except phonenumbers.NumberParseException as error:
@@ -120,6 +127,40 @@ def asks_something(text: str) -> bool:
     return any(word in text for word in words) or text.rstrip("？?。！! ").endswith(
         ("不", "吗", "呢", "没得", "没有")
     )
+
+
+def talks_about_the_phone(text: str) -> bool:
+    return any(word in text for word in lexicon()["phone_talk"])
+
+
+# Parts of a message: a question and an account are often said one after the other.
+CLAUSE_BREAK = re.compile(r"[，,。！!？?；;\s]+")
+# Questions about the help itself rather than an account of the situation: how much
+# (「能救助好多钱嘛」, 「那个钱一个月有好多」, 「一个月能拿多少钱」) or how long (「要得好久哦」,
+# 「补助好久能到账」, 「要等几年哦」). 「花了好多钱」 and 「漏雨好多年了」 are accounts.
+HELP_QUESTION = re.compile(
+    r"(?:救助|补助|补贴|补|给|发|拿|领|报销|报)\s*(?:好多|多少)"
+    r"|钱.{0,6}(?:有|是|能|给|发)\s*(?:好多|多少)"
+    r"|(?:一个月|每个月|一年|每年|一次|一共)\s*(?:能|可以)?\s*(?:有|给|发|拿|领|补)?\s*(?:好多|多少)"
+    r"|(?:要|得|等)\s*(?:好久|多久|多长时间|几年|几个月|几天)"
+    r"|(?:好久|多久|几时|啥时候|什么时候)\s*(?:能|才|可以|会)?\s*(?:到|批|下来|拿到|办好|发|有)"
+)
+
+
+def asks_about_the_help(text: str, topic_words: Iterable[str] = ()) -> bool:
+    """A question about the help (how much, how long) with no account in it.
+
+    A part of the message that names the topic (「家里失火了 能救助好多钱嘛」) is an
+    account, and the whole message is taken as one.
+    """
+    topic_words = tuple(topic_words)
+    asks = False
+    for clause in CLAUSE_BREAK.split(normalise_width(text)):
+        if HELP_QUESTION.search(clause):
+            asks = True
+        elif any(word in clause for word in topic_words):
+            return False
+    return asks
 
 
 def says_stop(text: str) -> bool:
@@ -192,6 +233,8 @@ def person_name(text: str) -> str:
 def household_size(text: str) -> int:
     """How many people live in the household (1-20), in digits or Chinese numerals."""
     text = normalise(text)
+    if asks_about_the_help(text):
+        raise InvalidValue("question")  # 「那个钱一个月有好多」: 一 is not one person
     # 「-1」, 「3.5」, 「五六个」: not one clear number of people.
     if re.search(r"-\s*[0-9]|[0-9]\.[0-9]|[一两二三四五六七八九][一两二三四五六七八九]", text):
         raise InvalidValue("format")
@@ -226,6 +269,8 @@ def description(text: str, topic: str, minimum: int = 3, maximum: int = 300) -> 
     words = lexicon()
     if any(phrase in text for phrase in words["non_answers"]):
         raise InvalidValue("non_answer")
+    if asks_about_the_help(text, words[f"{topic}_words"]):
+        raise InvalidValue("question")
     about_topic = any(word in text for word in words[f"{topic}_words"])
     if not about_topic and any(word in text for word in words["question_words"]):
         raise InvalidValue("non_answer")
