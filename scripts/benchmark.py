@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scripts.benchmark_stack import VENV, free_port, running_assistant, wait_for  # noqa: E402
+from scripts.id_numbers import resident_id_number  # noqa: E402
 from scripts.wechat_fake import FakeApi, FakePlatform  # noqa: E402
 
 QUESTIONS = [
@@ -39,6 +40,8 @@ QUESTIONS = [
 PRIVACY_NOTICE = yaml.safe_load((ROOT / "domain.yml").read_text(encoding="utf-8"))["responses"][
     "utter_privacy_notice"
 ][0]["metadata"]["version"]
+# The complete application's applicant: a person the store run does not apply for.
+CONVERSATION_ID_NUMBER = resident_id_number(999_999)
 BASELINE_QUESTIONS = ["hello", "I am sad", "yes", "are you a bot?", "goodbye", "great"]
 SEQUENTIAL = 200
 CONCURRENT_SENDERS, PER_SENDER = 10, 30
@@ -168,12 +171,14 @@ def baseline(folder: Path) -> dict[str, float]:
 
 async def store_throughput(store_url: str, token: str, clients: int = 20, each: int = 25) -> dict:
     headers = {"Authorization": f"Bearer {token}"}
-    created: list[str] = []
+    created: list[tuple[str, str]] = []  # tracking number, ID number
 
     async def create(session: aiohttp.ClientSession, n: int) -> float:
+        # One person each: the store takes one open application per person and service.
+        id_number = resident_id_number(n)
         body = {
             "service_type": "elderly_card", "applicant_name": "王秀英",
-            "id_number": "510304195503120042", "phone": "13812345678", "township": "牛佛镇",
+            "id_number": id_number, "phone": "13812345678", "township": "牛佛镇",
             "details": {}, "channel": "rest", "conversation_id": f"rest:bench-{n % 50}",
             "privacy_notice": PRIVACY_NOTICE,
         }  # fmt: skip
@@ -182,11 +187,12 @@ async def store_throughput(store_url: str, token: str, clients: int = 20, each: 
             f"{store_url}/applications", json=body,
             headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         ) as reply:  # fmt: skip
-            created.append((await reply.json())["tracking_number"])
+            created.append(((await reply.json())["tracking_number"], id_number))
         return (time.perf_counter() - start) * 1000
 
     async def lookup(session: aiohttp.ClientSession, n: int) -> float:
-        body = {"tracking_number": created[n % len(created)], "proof": "0042",
+        number, id_number = created[n % len(created)]
+        body = {"tracking_number": number, "proof": id_number[-4:],
                 "conversation_id": f"rest:bench-lookup-{n}"}  # fmt: skip
         start = time.perf_counter()
         async with session.post(
@@ -212,7 +218,7 @@ async def store_throughput(store_url: str, token: str, clients: int = 20, each: 
 
 
 async def application_conversation(rasa_url: str) -> float:
-    steps = ["我要办老年证", "王秀英", "510304195503120042", "13812345678", "牛佛", "对的"]
+    steps = ["我要办老年证", "王秀英", CONVERSATION_ID_NUMBER, "13812345678", "牛佛", "对的"]
     sender = f"bench-{uuid.uuid4().hex[:8]}"
     async with aiohttp.ClientSession() as session:
         start = time.perf_counter()

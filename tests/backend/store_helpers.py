@@ -31,9 +31,6 @@ BACKOFF_MAX_SECONDS = 60
 # Valid numbers: 大安区 (510304) applicants born before 1983 included on purpose.
 ID_NUMBER = "510304196211081234"
 ID_NUMBER_2 = "510304195003150026"
-# GB 11643: weights of the first 17 digits, and the check character of each remainder.
-ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-ID_CHECK_CHARACTERS = "10X98765432"
 PHONE = "13812345678"
 PHONE_2 = "13987654321"
 NAME = "王秀英"
@@ -54,17 +51,6 @@ SPEC = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 def assert_matches_schema(instance: Any, schema_name: str) -> None:
     schema = {**SPEC["components"]["schemas"][schema_name], "components": SPEC["components"]}
     jsonschema.Draft202012Validator(schema).validate(instance)
-
-
-def resident_id_number(person: int) -> str:
-    """A valid ID number of one of 1000 大安区 residents born on 1 January 1950 (0–999).
-
-    A person may have one open application per service: tests that need several open
-    applications of one service need several people.
-    """
-    first17 = f"51030419500101{person:03d}"
-    total = sum(int(digit) * weight for digit, weight in zip(first17, ID_WEIGHTS, strict=True))
-    return first17 + ID_CHECK_CHARACTERS[total % 11]
 
 
 def application_body(**overrides: Any) -> dict[str, Any]:

@@ -21,10 +21,10 @@ from store_helpers import (
     application_body,
     create,
     lookup,
-    resident_id_number,
 )
 
 from backend.tracking import CHINA_TZ
+from scripts.id_numbers import resident_id_number
 
 
 def count(raw_db: Engine, table: str) -> int:

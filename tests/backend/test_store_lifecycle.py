@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 from aiohttp.test_utils import TestClient
-from store_helpers import create, resident_id_number, transition
+from store_helpers import create, transition
 
 from backend.lifecycle import STATUSES, can_transition
+from scripts.id_numbers import resident_id_number
 
 STATUS_NAMES = [
     "submitted",

@@ -25,13 +25,13 @@ from store_helpers import (
     SERVICE_TOKEN,
     STAFF_TOKEN,
     application_body,
-    resident_id_number,
 )
 
 from backend.crypto import FieldCipher
 from backend.db import create_sync_engine
 from backend.keys import ENCRYPTED_COLUMNS
 from personaldata.masks import pseudonym
+from scripts.id_numbers import resident_id_number
 from tests.servers import ROOT, free_port, wait_for
 
 HASH_KEY = "hash-key-for-process-tests-0123"

@@ -15,8 +15,9 @@ from store_helpers import (
     FakeClock,
     application_body,
     create,
-    resident_id_number,
 )
+
+from scripts.id_numbers import resident_id_number
 
 
 async def refused(client: TestClient, **overrides: Any) -> dict[str, Any]:

@@ -20,12 +20,12 @@ from store_helpers import (
     create,
     find,
     lookup,
-    resident_id_number,
     start_client,
     withdraw,
 )
 
 from backend.config import Settings
+from scripts.id_numbers import resident_id_number
 
 
 async def fail(

@@ -8,6 +8,7 @@ The stacks of the end-to-end tests open the REST channel without authentication
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -17,10 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from connectors.rest import CLIENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signature_for
+from scripts.id_numbers import resident_id_number
 from tests.servers import Stack
 
 # The channels of a local stack: REST open to the tests on loopback.
 OPEN_REST = "connectors.rest.RestInput:\n  authentication: none\n"
+# The end-to-end tests share a store, which takes one open application per person and
+# service: each resident applies for a person of their own.
+_people = itertools.count()
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,11 @@ def post_json(
 
 
 class Resident:
-    """One sender; `say` returns the bot's texts, `buttons` the last buttons offered."""
+    """One sender; `say` returns the bot's texts, `buttons` the last buttons offered.
+
+    `id_number` is the ID number of the person this resident applies for, old enough for
+    the elderly card and used by no other resident of the test run.
+    """
 
     def __init__(
         self, stack: Stack, sender: str | None = None, client: RestClient | None = None
@@ -61,6 +70,7 @@ class Resident:
         self.sender = sender or f"resident-{uuid.uuid4().hex[:8]}"
         self.client = client
         self.buttons: list[dict[str, str]] = []
+        self.id_number = resident_id_number(next(_people))
 
     @property
     def conversation_id(self) -> str:
