@@ -21,6 +21,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.faq import application_of_bare_request, requested_application
 from bot.actions.store_client import (
     CreatedApplication,
+    DuplicateOpenApplication,
     StoreRejected,
     StoreUnavailable,
     shared_client,
@@ -137,6 +138,10 @@ class ActionSubmitApplication(Action):
             return submitted(await submit(tracker))
         except StoreUnavailable:
             pass  # the create may have been committed all the same: ask before saying
+        except DuplicateOpenApplication:
+            # The resident is told so (the rules) and where to look; what they typed
+            # here is never sent, so it is not kept either.
+            return [*forget_application(), outcome("duplicate")]
         except StoreRejected as error:
             if error.code != "idempotency_conflict":
                 return [outcome("refused")]

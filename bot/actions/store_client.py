@@ -61,6 +61,14 @@ class StoreRejected(StoreError):
         self.details: Mapping[str, Any] = details or {}
 
 
+class DuplicateOpenApplication(StoreRejected):
+    """The applicant already has an application for this service in progress, made
+    with another key (from this conversation or any other). The store names neither
+    that application nor its number: the caller may not be its applicant."""
+
+    CODE = "duplicate_open_application"
+
+
 @dataclass(frozen=True)
 class CreatedApplication:
     tracking_number: str
@@ -238,24 +246,33 @@ class StoreClient:
     ) -> CreatedApplication:
         """Submit an application; the same idempotency key never creates a second one.
 
-        `privacy_notice` is the version of the notice the resident was shown.
+        `privacy_notice` is the version of the notice the resident was shown. Raises
+        DuplicateOpenApplication while the applicant has an open application for this
+        service made with another key.
         """
-        data = await self._request(
-            "POST",
-            "/applications",
-            json={
-                "service_type": service_type,
-                "applicant_name": applicant_name,
-                "id_number": id_number,
-                "phone": phone,
-                "township": township,
-                "details": dict(details or {}),
-                "channel": channel,
-                "conversation_id": conversation_id,
-                "privacy_notice": privacy_notice,
-            },
-            headers={"Idempotency-Key": idempotency_key},
-        )
+        try:
+            data = await self._request(
+                "POST",
+                "/applications",
+                json={
+                    "service_type": service_type,
+                    "applicant_name": applicant_name,
+                    "id_number": id_number,
+                    "phone": phone,
+                    "township": township,
+                    "details": dict(details or {}),
+                    "channel": channel,
+                    "conversation_id": conversation_id,
+                    "privacy_notice": privacy_notice,
+                },
+                headers={"Idempotency-Key": idempotency_key},
+            )
+        except StoreRejected as error:
+            if error.code == DuplicateOpenApplication.CODE:
+                raise DuplicateOpenApplication(
+                    error.status, error.code, error.message, error.details
+                ) from error
+            raise
         return CreatedApplication.from_json(data)
 
     async def find_by_key(

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+import yaml
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
@@ -15,6 +16,7 @@ from bot.actions import applications, forms, withdrawal
 from bot.actions.settings import settings
 from bot.actions.store_client import StoreClient
 from tests.actions.domain_text import DOMAIN, rendered
+from tests.conftest import ROOT
 from tests.servers import StoreProcess, free_port, start_store
 
 TOKEN = "service-token-for-action-tests"
@@ -396,3 +398,47 @@ async def test_leaving_while_the_store_cannot_say_is_honest_and_forgets(
     assert "不能确定" in messages[0] and "没有提交" not in messages[0]
     assert all(slots[slot] is None for slot in PERSONAL)
     assert slots["application_outcome"] is None
+
+
+def played_after_submission(outcome: str) -> str:
+    """The response the rules play after a submission with this outcome."""
+    rules = yaml.safe_load((ROOT / "bot/data/core/applications.yml").read_text("utf-8"))
+    for rule in rules["rules"]:
+        steps = rule["steps"]
+        if steps[:2] == [
+            {"action": "action_submit_application"},
+            {"slot_was_set": [{"application_outcome": outcome}]},
+        ]:
+            return steps[2]["action"]
+    raise AssertionError(f"no rule answers the outcome {outcome}")
+
+
+async def test_a_person_with_an_open_application_is_told_where_to_look_and_forgotten(
+    store_client: StoreClient, tmp_path: Path
+):
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server = start_test_store(tmp_path, port)
+    try:
+        # A daughter applied last week; her brother applies again for their mother.
+        earlier = await store_client.create_application(
+            service_type="elderly_card", applicant_name="王秀英", id_number=SENIOR_ID,
+            phone="13987654321", township="牛佛镇", channel="wechat",
+            conversation_id="wechat:daughter", idempotency_key="key-daughter",
+            privacy_notice="2026-11",
+        )  # fmt: skip
+        slots = await submit(confirmed_application(submission_key="key-son"))
+        made = await store_client.list_for_conversation("rest:resident-7")
+    finally:
+        server.stop()
+    assert made == []
+    assert slots["application_outcome"] == "duplicate"
+    assert "duplicate" in DOMAIN["slots"]["application_outcome"]["values"]
+    # Nothing personal stays behind, and nothing is left to submit.
+    assert all(slots[slot] is None for slot in (*PERSONAL, "id_number_masked", "phone_masked"))
+    assert "tracking_number" not in slots  # the other application's number is not known
+    [answer] = rendered([{"response": played_after_submission("duplicate")}])
+    assert "老年证" in answer and "在办" in answer
+    assert "没有提交" in answer  # what was typed here is not silently lost
+    assert "「查进度」" in answer and "编号" in answer
+    assert "便民服务中心" in answer and "打电话" in answer
+    assert earlier.tracking_number not in answer and "5103" not in answer
