@@ -1,5 +1,5 @@
-"""WeChat Official Account channel; credentials.yml names `connectors.wechat.WeChatInput`."""
+"""WeChat Official Account channel: credentials.yml names `connectors.wechat.channel.WeChatInput`.
 
-from connectors.wechat.channel import WeChatInput, WeChatOutput
-
-__all__ = ["WeChatInput", "WeChatOutput"]
+Nothing is imported here, so the parts that need no Rasa (signatures, envelopes, XML)
+load on their own.
+"""

@@ -42,7 +42,7 @@ ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # The demo page embeds the widget from the embedded setup's Rasa server.
-DEMO_RASA_URL = "http://127.0.0.1:5005"
+DEMO_RASA_HOST = "127.0.0.1:5005"
 # An empty page on the demo's origin, to set localStorage before the widget loads.
 BLANK_PATH = "/blank"
 REPLY_SECONDS = 30
@@ -78,7 +78,10 @@ def serve_demo_page(rasa: dict[str, str]) -> ThreadingHTTPServer:
             if self.path == BLANK_PATH:
                 body = b"<!doctype html><title>blank</title>"
             else:
-                body = template.replace(DEMO_RASA_URL, rasa["url"]).encode("utf-8")
+                # Every mention of the server, its socket's ws:// address in the
+                # page's security policy included.
+                body = template.replace(DEMO_RASA_HOST, rasa["url"].split("//")[1])
+                body = body.encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))
@@ -562,6 +565,44 @@ def test_numbers_masked_in_storage_and_clear_asks_first(
 
 def not_sent_notice(driver: WebDriver) -> str:
     return driver.find_element(By.CSS_SELECTOR, ".daan-chat__notice").text
+
+
+# Injected by the browser itself (not subject to the page's policy): records what the
+# policy refused and which WebSockets opened.
+WATCH_POLICY = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation",
+  (event) => window.__violations.push(event.violatedDirective + " " + event.blockedURI));
+window.__sockets = [];
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = function (url, protocols) {
+  const socket = new NativeWebSocket(url, protocols);
+  socket.addEventListener("open", () => window.__sockets.push(url));
+  return socket;
+};
+window.WebSocket.prototype = NativeWebSocket.prototype;
+"""
+
+
+def test_widget_works_under_the_pages_security_policy(servers: Servers, browser: WebDriver) -> None:
+    """The demo page forbids everything but the assistant's server; the widget needs no
+    more: nothing is refused, and its socket upgrades to a WebSocket."""
+    watch = browser.execute_cdp_cmd(
+        "Page.addScriptToEvaluateOnNewDocument", {"source": WATCH_POLICY}
+    )
+    try:
+        open_fresh(browser, servers)
+        ask(browser, "老年证好多岁能办")
+        wait(browser, "window.__sockets.length > 0")
+        assert browser.execute_script("return window.__violations") == []
+        policy = browser.find_element(
+            By.CSS_SELECTOR, "meta[http-equiv='Content-Security-Policy']"
+        ).get_attribute("content")
+        assert "default-src 'none'" in policy
+    finally:
+        browser.execute_cdp_cmd(
+            "Page.removeScriptToEvaluateOnNewDocument", {"identifier": watch["identifier"]}
+        )
 
 
 def test_page_from_another_origin_cannot_open_socket(servers: Servers, browser: WebDriver) -> None:

@@ -22,7 +22,7 @@ from wechat_harness import (
 )
 from wechatpy.crypto import PrpCrypto
 
-from connectors.wechat import WeChatInput
+from connectors.wechat.channel import WeChatInput
 from connectors.wechat.crypto import decode_aes_key
 from connectors.wechat.signature import is_fresh, sign, verify
 

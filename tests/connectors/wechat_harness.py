@@ -27,7 +27,7 @@ from sanic import Sanic
 from wechat_platform import SimulatedApi, SimulatedPlatform
 
 from connectors.state import ChannelState
-from connectors.wechat import WeChatInput
+from connectors.wechat.channel import WeChatInput
 from connectors.wechat.identity import conversation_id
 from connectors.wechat.settings import Limits, Timing, WeChatSettings
 from rasa_runtime.engine import ThreadSafeInMemoryLockStore
@@ -217,7 +217,7 @@ class WeChatStack:
 def _channels() -> str:
     """The project's own REST and WeChat channel settings (credentials.yml)."""
     configured = yaml.safe_load((ROOT / "credentials.yml").read_text(encoding="utf-8"))
-    wanted = ("connectors.rest.RestInput", "connectors.wechat.WeChatInput")
+    wanted = ("connectors.rest.RestInput", "connectors.wechat.channel.WeChatInput")
     return yaml.safe_dump({name: configured[name] for name in wanted})
 
 
