@@ -28,6 +28,8 @@ HOUSEHOLD = re.compile(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s
 # A place named in passing counts only when it reads as one: its full name, or a short
 # form after 住在/户口在/… (「王新民」 is a name, not 新民镇).
 PLACE_MARKER = re.compile(r"(?:住在|家住|住|户口在|户口|户籍在|在|是|属于|来自)$")
+# A tracking number as typed: 「DA202612010007」, 「da-20261201-0007」, 「DA 2026 1201 0007」.
+TRACKING_NUMBER = re.compile(r"DA(?:[\s\-]*[0-9]){12}(?![0-9])", re.IGNORECASE)
 
 
 def digit_groups(text: str) -> list[str]:
@@ -251,3 +253,25 @@ def correction_in(text: str, slots: Iterable[str]) -> Correction:
         slot for slot in correction.asked_again if slot not in correction.values
     ]
     return correction
+
+
+def lookup_values_in(text: str) -> dict[str, str]:
+    """The tracking number and the proof a status question holds, as typed.
+
+    「查下DA… 尾号0042」 holds both; the proof is the rest of the message, which
+    `validation.status_proof` reads (and refuses the phone's last four with a reason).
+    """
+    text = validation.normalise_width(text)
+    found: dict[str, str] = {}
+    number = TRACKING_NUMBER.search(text)
+    rest = text
+    if number:
+        found["tracking_number"] = number.group(0)
+        rest = f"{text[: number.start()]} {text[number.end() :]}"
+    try:
+        validation.status_proof(rest)
+        found["status_proof"] = rest
+    except InvalidValue as error:
+        if error.reason == "phone_last_four":
+            found["status_proof"] = rest
+    return found

@@ -101,6 +101,22 @@ def tell_to_wait(dispatcher: CollectingDispatcher, error: StoreRejected) -> None
         dispatcher.utter_message(response="utter_lookup_too_many_tries", minutes=minutes)
 
 
+def first_read(reader: Callable[[str], str], *typed: str | None) -> str | None:
+    """The first of the typed values `reader` accepts, read; None if none is usable."""
+    for value in typed:
+        if not value:
+            continue
+        try:
+            return reader(value)
+        except InvalidValue:
+            continue
+    return None
+
+
+def names_a_number(tracker: Tracker) -> bool:
+    return any(e.get("entity") == "tracking_number" for e in tracker.latest_message["entities"])
+
+
 def forget_lookup() -> list[EventType]:
     return [SlotSet(slot, None) for slot in STATUS_SLOTS]
 
@@ -119,16 +135,24 @@ class ActionCheckStatus(Action):
         if tracker.get_slot("lookup_mode") == "stopped":
             dispatcher.utter_message(response="utter_lookup_stopped")
             return forget_lookup()
-        number, proof = tracker.get_slot("tracking_number"), tracker.get_slot("status_proof")
+        # 「查下DA… 尾号0042」: what the message holds counts with what the form asked.
+        given = reading.lookup_values_in(tracker.latest_message.get("text") or "")
+        number = first_read(
+            validation.tracking_number,
+            tracker.get_slot("tracking_number"),
+            given.get("tracking_number"),
+        )
+        proof = first_read(
+            validation.status_proof, tracker.get_slot("status_proof"), given.get("status_proof")
+        )
         id_number, phone = tracker.get_slot("lookup_id_number"), tracker.get_slot("lookup_phone")
         try:
             if number and proof:
                 return await self.look_up(dispatcher, tracker, domain, number, proof)
             if id_number and phone:
                 return await self.find(dispatcher, tracker, domain, id_number, phone)
-            if not any(
-                e.get("entity") == "tracking_number" for e in tracker.latest_message["entities"]
-            ):
+            # The number slot may be left from a submission: only one named now counts.
+            if "tracking_number" not in given and not names_a_number(tracker):
                 own = await shared_client().list_for_conversation(tracker.sender_id)
                 if own:
                     lines = "\n".join(describe(domain, application) for application in own)
@@ -142,7 +166,12 @@ class ActionCheckStatus(Action):
                 raise
             tell_to_wait(dispatcher, error)
             return forget_lookup()
-        return [FollowupAction("status_form")]
+        # The form asks only what is missing; a proof it cannot use (the phone's last
+        # four) is explained as the form starts.
+        prefilled = [SlotSet("tracking_number", number)] if number else []
+        if "status_proof" in given:
+            prefilled.append(SlotSet("status_proof", proof or given["status_proof"]))
+        return [*prefilled, FollowupAction("status_form")]
 
     async def look_up(
         self,
@@ -155,8 +184,14 @@ class ActionCheckStatus(Action):
         # The proof is personal data: used once, then forgotten.
         found = await shared_client().lookup(number, proof, tracker.sender_id)
         if found is None:
-            dispatcher.utter_message(response="utter_lookup_not_found")
-            return forget_lookup()
+            # A digit mistyped is the likeliest cause: the proof is asked again (and the
+            # number may be sent again), until the store's throttling says to wait.
+            dispatcher.utter_message(response="utter_lookup_no_match", tracking_number=number)
+            return [
+                SlotSet("tracking_number", number),
+                SlotSet("status_proof", None),
+                FollowupAction("status_form"),
+            ]
         dispatcher.utter_message(text=describe(domain, found, latest_note(found)))
         return forget_lookup()
 
@@ -191,8 +226,11 @@ def read_as(slot: str, reader: Callable[[str], str]) -> Callable[..., Any]:
     ) -> dict[str, Any]:
         try:
             return {slot: reader(str(value or ""))}
-        except InvalidValue:
-            dispatcher.utter_message(response=f"utter_invalid_{slot}")
+        except InvalidValue as error:
+            # A reason of its own where the domain has one (the phone's last four).
+            specific = f"utter_invalid_{slot}_{error.reason}"
+            known = specific in (domain.get("responses") or {})
+            dispatcher.utter_message(response=specific if known else f"utter_invalid_{slot}")
             return {slot: None}
 
     return validate
@@ -229,15 +267,17 @@ class ValidateStatusForm(FormValidationAction):
             return [SlotSet("lookup_mode", "stopped")]  # 「不查了」, whatever the intent
         numbers = reading.values_in(text, ("id_number", "phone"))
         given = {f"lookup_{slot}": value for slot, value in numbers.items()}
-        if requested == "tracking_number":
-            try:
-                return [SlotSet("tracking_number", validation.tracking_number(text))]
-            except InvalidValue:
-                pass
-            # No number, but the applicant's ID (and phone) given, or said to be missing.
-            if "lookup_id_number" in given or NO_NUMBER.search(text):
-                mode = SlotSet("lookup_mode", "applicant")
-                return [mode, *(SlotSet(slot, value) for slot, value in given.items())]
+        # 「DA… 尾号0042」: the number and the proof, whichever of the two was asked.
+        lookup = reading.lookup_values_in(text)
+        if requested == "tracking_number" and "tracking_number" in lookup:
+            return [SlotSet(slot, value) for slot, value in lookup.items()]
+        # No number, but the applicant's ID (and phone) given, or said to be missing.
+        without_number = "lookup_id_number" in given or NO_NUMBER.search(text)
+        if requested == "tracking_number" and without_number:
+            mode = SlotSet("lookup_mode", "applicant")
+            return [mode, *(SlotSet(slot, value) for slot, value in given.items())]
+        if requested in ("tracking_number", "status_proof") and lookup:
+            return [SlotSet(slot, value) for slot, value in lookup.items()]
         if requested in ("lookup_id_number", "lookup_phone") and given:
             return [SlotSet(slot, value) for slot, value in given.items()]
         if requested and intent not in stop_intents():

@@ -297,9 +297,30 @@ def tracking_number(text: str) -> str:
     return match.group(0)
 
 
+# 「电话后四位5678」, 「手机尾号5678」: the store checks a phone number only whole.
+PHONE_LAST_FOUR = re.compile(
+    r"(?:电话|手机)[^0-9]{0,6}?(?:尾号|尾数|后四位|后4位|末四位|末4位|最后四位|最后4位)"
+)
+# Four characters on their own (「尾号0042」, 「0042」), not part of a longer number or
+# a date (「2026年」).
+LAST_FOUR = re.compile(r"(?<![0-9A-Z])[0-9]{3}[0-9X](?![0-9A-Z年月日号])")
+MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86|0086)?1[0-9]{10}(?![0-9])")
+
+
 def status_proof(text: str) -> str:
-    """The last 4 characters of the applicant's ID number, or their mobile number."""
-    compact = normalise(text).upper().replace(" ", "")
-    if re.fullmatch(r"[0-9]{3}[0-9X]", compact):
-        return compact
-    return mobile_phone(compact)
+    """The last 4 characters of the applicant's ID number, or their mobile number, also
+    among words (「尾号0042」, 「电话是138…」).
+
+    The phone's last four are refused with reason "phone_last_four": taken for the ID's
+    they would fail, and count as a wrong proof.
+    """
+    compact = normalise(text).upper()
+    if PHONE_LAST_FOUR.search(compact):
+        raise InvalidValue("phone_last_four")
+    mobile = MOBILE_IN_TEXT.search(compact.replace(" ", ""))
+    if mobile:
+        return mobile_phone(mobile.group(0))
+    last_four = LAST_FOUR.findall(compact)
+    if len(last_four) == 1:
+        return last_four[0]
+    return mobile_phone(compact.replace(" ", ""))
