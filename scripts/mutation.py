@@ -110,8 +110,21 @@ def scratch_copy(destination: Path) -> None:
         (destination / linked).symlink_to(ROOT / linked)
 
 
+def forget_baseline_time(workdir: Path) -> None:
+    """mutmut caches the clean run's time by a hash of the whole tests folder, so the
+    next module would inherit the first one's (a fraction of a second for some) and its
+    mutants would all time out."""
+    cache = workdir / ".mutmut-cache"
+    if cache.exists():
+        with sqlite3.connect(cache) as connection:
+            connection.execute(
+                "DELETE FROM MiscData WHERE key IN ('baseline_time_elapsed', 'hash_of_tests')"
+            )
+
+
 def mutate(module: str, target: Target, workdir: Path) -> int:
     """Run mutmut on one module in `workdir`; returns mutmut's exit code."""
+    forget_baseline_time(workdir)
     tests = shlex.join([*target.pytest, *PYTEST_OPTIONS, *target.tests])
     # mutmut 2 takes only exit status 1 for failed tests: a mutant that breaks an import
     # (pytest exits with 2) would count as surviving.

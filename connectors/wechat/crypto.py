@@ -25,14 +25,17 @@ class _SecureRandomPrpCrypto(PrpCrypto):
         return secrets.token_hex(8)
 
 
+AES_KEY_ERROR = "WECHAT_ENCODING_AES_KEY must be the 43-character key from the console"
+
+
 def decode_aes_key(encoding_aes_key: str) -> bytes:
     """The 32-byte key behind the 43-character EncodingAESKey."""
     try:
         key = base64.b64decode(encoding_aes_key + "=", validate=True)
-    except binascii.Error:
-        key = b""
+    except binascii.Error as error:
+        raise ValueError(AES_KEY_ERROR) from error
     if len(key) != 32:
-        raise ValueError("WECHAT_ENCODING_AES_KEY must be the 43-character key from the console")
+        raise ValueError(AES_KEY_ERROR)
     return key
 
 

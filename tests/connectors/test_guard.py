@@ -4,6 +4,7 @@ the domain's words, and one sender's messages taken one at a time, a flood refus
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -60,8 +61,9 @@ def test_refusals() -> None:
     assert TEXTS.refusal_for(None) == "空"
     assert TEXTS.refusal_for("") == "空"
     assert TEXTS.refusal_for(" \u3000\n") == "空"
-    assert TEXTS.refusal_for("啊" * (MAX_MESSAGE_CHARS + 1)) == "太长"
-    assert TEXTS.refusal_for("啊" * MAX_MESSAGE_CHARS) is None
+    # 500 characters, the limit the residents are told, written out.
+    assert TEXTS.refusal_for("啊" * 501) == "太长"
+    assert TEXTS.refusal_for("啊" * 500) is None
     assert TEXTS.refusal_for("1") is None
 
 
@@ -74,6 +76,10 @@ def test_the_guards_words_are_the_domains() -> None:
         responses[TOO_FAST_RESPONSE][0]["text"],
     )
     assert f"{MAX_MESSAGE_CHARS}字" in texts.too_long, "the answer names the guard's limit"
+    # Read once and shared by every channel, so no caller may change them.
+    assert guard_texts() is texts
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        texts.empty = "改了"  # type: ignore[misc]
 
 
 @pytest.mark.parametrize("missing", [EMPTY_RESPONSE, TOO_LONG_RESPONSE, TOO_FAST_RESPONSE])
@@ -147,13 +153,15 @@ def message(sender: str, text: str) -> tuple[UserMessage, CollectingOutputChanne
 async def test_a_flood_from_one_sender_is_refused_and_the_rest_kept_in_order() -> None:
     rasa = SlowRasa()
     handle = guarded(rasa, OptionMemory(MemoryState(100)), TEXTS)
-    sent = [message("flooder", f"第{i}条") for i in range(MAX_PENDING_PER_SENDER + 2)]
+    # Three messages of one sender may wait (the contract, written out); the rest are refused.
+    assert MAX_PENDING_PER_SENDER == 3
+    sent = [message("flooder", f"第{i}条") for i in range(5)]
     other, _ = message("neighbour", "老年证咋个办")
 
     tasks = [asyncio.ensure_future(handle(m)) for m, _ in sent]
     await asyncio.sleep(0.1)
     refused = [i for i, (_, output) in enumerate(sent) if output.messages]
-    assert refused == [MAX_PENDING_PER_SENDER, MAX_PENDING_PER_SENDER + 1]
+    assert refused == [3, 4]
     assert sent[-1][1].messages[0]["text"] == "太快"
 
     # Another resident is answered while the flooder's messages wait.
@@ -163,7 +171,7 @@ async def test_a_flood_from_one_sender_is_refused_and_the_rest_kept_in_order() -
     rasa.release.set()
     await asyncio.gather(*tasks)
     flooder = [text for sender, text in rasa.handled if sender == "flooder"]
-    assert flooder == [f"第{i}条" for i in range(MAX_PENDING_PER_SENDER)]
+    assert flooder == ["第0条", "第1条", "第2条"]
     assert rasa.most_at_once == 1
 
     # Once answered, the sender may write again.
