@@ -23,7 +23,7 @@ NAME_AFTER_MARKER = re.compile(
     rf"([{HAN}](?:\s?[{HAN}·]){{1,9}})"
 )
 # Words that end a name written without a pause (「我叫李德明身份证…」).
-AFTER_NAME = re.compile(r"身份证|电话|手机|号码|住在|家住|住|户口|今年|是|在|的|和|，|,|。")
+AFTER_NAME = re.compile(r"身份证|电话|手机|号码|住在|家住|住|户口|今年|不是|是|在|的|和|，|,|。")
 HOUSEHOLD = re.compile(r"([0-9]{1,2}|[一二两三四五六七八九十]{1,3})\s*(?:口人|个人|口|人)")
 # A place named in passing counts only when it reads as one: its full name, or a short
 # form after 住在/户口在/… (「王新民」 is a name, not 新民镇).

@@ -73,6 +73,10 @@ def text_of(response: str) -> str:
             {"household_size": 5, "applicant_name": "刘淑琴"},
         ),
         (
+            "名字应该是李秀英不是李秀云 电话也错了 13912345678",
+            {"applicant_name": "李秀英", "phone": "13912345678"},
+        ),
+        (
             "手机号码错了一位 应该是139 1234 5678 乡镇也错了 是马冲口街道",
             {"phone": "13912345678", "township": "马冲口街道"},
         ),
@@ -152,6 +156,7 @@ async def test_a_field_said_wrong_after_no_is_asked_again(text):
         ("apply_elderly_card", "家里没有电话咋个办"),
         ("greet", "我用的老年机 记不到号码"),
         ("nlu_fallback", "没有手机可以不可以"),
+        ("apply_elderly_card", "号码记不到了 我问下我女儿"),
     ],
 )
 async def test_talk_about_the_phone_stays_on_the_phone_question_with_help(intent, text):
@@ -244,6 +249,9 @@ async def test_a_too_young_id_without_a_name_keeps_the_usual_reply():
         ("relief_form", forms.ValidateReliefForm(), "incident", "faq", "一个月能拿多少钱？"),
         ("housing_form", forms.ValidateHousingForm(), "house_condition", "faq", "危房改造能补好多钱"),
         ("housing_form", forms.ValidateHousingForm(), "house_condition", "inform", "要等几年哦"),
+        ("housing_form", forms.ValidateHousingForm(), "house_condition", "faq", "补助标准是好多"),
+        ("relief_form", forms.ValidateReliefForm(), "incident", "inform", "钱多不多哦"),
+        ("relief_form", forms.ValidateReliefForm(), "incident", "faq", "能补助几千块"),
         ("subsistence_form", forms.ValidateSubsistenceForm(), "household_size", "faq", "那个钱一个月有好多"),
     ],
 )  # fmt: skip
@@ -280,6 +288,8 @@ async def test_a_question_the_knowledge_base_is_sure_of_is_left_to_it(form, acti
         ("relief_form", forms.ValidateReliefForm(), "incident", "老汉儿看病花了好多钱"),
         ("relief_form", forms.ValidateReliefForm(), "incident", "娃儿上学的钱不够"),
         ("relief_form", forms.ValidateReliefForm(), "incident", "住院好久了 钱都用完了"),
+        ("relief_form", forms.ValidateReliefForm(), "incident", "老汉儿看病要好多钱"),
+        ("housing_form", forms.ValidateHousingForm(), "house_condition", "墙上有好多裂缝"),
     ],
 )
 async def test_an_account_with_a_question_in_it_is_still_the_account(form, action, slot, text):
