@@ -150,25 +150,22 @@ class Store:
         async with self._sessions() as session:
             try:
                 async with session.begin():
-                    existing = await self._by_idempotency_key(session, idempotency_key)
-                    if existing is not None:
-                        return self._replay(existing, fingerprint), False
-                    if await self._has_open(session, new.service_type, id_hash):
-                        raise duplicate_open_application()
-                    return await self._insert(session, new, idempotency_key, fingerprint), True
-            except IntegrityError:
-                # A concurrent create committed first: with the same key (replay it) or
-                # for the same person and service (the unique index refused this one).
-                async with session.begin():
-                    existing = await self._by_idempotency_key(session, idempotency_key)
-                    duplicate = existing is None and await self._has_open(
-                        session, new.service_type, id_hash
+                    existing = await self._keyed_or_open(
+                        session, idempotency_key, new.service_type, id_hash
                     )
-                if existing is not None:
-                    return self._replay(existing, fingerprint), False
-                if duplicate:
-                    raise duplicate_open_application() from None
-                raise
+                    if existing is None:
+                        return await self._insert(session, new, idempotency_key, fingerprint), True
+                    return self._answer_with(existing, idempotency_key, fingerprint), False
+            except IntegrityError:
+                # A concurrent create committed first: with the same key, or for the
+                # same person and service (the unique index refused this one).
+                async with session.begin():
+                    existing = await self._keyed_or_open(
+                        session, idempotency_key, new.service_type, id_hash
+                    )
+                if existing is None:
+                    raise
+                return self._answer_with(existing, idempotency_key, fingerprint), False
 
     async def by_key(self, idempotency_key: str, conversation_id: str) -> Application:
         """The application created with this key from this conversation, or not_found."""
@@ -423,19 +420,35 @@ class Store:
             raise ApiError(503, "tracking_numbers_exhausted", "今日受理编号已用完，请明日再试")
         return sequence
 
-    async def _has_open(self, session: AsyncSession, service_type: str, id_hash: str) -> bool:
-        """Whether this person (by the keyed hash of the ID number) has an open
-        application for the service."""
-        found = await session.scalar(
-            select(Application.id)
+    async def _keyed_or_open(
+        self, session: AsyncSession, key: str, service_type: str, id_hash: str
+    ) -> Application | None:
+        """The application made with this key; else an open application of this person
+        (by the keyed hash of the ID number) for the service, if there is one."""
+        keyed = await self._by_idempotency_key(session, key)
+        if keyed is not None:
+            return keyed
+        return await session.scalar(
+            select(Application)
             .where(
                 Application.service_type == service_type,
                 Application.id_number_hash == id_hash,
                 Application.status.in_(OPEN_STATUSES),
             )
+            .order_by(Application.id)
             .limit(1)
         )
-        return found is not None
+
+    def _answer_with(self, existing: Application, key: str, fingerprint: str) -> Application:
+        """The replay of this key's application; another application is a duplicate.
+
+        An open application found after the key was not may still be this key's: on
+        PostgreSQL each statement sees the latest commits, so the same submission sent
+        twice at once can commit between the two lookups.
+        """
+        if existing.idempotency_key != key:
+            raise duplicate_open_application()
+        return self._replay(existing, fingerprint)
 
     async def _by_idempotency_key(self, session: AsyncSession, key: str) -> Application | None:
         return await session.scalar(select(Application).where(Application.idempotency_key == key))

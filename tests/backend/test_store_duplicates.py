@@ -27,6 +27,7 @@ from store_helpers import (
 
 from backend.config import Settings
 from backend.crypto import FieldCipher
+from backend.store import Store
 
 DUPLICATE = "duplicate_open_application"
 
@@ -217,3 +218,28 @@ async def test_a_create_that_loses_the_race_at_the_insert_is_refused_not_failed(
         status, body, _ = await second
     assert (status, body["error"]) == (409, DUPLICATE)
     assert count_applications(raw_db) == 1
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_the_same_submission_committed_between_the_stores_checks_is_replayed(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A double click on PostgreSQL: the other request commits just after this one looked
+    for its key and before it looks for an open application. That application is this
+    submission's own, not a duplicate. (SQLite has one writer: no such moment.)"""
+    look_up_key = Store._by_idempotency_key
+    armed, twin = [True], []
+
+    async def the_other_click_commits_meanwhile(store: Store, *args: Any) -> Any:
+        found = await look_up_key(store, *args)
+        if armed:
+            armed.clear()
+            twin.append(await post(client, "double-click"))
+        return found
+
+    monkeypatch.setattr(Store, "_by_idempotency_key", the_other_click_commits_meanwhile)
+    status, body, _ = await post(client, "double-click")
+    [(twin_status, twin_body, _)] = twin
+    assert (twin_status, status) == (201, 200)
+    assert (body["tracking_number"], body["replayed"]) == (twin_body["tracking_number"], True)
