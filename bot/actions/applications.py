@@ -76,6 +76,12 @@ def outcome(value: str | None) -> dict[str, Any]:
     return SlotSet("application_outcome", value)
 
 
+def ended(result: str | None) -> list[dict[str, Any]]:
+    """Events that end the current application with `result` (None: no outcome left to
+    answer), dropping every answer: whatever was not submitted is not kept either."""
+    return [*forget_application(), outcome(result)]
+
+
 def channel_of(conversation_id: str) -> str:
     """The channel is the conversation id's prefix, which the channel itself builds (a
     forged `input_channel` on an event cannot name another)."""
@@ -116,11 +122,7 @@ async def made_with_key(tracker: Tracker) -> CreatedApplication | None:
 
 
 def submitted(created: CreatedApplication) -> list[dict[str, Any]]:
-    return [
-        *forget_application(),
-        SlotSet("tracking_number", created.tracking_number),
-        outcome("submitted"),
-    ]
+    return [*ended("submitted"), SlotSet("tracking_number", created.tracking_number)]
 
 
 class ActionSubmitApplication(Action):
@@ -139,12 +141,11 @@ class ActionSubmitApplication(Action):
         except StoreUnavailable:
             pass  # the create may have been committed all the same: ask before saying
         except DuplicateOpenApplication:
-            # The resident is told so (the rules) and where to look; what they typed
-            # here is never sent, so it is not kept either.
-            return [*forget_application(), outcome("duplicate")]
+            # The resident is told so (the rules) and where to look.
+            return ended("duplicate")
         except StoreRejected as error:
             if error.code != "idempotency_conflict":
-                return [outcome("refused")]
+                return ended("refused")
             # Answers changed after an attempt the store did take: that one exists.
         try:
             created = await made_with_key(tracker)
@@ -172,7 +173,7 @@ class ActionClearApplication(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         events = leave_application(dispatcher, await pending_outcome(tracker))
-        return [*events, *forget_application(), outcome(None)]
+        return [*events, *ended(None)]
 
 
 async def pending_outcome(tracker: Tracker) -> CreatedApplication | str:

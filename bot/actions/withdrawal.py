@@ -18,12 +18,7 @@ from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
 from bot.actions import validation
-from bot.actions.applications import (
-    forget_application,
-    leave_application,
-    outcome,
-    pending_outcome,
-)
+from bot.actions.applications import ended, leave_application, pending_outcome
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
 from bot.actions.status import describe, read_as, stop_intents, tell_to_wait
@@ -92,7 +87,7 @@ class ActionOfferWithdrawal(Action):
             # Leaving an application whose submission got no answer: say what exists.
             events = leave_application(dispatcher, await pending_outcome(tracker))
             explained = SlotSet("withdrawal_offer", "explained")
-            return [*events, *forget_application(), outcome(None), explained]
+            return [*events, *ended(None), explained]
         number = tracking_number_in(tracker)
         try:
             own = await own_applications(tracker)

@@ -442,3 +442,29 @@ async def test_a_person_with_an_open_application_is_told_where_to_look_and_forgo
     assert "「查进度」" in answer and "编号" in answer
     assert "便民服务中心" in answer and "打电话" in answer
     assert earlier.tracking_number not in answer and "5103" not in answer
+
+
+@pytest.mark.parametrize(
+    "refused",
+    [
+        {"id_number": "510304198001010023"},  # 46 years old: no elderly card
+        {"township": "自流井区"},  # another district of 自贡
+        {"phone": "12012345678"},  # no mainland mobile number
+    ],
+)
+async def test_a_refused_application_forgets_what_was_typed(
+    store_client: StoreClient, tmp_path: Path, refused: dict[str, str]
+):
+    port = int(store_client.base_url.rsplit(":", 1)[1])
+    server = start_test_store(tmp_path, port)
+    try:
+        slots = await submit(confirmed_application(**refused))
+        made = await store_client.list_for_conversation("rest:resident-7")
+    finally:
+        server.stop()
+    assert made == [] and slots["application_outcome"] == "refused"
+    # The ID and phone typed are not kept in the conversation, as after a duplicate.
+    assert all(slots[slot] is None for slot in (*PERSONAL, "id_number_masked", "phone_masked"))
+    [answer] = rendered([{"response": played_after_submission("refused")}])
+    assert "没有提交" in answer and "删掉" in answer  # what was typed is not silently lost
+    assert "转人工" in answer and "便民服务中心" in answer
