@@ -4,6 +4,7 @@ conversations are erased on request and deleted after their retention period."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
 from pathlib import Path
@@ -12,7 +13,14 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
+from rasa.shared.core.events import (
+    ActionExecuted,
+    ActiveLoop,
+    BotUttered,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from rasa_runtime import retention, rotate_keys, trackers
@@ -27,7 +35,8 @@ def key(monkeypatch: pytest.MonkeyPatch) -> str:
     # The cipher is process-wide: restored to "none" after each test.
     monkeypatch.setattr(trackers, "_cipher", None)
     key = Fernet.generate_key().decode()
-    monkeypatch.setenv(KEY_VARIABLE, key)
+    # The variable's name is a contract with scripts/processes.py and the README.
+    monkeypatch.setenv("RASA_TRACKER_KEY", key)
     return key
 
 
@@ -39,6 +48,7 @@ def resident_tracker() -> DialogueStateTracker:
     events = [
         UserUttered(f"身份证{ID_NUMBER}，电话{PHONE}"),
         ActionExecuted("elderly_card_form"),
+        ActiveLoop("elderly_card_form"),
         SlotSet("id_number", ID_NUMBER),
         SlotSet("phone", PHONE),
         BotUttered(f"您的电话是{PHONE}，对吗？"),
@@ -62,7 +72,21 @@ async def test_events_are_unreadable_at_rest_and_read_back(key: str, tmp_path: P
     with sqlite3.connect(tmp_path / "tracker.db") as connection:
         rows = connection.execute("SELECT type_name, data FROM events").fetchall()
     # Only events naming what the assistant did stay readable.
-    assert {kind for kind, data in rows if not data.startswith("gAAAAA")} == {"action"}
+    assert {kind for kind, data in rows if not data.startswith("gAAAAA")} == {
+        "action",
+        "active_loop",
+    }
+
+
+async def test_a_new_session_stays_readable(key: str, tmp_path: Path) -> None:
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+    events = [ActionExecuted("action_session_start"), SessionStarted(), UserUttered("你好")]
+    await store.save(DialogueStateTracker.from_events("o-session", events))
+    rows = raw_rows(tmp_path, "t.db")
+    assert {kind for _, kind, data in rows if not data.startswith("gAAAAA")} == {
+        "action",
+        "session_started",
+    }
 
 
 async def test_rasa_plain_store_is_the_control(tmp_path: Path, key: str) -> None:
@@ -87,12 +111,13 @@ async def test_rows_stored_before_encryption_are_still_read(key: str, tmp_path: 
 
 def test_no_key_no_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
-    with pytest.raises(ValueError, match=KEY_VARIABLE):
+    # Says what is missing and where the key comes from.
+    with pytest.raises(ValueError, match=r"^RASA_TRACKER_KEY is not set.*make run generates"):
         EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
 
 
-def raw_rows(folder: Path) -> list[tuple[str, str, str]]:
-    with sqlite3.connect(folder / "tracker.db") as connection:
+def raw_rows(folder: Path, name: str = "tracker.db") -> list[tuple[str, str, str]]:
+    with sqlite3.connect(folder / name) as connection:
         return connection.execute("SELECT sender_id, type_name, data FROM events").fetchall()
 
 
@@ -169,14 +194,19 @@ def erasing_tracker(sender_id: str) -> DialogueStateTracker:
     return tracker
 
 
-async def test_a_conversation_is_erased_when_the_resident_asks(key: str, tmp_path: Path) -> None:
+async def test_a_conversation_is_erased_when_the_resident_asks(
+    key: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
     await store.save(DialogueStateTracker.from_events("o-erase", resident_tracker().events))
     await store.save(DialogueStateTracker.from_events("o-other", resident_tracker().events))
 
-    await store.save(erasing_tracker("o-erase"))
+    with caplog.at_level(logging.INFO, logger="rasa_runtime.trackers"):
+        await store.save(erasing_tracker("o-erase"))
 
     assert await store.retrieve("o-erase") is None
+    # The log keeps that it happened, and nothing of what was said.
+    assert "Conversation erased on the resident's request (6 events)" in caplog.messages
     # Nobody else's conversation goes with it.
     other = await store.retrieve("o-other")
     assert other is not None and len(other.events) == len(resident_tracker().events)
@@ -196,6 +226,16 @@ async def test_idle_conversations_are_deleted_after_the_retention(key: str, tmp_
     # A conversation is kept whole while its newest event is within the period.
     recent = await store.retrieve("o-recent")
     assert recent is not None and [e.text for e in recent.events] == ["低保咋个办", "谢谢"]
+
+
+async def test_a_conversation_idle_exactly_the_period_is_kept(key: str, tmp_path: Path) -> None:
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+    last = time.time() - 3600
+    await store.save(
+        DialogueStateTracker.from_events("o-edge", [UserUttered("低保", timestamp=last)])
+    )
+    assert store.delete_idle_conversations(before=last) == 0
+    assert store.delete_idle_conversations(before=last + 0.01) == 1
 
 
 async def test_the_retention_command_uses_the_endpoints_file(key: str, tmp_path: Path) -> None:
