@@ -1,7 +1,7 @@
 """Database operations of the status store, independent of HTTP.
 
-Proof throttling (lookups, withdrawals, searches by applicant) follows the policy in
-backend/throttling.py.
+Proof throttling (lookups, withdrawals, searches by applicant, and creates refused as
+duplicates) follows the policy in backend/throttling.py.
 """
 
 from __future__ import annotations
@@ -93,11 +93,11 @@ def too_many_attempts(retry_after: int) -> ApiError:
 
 @dataclass(frozen=True)
 class ProofAttempt:
-    """A proof attempt, recorded as a failure of what it proves, of who asks and of
-    the proof it offers (when it offers one)."""
+    """A proof attempt, recorded as a failure of who asks, of what it proves (when it
+    proves something) and of the proof it offers (when it offers one)."""
 
-    subject: ProofFailure
     caller: ProofFailure
+    subject: ProofFailure | None = None
     proof: ProofFailure | None = None
 
     @property
@@ -143,29 +143,35 @@ class Store:
         """The application for this key, and whether this call created it.
 
         Refused (409) while the same person has an open application for the service,
-        unless this is that application's own key replayed.
+        unless this is that application's own key replayed. That refusal tells whoever
+        typed the ID number that the person has one, so it is recorded as a failed
+        attempt of the caller (backend/throttling.py), and a caller over the limit is
+        refused (429) whatever the answer would have been, and nothing is created. Not
+        in the conversation that filed the application: it learns nothing from the
+        refusal, which never counts or waits there; nor the replay of a key.
         """
         fingerprint = self.cipher.keyed_hash("request", new.fingerprint_source())
         id_hash = self.cipher.keyed_hash("id_number", new.id_number)
+        caller = new.conversation_id
         async with self._sessions() as session:
-            try:
-                async with session.begin():
-                    existing = await self._keyed_or_open(
-                        session, idempotency_key, new.service_type, id_hash
-                    )
-                    if existing is None:
-                        return await self._insert(session, new, idempotency_key, fingerprint), True
-                    return self._answer_with(existing, idempotency_key, fingerprint), False
-            except IntegrityError:
-                # A concurrent create committed first: with the same key, or for the
-                # same person and service (the unique index refused this one).
-                async with session.begin():
-                    existing = await self._keyed_or_open(
-                        session, idempotency_key, new.service_type, id_hash
-                    )
-                if existing is None:
-                    raise
-                return self._answer_with(existing, idempotency_key, fingerprint), False
+            async with session.begin():
+                found = await self._keyed_or_open(
+                    session, idempotency_key, new.service_type, id_hash
+                )
+                known = self._known_to(found, idempotency_key, caller)
+                retry_after = 0 if known else await self._caller_retry_after(session, caller)
+            if known:
+                return self._answer_with(found, idempotency_key, fingerprint), False
+            if retry_after:
+                raise too_many_attempts(retry_after)
+            found, created = await self._insert_unless_found(
+                session, new, idempotency_key, fingerprint, id_hash
+            )
+            if created:
+                return found, True
+            if not self._known_to(found, idempotency_key, caller):
+                await self._record_refused_create(session, caller)
+            return self._answer_with(found, idempotency_key, fingerprint), False
 
     async def by_key(self, idempotency_key: str, conversation_id: str) -> Application:
         """The application created with this key from this conversation, or not_found."""
@@ -420,6 +426,31 @@ class Store:
             raise ApiError(503, "tracking_numbers_exhausted", "今日受理编号已用完，请明日再试")
         return sequence
 
+    async def _insert_unless_found(
+        self,
+        session: AsyncSession,
+        new: NewApplication,
+        key: str,
+        fingerprint: str,
+        id_hash: str,
+    ) -> tuple[Application, bool]:
+        """A new application (True), or the one made with this key or open for this
+        person and service (False)."""
+        try:
+            async with session.begin():
+                found = await self._keyed_or_open(session, key, new.service_type, id_hash)
+                if found is not None:
+                    return found, False
+                return await self._insert(session, new, key, fingerprint), True
+        except IntegrityError:
+            # A concurrent create committed first: with the same key, or for the
+            # same person and service (the unique index refused this one).
+            async with session.begin():
+                found = await self._keyed_or_open(session, key, new.service_type, id_hash)
+            if found is None:
+                raise
+            return found, False
+
     async def _keyed_or_open(
         self, session: AsyncSession, key: str, service_type: str, id_hash: str
     ) -> Application | None:
@@ -471,6 +502,14 @@ class Store:
     def _submitted_from(application: Application | None, caller: str) -> bool:
         return application is not None and constant_time_equals(application.conversation_id, caller)
 
+    def _known_to(self, application: Application | None, key: str, caller: str) -> bool:
+        """Whether answering a create with `application` tells the caller nothing it
+        does not know: it is the caller's own submission (this key), or was filed from
+        the caller's conversation."""
+        return application is not None and (
+            application.idempotency_key == key or self._submitted_from(application, caller)
+        )
+
     def _proof_matches(self, application: Application, proof: Proof) -> bool:
         if proof.kind == "phone":
             return constant_time_equals(
@@ -503,9 +542,7 @@ class Store:
         now = self._clock()
         attempt = ProofAttempt(
             subject=ProofFailure(scope=scope, subject=subject, failed_at=now),
-            caller=ProofFailure(
-                scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
-            ),
+            caller=self._caller_failure(caller, now),
             proof=None
             if proof is None
             else ProofFailure(
@@ -514,14 +551,43 @@ class Store:
                 failed_at=now,
             ),
         )
+        await self._add_failures(session, attempt)
+        return attempt
+
+    async def _record_refused_create(self, session: AsyncSession, caller: str) -> None:
+        """A create refused as a duplicate is a failure of its caller only: strangers'
+        refusals must not hold back the ID number's owner.
+
+        Recorded once refused, not before the check as a proof is: concurrent creates
+        of one conversation are one submission sent twice (a double click), which must
+        not hold itself back, and the channels pass a conversation's messages on one at
+        a time, so each create sees the refusals before it.
+        """
+        async with session.begin():
+            attempt = ProofAttempt(caller=self._caller_failure(caller, self._clock()))
+            await self._add_failures(session, attempt)
+
+    async def _caller_retry_after(self, session: AsyncSession, caller: str) -> int:
+        """Seconds the caller must wait before its next attempt (0: none), in the
+        session's transaction."""
+        now = self._clock()
+        failures = await self._other_failures(session, self._caller_failure(caller, now), now)
+        return self._throttle.caller_retry_after(failures, now)
+
+    def _caller_failure(self, caller: str, now: datetime) -> ProofFailure:
+        return ProofFailure(
+            scope=CALLER_SCOPE, subject=self.cipher.keyed_hash("caller", caller), failed_at=now
+        )
+
+    async def _add_failures(self, session: AsyncSession, attempt: ProofAttempt) -> None:
         # Rows are only needed until the window passes; pruning here keeps the table
         # small without a separate job.
+        now = attempt.caller.failed_at
         await session.execute(
             delete(ProofFailure).where(ProofFailure.failed_at <= now - self._throttle.window)
         )
         session.add_all(attempt.rows)
         await session.flush()
-        return attempt
 
     async def _refuse_if_throttled(
         self, session: AsyncSession, attempt: ProofAttempt, *, subject: bool
@@ -553,16 +619,17 @@ class Store:
     async def _other_failures(
         self, session: AsyncSession, attempt: ProofFailure, now: datetime
     ) -> list[datetime]:
-        """Times of the other failures of the attempt's scope and subject in the window."""
+        """Times of the failures of the attempt's scope and subject in the window, but the
+        attempt's own when it is recorded."""
+        conditions = [
+            ProofFailure.scope == attempt.scope,
+            ProofFailure.subject == attempt.subject,
+            ProofFailure.failed_at > now - self._throttle.window,
+        ]
+        if attempt.id is not None:
+            conditions.append(ProofFailure.id != attempt.id)
         result = await session.scalars(
-            select(ProofFailure.failed_at)
-            .where(
-                ProofFailure.scope == attempt.scope,
-                ProofFailure.subject == attempt.subject,
-                ProofFailure.failed_at > now - self._throttle.window,
-                ProofFailure.id != attempt.id,
-            )
-            .order_by(ProofFailure.failed_at)
+            select(ProofFailure.failed_at).where(*conditions).order_by(ProofFailure.failed_at)
         )
         return list(result)
 

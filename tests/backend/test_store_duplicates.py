@@ -5,6 +5,7 @@ other application; the replay of the same submission still returns it."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import pytest
@@ -15,12 +16,16 @@ from sqlalchemy.exc import IntegrityError
 from store_helpers import (
     ID_NUMBER,
     ID_NUMBER_2,
+    MAX_FAILURES,
     NAME,
     PHONE,
     PHONE_2,
     SERVICE_HEADERS,
+    WINDOW_SECONDS,
+    FakeClock,
     application_body,
     create,
+    lookup,
     transition,
     withdraw,
 )
@@ -28,6 +33,7 @@ from store_helpers import (
 from backend.config import Settings
 from backend.crypto import FieldCipher
 from backend.store import Store
+from scripts.id_numbers import resident_id_number
 
 DUPLICATE = "duplicate_open_application"
 
@@ -243,3 +249,134 @@ async def test_the_same_submission_committed_between_the_stores_checks_is_replay
     [(twin_status, twin_body, _)] = twin
     assert (twin_status, status) == (201, 200)
     assert (body["tracking_number"], body["replayed"]) == (twin_body["tracking_number"], True)
+
+
+# --- The refusal is no free oracle ----------------------------------------------------
+# Whoever fills a whole form with someone's ID number learns from the refusal whether
+# that person has an open application for the service (for 低保, that is sensitive). A
+# refusal therefore counts as a failed attempt of the conversation that asked, like a
+# wrong proof (backend/throttling.py), except in the conversation that filed it.
+
+
+async def probe(client: TestClient, person: int, prober: str = "rest:prober") -> Any:
+    """A create for made-up person `person` from `prober`, with a key of its own."""
+    return await client.post(
+        "/applications",
+        json=application_body(
+            id_number=resident_id_number(person), conversation_id=prober, phone=PHONE_2
+        ),
+        headers={**SERVICE_HEADERS, "Idempotency-Key": f"{prober}-{person}-{uuid.uuid4().hex}"},
+    )
+
+
+async def file_for(client: TestClient, people: range) -> None:
+    """An open elderly-card application for each of `people`, each by their own family."""
+    for person in people:
+        await create(
+            client,
+            key=f"family-{person}",
+            id_number=resident_id_number(person),
+            conversation_id=f"family-{person}",
+        )
+
+
+async def refused_for_too_many_attempts(response: Any) -> int:
+    """The wait the refusal names, asserting it is the throttling's 429."""
+    assert response.status == 429, await response.text()
+    body = await response.json()
+    assert body["error"] == "too_many_attempts"
+    assert response.headers["Retry-After"] == str(body["retry_after"])
+    return body["retry_after"]
+
+
+@pytest.mark.asyncio
+async def test_probing_ids_from_one_conversation_meets_the_throttle(
+    client: TestClient, raw_db: Engine, clock: FakeClock
+) -> None:
+    await file_for(client, range(MAX_FAILURES + 1))
+    for person in range(MAX_FAILURES):
+        assert (await probe(client, person)).status == 409
+    # Then nothing more is said, either way: someone with an open application and
+    # someone without one (person 100) get the same answer, and nothing is created.
+    waits = {
+        await refused_for_too_many_attempts(await probe(client, p)) for p in (MAX_FAILURES, 100)
+    }
+    assert all(0 < wait <= WINDOW_SECONDS for wait in waits)
+    assert count_applications(raw_db) == MAX_FAILURES + 1
+    # Other conversations are not held back by the prober's refusals.
+    assert (await probe(client, 100, prober="rest:neighbour")).status == 201
+    # The refusals decay like failed proofs.
+    clock.advance(WINDOW_SECONDS + 1)
+    assert (await probe(client, MAX_FAILURES)).status == 409
+
+
+@pytest.mark.asyncio
+async def test_duplicate_refusals_and_wrong_proofs_count_together(client: TestClient) -> None:
+    await file_for(client, range(1))
+    number = (await create(client, key="own", id_number=ID_NUMBER_2))["tracking_number"]
+    for _ in range(MAX_FAILURES - 1):
+        assert (await lookup(client, number, "0000", conversation_id="rest:prober")).status == 404
+    assert (await probe(client, 0)).status == 409
+    response = await lookup(client, number, ID_NUMBER_2[-4:], conversation_id="rest:prober")
+    await refused_for_too_many_attempts(response)
+
+
+@pytest.mark.asyncio
+async def test_creates_that_go_through_are_no_failures(client: TestClient) -> None:
+    await file_for(client, range(1))
+    for _ in range(MAX_FAILURES - 1):
+        assert (await probe(client, 0)).status == 409
+    for person in range(100, 100 + MAX_FAILURES):  # a family applying for several elders
+        assert (await probe(client, person)).status == 201
+    assert (await probe(client, 0)).status == 409
+    await refused_for_too_many_attempts(await probe(client, 0))
+
+
+@pytest.mark.asyncio
+async def test_the_conversation_that_filed_it_is_never_held_back_by_its_duplicates(
+    client: TestClient,
+) -> None:
+    # A resident who forgot applying yesterday, and tries again and again.
+    first = await create(client, key="first", conversation_id="wechat:mother", channel="wechat")
+    for attempt in range(MAX_FAILURES + 2):
+        status, body, _ = await post(
+            client, f"again-{attempt}", conversation_id="wechat:mother", channel="wechat"
+        )
+        assert (status, body["error"]) == (409, DUPLICATE)
+    # Nothing was counted against it: its lookups and other applications go through.
+    number = first["tracking_number"]
+    response = await lookup(client, number, ID_NUMBER[-4:], conversation_id="wechat:mother")
+    assert response.status == 200
+    relief = await create(
+        client, key="relief", service_type="temporary_relief",
+        conversation_id="wechat:mother", channel="wechat",
+    )  # fmt: skip
+    assert relief["tracking_number"] != number
+
+
+@pytest.mark.asyncio
+async def test_a_throttled_conversation_still_gets_its_own_submission_back(
+    client: TestClient,
+) -> None:
+    first = await create(client, key="mine", conversation_id="rest:prober", phone=PHONE_2)
+    await file_for(client, range(MAX_FAILURES))
+    for person in range(MAX_FAILURES):
+        assert (await probe(client, person)).status == 409
+    # The answer to a create that got lost: the same key, the same application.
+    status, body, _ = await post(client, "mine", conversation_id="rest:prober", phone=PHONE_2)
+    assert (status, body["tracking_number"]) == (200, first["tracking_number"])
+
+
+@pytest.mark.asyncio
+async def test_a_double_click_near_the_limit_is_still_one_submission(
+    client: TestClient, raw_db: Engine
+) -> None:
+    await file_for(client, range(MAX_FAILURES - 1))
+    for person in range(MAX_FAILURES - 1):
+        assert (await probe(client, person)).status == 409
+    # Sent twice at once: one submission, which must not hold itself back.
+    results = await asyncio.gather(
+        *(post(client, "click", conversation_id="rest:prober", phone=PHONE_2) for _ in range(6))
+    )
+    assert sorted(status for status, _, _ in results) == [200] * 5 + [201]
+    assert count_applications(raw_db) == MAX_FAILURES
