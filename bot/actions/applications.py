@@ -26,6 +26,7 @@ from bot.actions.store_client import (
     StoreUnavailable,
     shared_client,
 )
+from bot.actions.throttling import APPLICATION_WAIT, tell_to_wait
 from bot.actions.validation import asks_to_withdraw, lexicon
 
 # The intent that asks for each service, and whether an emergency can come with it.
@@ -144,6 +145,11 @@ class ActionSubmitApplication(Action):
             # The resident is told so (the rules) and where to look.
             return ended("duplicate")
         except StoreRejected as error:
+            if error.code == "too_many_attempts":
+                # After refusals as a duplicate (or wrong proofs) in this conversation:
+                # the wait may be hours, and the answers are not kept that long.
+                tell_to_wait(dispatcher, error, APPLICATION_WAIT)
+                return ended("throttled")
             if error.code != "idempotency_conflict":
                 return ended("refused")
             # Answers changed after an attempt the store did take: that one exists.

@@ -9,7 +9,6 @@ response in the domain (`utter_status_line`, `utter_next_step_<status>` …).
 from __future__ import annotations
 
 import datetime
-import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +29,7 @@ from bot.actions.store_client import (
     StoreUnavailable,
     shared_client,
 )
+from bot.actions.throttling import tell_to_wait
 from bot.actions.validation import InvalidValue
 
 LOCAL_TIME = ZoneInfo("Asia/Shanghai")
@@ -87,18 +87,6 @@ def describe(
 def latest_note(application: ApplicationStatus) -> str | None:
     """Why it was returned or rejected: the note of its last change."""
     return application.history[-1].note if application.history else None
-
-
-def tell_to_wait(dispatcher: CollectingDispatcher, error: StoreRejected) -> None:
-    """How long until the store takes another try, in minutes or, past two hours, in
-    hours: "1440分钟" means little to an elderly reader."""
-    minutes = max(1, round(float(error.details.get("retry_after", 60)) / 60))
-    if minutes > 120:
-        dispatcher.utter_message(
-            response="utter_lookup_too_many_tries_hours", hours=math.ceil(minutes / 60)
-        )
-    else:
-        dispatcher.utter_message(response="utter_lookup_too_many_tries", minutes=minutes)
 
 
 def first_read(reader: Callable[[str], str], *typed: str | None) -> str | None:

@@ -248,7 +248,10 @@ class StoreClient:
 
         `privacy_notice` is the version of the notice the resident was shown. Raises
         DuplicateOpenApplication while the applicant has an open application for this
-        service made with another key.
+        service made with another key. Such refusals count as failed attempts of the
+        conversation (with its wrong proofs): too many raise StoreRejected with code
+        "too_many_attempts" (details["retry_after"] in seconds), whatever the answer
+        would have been.
         """
         try:
             data = await self._request(

@@ -21,13 +21,14 @@ from bot.actions import validation
 from bot.actions.applications import ended, leave_application, pending_outcome
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
-from bot.actions.status import describe, read_as, stop_intents, tell_to_wait
+from bot.actions.status import describe, read_as, stop_intents
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
     StoreUnavailable,
     shared_client,
 )
+from bot.actions.throttling import tell_to_wait
 from bot.actions.validation import InvalidValue
 
 # The lifecycle allows withdrawal until a decision is made (shared/spec/intents.md).

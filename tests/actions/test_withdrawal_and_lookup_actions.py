@@ -13,6 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import applications, status, withdrawal
 from bot.actions.store_client import StoreClient, StoreRejected
+from bot.actions.throttling import tell_to_wait
 from tests.actions.domain_text import DOMAIN, rendered
 from tests.actions.test_application_actions import (
     SENIOR_ID,
@@ -294,7 +295,7 @@ def test_the_wait_after_too_many_tries_is_said_in_minutes_or_hours(
     # "请1440分钟后再试" means little to an elderly reader.
     dispatcher = CollectingDispatcher()
     refusal = StoreRejected(429, "too_many_attempts", "wait", {"retry_after": retry_after})
-    status.tell_to_wait(dispatcher, refusal)
+    tell_to_wait(dispatcher, refusal)
     [message] = dispatcher.messages
     assert message["response"] == response
     assert {key: message[key] for key in values} == values
