@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -44,6 +45,40 @@ STATUS_SLOTS = (
     "lookup_phone",
     "lookup_mode",
 )
+
+
+@dataclass(frozen=True)
+class ProofQuestion:
+    """Where a check by tracking number keeps the number and the proof, and the form
+    that asks for them: the status check's, or the withdrawal's."""
+
+    form: str
+    number_slot: str
+    proof_slot: str
+
+
+STATUS_CHECK = ProofQuestion("status_form", "tracking_number", "status_proof")
+
+
+def number_and_proof(question: ProofQuestion, found: dict[str, str]) -> list[EventType]:
+    """The tracking number and the proof found in a message (「DA… 尾号0042」,
+    `reading.lookup_values_in`), as typed, in the question's slots: its form reads them."""
+    slot_of = {"tracking_number": question.number_slot, "status_proof": question.proof_slot}
+    return [SlotSet(slot_of[name], value) for name, value in found.items()]
+
+
+def ask_proof_again(
+    dispatcher: CollectingDispatcher, question: ProofQuestion, number: str
+) -> list[EventType]:
+    """The store found no application with this number and proof. A digit mistyped is
+    the likeliest cause: the proof is asked again, keeping the number (a corrected one
+    may be sent with it), until the store's throttling says to wait."""
+    dispatcher.utter_message(response="utter_lookup_no_match", tracking_number=number)
+    return [
+        SlotSet(question.number_slot, number),
+        SlotSet(question.proof_slot, None),
+        FollowupAction(question.form),
+    ]
 
 
 def stop_intents() -> frozenset[str]:
@@ -172,14 +207,7 @@ class ActionCheckStatus(Action):
         # The proof is personal data: used once, then forgotten.
         found = await shared_client().lookup(number, proof, tracker.sender_id)
         if found is None:
-            # A digit mistyped is the likeliest cause: the proof is asked again (and the
-            # number may be sent again), until the store's throttling says to wait.
-            dispatcher.utter_message(response="utter_lookup_no_match", tracking_number=number)
-            return [
-                SlotSet("tracking_number", number),
-                SlotSet("status_proof", None),
-                FollowupAction("status_form"),
-            ]
+            return ask_proof_again(dispatcher, STATUS_CHECK, number)
         dispatcher.utter_message(text=describe(domain, found, latest_note(found)))
         return forget_lookup()
 
@@ -258,14 +286,14 @@ class ValidateStatusForm(FormValidationAction):
         # 「DA… 尾号0042」: the number and the proof, whichever of the two was asked.
         lookup = reading.lookup_values_in(text)
         if requested == "tracking_number" and "tracking_number" in lookup:
-            return [SlotSet(slot, value) for slot, value in lookup.items()]
+            return number_and_proof(STATUS_CHECK, lookup)
         # No number, but the applicant's ID (and phone) given, or said to be missing.
         without_number = "lookup_id_number" in given or NO_NUMBER.search(text)
         if requested == "tracking_number" and without_number:
             mode = SlotSet("lookup_mode", "applicant")
             return [mode, *(SlotSet(slot, value) for slot, value in given.items())]
         if requested in ("tracking_number", "status_proof") and lookup:
-            return [SlotSet(slot, value) for slot, value in lookup.items()]
+            return number_and_proof(STATUS_CHECK, lookup)
         if requested in ("lookup_id_number", "lookup_phone") and given:
             return [SlotSet(slot, value) for slot, value in given.items()]
         if requested and intent not in stop_intents():

@@ -17,11 +17,18 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.forms import FormValidationAction
 from rasa_sdk.types import DomainDict
 
-from bot.actions import validation
+from bot.actions import reading, validation
 from bot.actions.applications import ended, leave_application, pending_outcome
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
-from bot.actions.status import describe, read_as, stop_intents
+from bot.actions.status import (
+    ProofQuestion,
+    ask_proof_again,
+    describe,
+    number_and_proof,
+    read_as,
+    stop_intents,
+)
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
@@ -37,6 +44,7 @@ WITHDRAWABLE = frozenset({"submitted", "township_review", "district_review", "re
 # 「那个申请不想办了」: no withdrawal word, but about an application made.
 NO_LONGER_WANTED = re.compile(r"申请.*不(?:想|要)?办|不(?:想|要)?办.*申请")
 NO = re.compile(r"不|别|算了|莫|没")
+WITHDRAWAL = ProofQuestion("withdrawal_form", "withdrawal_number", "withdrawal_proof")
 WITHDRAWAL_SLOTS = (
     "withdrawal_number",
     "withdrawal_proof",
@@ -144,9 +152,14 @@ class ValidateWithdrawalForm(FormValidationAction):
         if requested == "withdrawal_confirmed":
             # Withdrawing cannot be undone online: anything but a clear yes keeps it.
             return [SlotSet("withdrawal_confirmed", clearly_yes(text))]
-        if requested == "withdrawal_number" and tracking_number_in(tracker):
-            return [SlotSet("withdrawal_number", tracking_number_in(tracker))]
-        if requested in ("withdrawal_number", "withdrawal_proof") and intent not in stop_intents():
+        if requested not in ("withdrawal_number", "withdrawal_proof"):
+            return []
+        # 「DA… 尾号0042」: the number and the proof, whichever of the two was asked (after
+        # 「没有对上」, the right number may come at the proof's question).
+        found = reading.lookup_values_in(text)
+        if found:
+            return number_and_proof(WITHDRAWAL, found)
+        if intent not in stop_intents():
             return [SlotSet(requested, text)]
         return []
 
@@ -191,6 +204,11 @@ class ActionWithdrawApplication(Action):
             dispatcher.utter_message(response="utter_withdrawal_store_down")
             return forget_withdrawal()
         except StoreRejected as error:
+            if error.code == "not_found" and proof is not None:
+                # Asked again like a status check's proof; the yes was for this number,
+                # so it is asked again too, beside the number (which may be corrected).
+                asked_again = ask_proof_again(dispatcher, WITHDRAWAL, number)
+                return [*asked_again, SlotSet("withdrawal_confirmed", None)]
             self.explain_refusal(dispatcher, error, number)
             return forget_withdrawal()
         dispatcher.utter_message(

@@ -11,7 +11,7 @@ import pytest_asyncio
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions import applications, status, withdrawal
+from bot.actions import applications, status, validation, withdrawal
 from bot.actions.store_client import StoreClient, StoreRejected
 from bot.actions.throttling import tell_to_wait
 from tests.actions.domain_text import DOMAIN, rendered
@@ -121,22 +121,92 @@ async def test_withdrawing_after_yes_and_keeping_after_no(store):
     assert (await store.list_for_conversation("rest:resident-7"))[0].status == "withdrawn"
 
 
-async def test_another_conversation_needs_the_right_proof(store):
+def withdrawing(number: str, proof: str | None, sender: str = "rest:stranger") -> Tracker:
+    """The withdrawal form just completed: number, proof (as the form read it) and yes."""
+    return said(
+        sender,
+        "确认撤回",
+        "affirm",
+        withdrawal_number=number,
+        withdrawal_confirmed=True,
+        withdrawal_proof=proof,
+    )
+
+
+async def withdraw_now(tracker: Tracker) -> tuple[list[dict[str, Any]], list[str]]:
+    dispatcher = CollectingDispatcher()
+    events = await withdrawal.ActionWithdrawApplication().run(dispatcher, tracker, DOMAIN)
+    return events, rendered(dispatcher.messages)
+
+
+def followups(events: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in events if e["event"] == "followup"]
+
+
+def slots_of(events: list[dict[str, Any]]) -> dict[str, Any]:
+    return {e["name"]: e["value"] for e in events if e["event"] == "slot"}
+
+
+@pytest.mark.parametrize("wrong", ["0043", "尾号0043", "13800000000", "身份证后四位是0024嘛"])
+async def test_a_wrong_proof_in_a_withdrawal_is_asked_again_kindly(store, wrong):
     number = await submitted()
+    events, messages = await withdraw_now(withdrawing(number, validation.status_proof(wrong)))
+    # As in a status check: 「没有对上」, the number kept, the proof asked again.
+    no_match = DOMAIN["responses"]["utter_lookup_no_match"][0]["text"]
+    assert messages == [no_match.format(tracking_number=number)]
+    assert followups(events) == ["withdrawal_form"]
+    slots = slots_of(events)
+    assert slots["withdrawal_number"] == number and slots["withdrawal_proof"] is None
+    # The yes was for this number: it is asked again after the proof, beside the number.
+    assert slots["withdrawal_confirmed"] is None
+    assert (await store.list_for_conversation("rest:resident-7"))[0].status == "submitted"
 
-    def attempt(proof: str) -> Tracker:
-        return said(
-            "rest:stranger",
-            "确认撤回",
-            withdrawal_number=number,
-            withdrawal_confirmed=True,
-            withdrawal_proof=proof,
-        )
-
-    _, messages = await run(withdrawal.ActionWithdrawApplication(), attempt("9999"))
-    assert "没有查到" in messages[0]
-    _, messages = await run(withdrawal.ActionWithdrawApplication(), attempt(SENIOR_ID[-4:]))
+    _, messages = await withdraw_now(withdrawing(number, SENIOR_ID[-4:]))
     assert "已撤回" in messages[0]
+
+
+async def test_wrong_proofs_in_a_withdrawal_are_asked_again_until_the_store_says_to_wait(store):
+    number = await submitted()
+    asked_again = 0
+    while asked_again < 20:
+        events, messages = await withdraw_now(withdrawing(number, "0043"))
+        if followups(events) != ["withdrawal_form"]:
+            break
+        assert "没有对上" in messages[0]
+        asked_again += 1
+    assert 2 <= asked_again < 20  # asked again more than once, until the store's limit
+    assert "分钟后再试" in messages[0] or "小时后再试" in messages[0]
+    assert all(value is None for value in slots_of(events).values())  # proof forgotten
+    assert (await store.list_for_conversation("rest:resident-7"))[0].status == "submitted"
+
+
+@pytest.mark.parametrize(
+    "requested, wording",
+    [
+        ("withdrawal_proof", lambda n: f"编号{n} 尾号{SENIOR_ID[-4:]}"),
+        (
+            "withdrawal_proof",
+            lambda n: f"号码是{n[:2]}-{n[2:10]}-{n[10:]} 身份证后四位{SENIOR_ID[-4:]}",
+        ),
+        ("withdrawal_proof", lambda n: f"单子号{n}"),
+        ("withdrawal_number", lambda n: f"撤回{n} 电话13812345678"),
+        ("withdrawal_number", lambda n: f"{n} {SENIOR_ID[-4:]}"),
+    ],
+)
+async def test_a_corrected_number_and_a_proof_are_taken_at_the_withdrawals_questions(
+    store, requested, wording
+):
+    number = await submitted()
+    # After 「没有对上」 the resident may send the right number, with the proof or not.
+    tracker = in_form(
+        "withdrawal_form", requested, wording(number), withdrawal_number="DA202601010001"
+    )
+    tracker.sender_id = "rest:stranger"
+    slots, messages = await run(withdrawal.ValidateWithdrawalForm(), tracker)
+    assert slots["withdrawal_number"] == number and slots["withdrawal_owned"] is False
+    assert slots.get("withdrawal_proof") in (None, SENIOR_ID[-4:], "13812345678")
+    assert ("withdrawal_proof" in slots) == ("单子号" not in wording(number))
+    assert not messages
 
 
 async def test_a_decided_application_is_said_to_be_too_late_to_withdraw(store):
