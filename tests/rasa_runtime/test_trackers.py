@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet, InvalidToken
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import AwaitableTrackerStore, InMemoryTrackerStore, SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import (
     ActionExecuted,
@@ -112,7 +112,8 @@ async def test_rows_stored_before_encryption_are_still_read(key: str, tmp_path: 
 def test_no_key_no_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(KEY_VARIABLE, raising=False)
     # Says what is missing and where the key comes from.
-    with pytest.raises(ValueError, match=r"^RASA_TRACKER_KEY is not set.*make run generates"):
+    message = r"^RASA_TRACKER_KEY is not set.*make run generates the key into var/secrets\.env\)\.$"
+    with pytest.raises(ValueError, match=message):
         EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
 
 
@@ -147,6 +148,34 @@ async def test_rotation_re_encrypts_every_event_with_the_newest_key(
     monkeypatch.setenv(KEY_VARIABLE, new_key)
     store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
     assert list((await store.retrieve("o-resident")).events) == list(resident_tracker().events)
+
+
+async def test_rotation_goes_through_every_batch_once(
+    key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are rotated in batches; with batches of 2, seven encrypted rows take four."""
+    monkeypatch.setattr(trackers, "_ROTATION_BATCH", 2)
+    db = str(tmp_path / "tracker.db")
+    events = [UserUttered(f"第{number}句") for number in range(7)]
+    await EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db).save(
+        DialogueStateTracker.from_events("o-long", events)
+    )
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv(KEY_VARIABLE, f"{new_key},{key}")
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db)
+
+    assert store.rotate_keys() == 7
+    new_only = Fernet(new_key)
+    assert [new_only.decrypt(data.encode()) for _, _, data in raw_rows(tmp_path)]
+
+
+async def test_the_encrypted_store_is_found_behind_rasas_wrapper(key: str, tmp_path: Path) -> None:
+    store = EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=str(tmp_path / "t.db"))
+    assert trackers.encrypted_store_of(AwaitableTrackerStore(store)) is store
+    assert trackers.encrypted_store_of(store) is store
+    # Retention and rotation refuse to run on another kind of store.
+    with pytest.raises(TypeError, match=r"^InMemoryTrackerStore is not the encrypted SQL"):
+        trackers.encrypted_store_of(AwaitableTrackerStore(InMemoryTrackerStore(Domain.empty())))
 
 
 async def test_rotation_encrypts_rows_stored_before_encryption(key: str, tmp_path: Path) -> None:
