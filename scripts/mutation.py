@@ -66,9 +66,20 @@ class Target:
 
 # The security-critical modules and the tests that cover each: the one list.
 TARGETS: dict[str, Target] = {
-    # ID, phone and proof validation in the actions.
+    # ID, phone and proof validation in the actions,
+    # and the word lists the forms read answers with.
     "bot/actions/validation.py": Target(
-        MAIN_PYTEST, ("tests/actions/test_validation_edges.py", "tests/actions/test_validation.py")
+        MAIN_PYTEST,
+        tuple(
+            f"tests/actions/test_{name}.py"
+            for name in (
+                "validation_edges",
+                "validation",
+                "form_reading",
+                "form_replies",
+                "reader_properties",
+            )
+        ),
     ),
     "backend/validation.py": Target(
         STORE_PYTEST,

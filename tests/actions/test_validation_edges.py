@@ -105,6 +105,36 @@ def test_household_sizes_from_1_to_20(text: str, size: int) -> None:
     assert validation.household_size(text) == size
 
 
+# Every Chinese numeral, written out: 「屋头三个人」 … 「九口人」, and in the tens.
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("屋头三个人", 3),
+        ("四口人", 4),
+        ("五个", 5),
+        ("六口人", 6),
+        ("七个人", 7),
+        ("八口", 8),
+        ("九个人", 9),
+        ("十九口", 19),
+        ("二十口", 20),
+    ],
+)
+def test_each_chinese_numeral_counts_its_people(text: str, size: int) -> None:
+    assert validation.household_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["王XX", "李ab", "张3"])
+def test_names_are_chinese_characters_only(text: str) -> None:
+    assert reason(validation.person_name, text) == "format"
+
+
+def test_word_lists_are_read_once() -> None:
+    # Read on every message of every resident otherwise.
+    assert validation.lexicon() is validation.lexicon()
+    assert validation.surnames() is validation.surnames()
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
