@@ -18,6 +18,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.checks import CHECK_FORMS, forget_checks
 from bot.actions.faq import application_of_bare_request, requested_application
 from bot.actions.store_client import (
     CreatedApplication,
@@ -261,6 +262,8 @@ class ActionStartApplication(Action):
         events = [ActiveLoop(None), SlotSet("confirmed", None), SlotSet("requested_slot", None)]
         if earlier and earlier != service:
             events += forget_application()
+        if (tracker.active_loop or {}).get("name") in CHECK_FORMS:
+            events += forget_checks()  # a check left for an application ends here
         events += [SlotSet("service_type", service), SlotSet("application_service", service)]
         already_applying = (tracker.active_loop or {}).get("name") == FORM_OF_SERVICE[service]
         urgent = (

@@ -16,10 +16,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.applications import forget_application
-from bot.actions.withdrawal import forget_withdrawal
-
-# Personal data a lookup keeps in the conversation, besides the application's answers.
-LOOKUP_SLOTS = ("status_proof", "lookup_id_number", "lookup_phone", "lookup_mode")
+from bot.actions.checks import forget_checks
 
 
 class ActionEraseConversation(Action):
@@ -31,6 +28,5 @@ class ActionEraseConversation(Action):
     ) -> list[EventType]:
         dispatcher.utter_message(response="utter_conversation_erased")
         # Cleared too, in case a store that cannot delete keeps the conversation.
-        cleared = [*forget_application(), *forget_withdrawal()]
-        cleared += [SlotSet(slot, None) for slot in LOOKUP_SLOTS]
+        cleared = [*forget_application(), *forget_checks()]
         return [*cleared, SlotSet("erase_conversation", True)]

@@ -23,6 +23,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import reading, validation
 from bot.actions.applications import SERVICE_OF_INTENT
+from bot.actions.checks import forget_checks
 from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
@@ -37,13 +38,6 @@ LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 # 「没有编号」, 「编号忘了」, 「不晓得号码」: switch to the lookup by ID number and phone.
 NO_NUMBER = re.compile(
     r"(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|弄丢|丢了|记不得).{0,4}(?:编号|号码|单号|号)|(?:编号|号码|单号).{0,4}(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|丢了)"
-)
-STATUS_SLOTS = (
-    "tracking_number",
-    "status_proof",
-    "lookup_id_number",
-    "lookup_phone",
-    "lookup_mode",
 )
 
 
@@ -140,8 +134,11 @@ def names_a_number(tracker: Tracker) -> bool:
     return any(e.get("entity") == "tracking_number" for e in tracker.latest_message["entities"])
 
 
-def forget_lookup() -> list[EventType]:
-    return [SlotSet(slot, None) for slot in STATUS_SLOTS]
+def collected(tracker: Tracker, slot: str) -> Any:
+    """A value the status form collected for this check. A check that starts (not right
+    after its form) takes none: what an earlier check left behind, or the number of a
+    submission, is never used without asking."""
+    return tracker.get_slot(slot) if tracker.latest_action_name == "status_form" else None
 
 
 class ActionCheckStatus(Action):
@@ -155,46 +152,50 @@ class ActionCheckStatus(Action):
     ) -> list[EventType]:
         if validation.asks_to_withdraw(tracker.latest_message.get("text") or ""):
             return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010007」
-        if tracker.get_slot("lookup_mode") == "stopped":
+        if collected(tracker, "lookup_mode") == "stopped":
             dispatcher.utter_message(response="utter_lookup_stopped")
-            return forget_lookup()
+            return forget_checks()
         # 「查下DA… 尾号0042」: what the message holds counts with what the form asked.
         given = reading.lookup_values_in(tracker.latest_message.get("text") or "")
         number = first_read(
             validation.tracking_number,
-            tracker.get_slot("tracking_number"),
+            collected(tracker, "tracking_number"),
             given.get("tracking_number"),
         )
         proof = first_read(
-            validation.status_proof, tracker.get_slot("status_proof"), given.get("status_proof")
+            validation.status_proof, collected(tracker, "status_proof"), given.get("status_proof")
         )
-        id_number, phone = tracker.get_slot("lookup_id_number"), tracker.get_slot("lookup_phone")
+        id_number, phone = (
+            collected(tracker, "lookup_id_number"),
+            collected(tracker, "lookup_phone"),
+        )
         try:
             if number and proof:
                 return await self.look_up(dispatcher, tracker, domain, number, proof)
             if id_number and phone:
                 return await self.find(dispatcher, tracker, domain, id_number, phone)
-            # The number slot may be left from a submission: only one named now counts.
+            # Without a number named now, this conversation's own applications.
             if "tracking_number" not in given and not names_a_number(tracker):
                 own = await shared_client().list_for_conversation(tracker.sender_id)
                 if own:
                     lines = "\n".join(describe(domain, application) for application in own)
                     dispatcher.utter_message(response="utter_own_applications", applications=lines)
-                    return forget_lookup()
+                    return forget_checks()
         except StoreUnavailable:
             dispatcher.utter_message(response="utter_lookup_store_down")
-            return forget_lookup()
+            return forget_checks()
         except StoreRejected as error:
             if error.code != "too_many_attempts":
                 raise
             tell_to_wait(dispatcher, error)
-            return forget_lookup()
-        # The form asks only what is missing; a proof it cannot use (the phone's last
-        # four) is explained as the form starts.
+            return forget_checks()
+        # The form asks only what is missing (what an earlier check left is dropped, so
+        # it is asked); a proof it cannot use (the phone's last four) is explained as the
+        # form starts.
         prefilled = [SlotSet("tracking_number", number)] if number else []
         if "status_proof" in given:
             prefilled.append(SlotSet("status_proof", proof or given["status_proof"]))
-        return [*prefilled, FollowupAction("status_form")]
+        return [*forget_checks(), *prefilled, FollowupAction("status_form")]
 
     async def look_up(
         self,
@@ -209,7 +210,7 @@ class ActionCheckStatus(Action):
         if found is None:
             return ask_proof_again(dispatcher, STATUS_CHECK, number)
         dispatcher.utter_message(text=describe(domain, found, latest_note(found)))
-        return forget_lookup()
+        return forget_checks()
 
     async def find(
         self,
@@ -227,7 +228,7 @@ class ActionCheckStatus(Action):
                 describe(domain, application, latest_note(application)) for application in found
             )
             dispatcher.utter_message(response="utter_applicant_applications", applications=lines)
-        return forget_lookup()
+        return forget_checks()
 
 
 def read_as(slot: str, reader: Callable[[str], str]) -> Callable[..., Any]:

@@ -19,6 +19,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import reading, validation
 from bot.actions.applications import ended, leave_application, pending_outcome
+from bot.actions.checks import forget_checks
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
 from bot.actions.status import (
@@ -45,13 +46,6 @@ WITHDRAWABLE = frozenset({"submitted", "township_review", "district_review", "re
 NO_LONGER_WANTED = re.compile(r"申请.*不(?:想|要)?办|不(?:想|要)?办.*申请")
 NO = re.compile(r"不|别|算了|莫|没")
 WITHDRAWAL = ProofQuestion("withdrawal_form", "withdrawal_number", "withdrawal_proof")
-WITHDRAWAL_SLOTS = (
-    "withdrawal_number",
-    "withdrawal_proof",
-    "withdrawal_confirmed",
-    "withdrawal_owned",
-    "withdrawal_offer",
-)
 
 
 def clearly_yes(text: str) -> bool:
@@ -62,10 +56,6 @@ def clearly_yes(text: str) -> bool:
     for word in sorted(validation.lexicon()["withdrawal_yes"], key=len, reverse=True):
         said = said.replace(word, "")
     return bool(text.strip()) and not said
-
-
-def forget_withdrawal() -> list[EventType]:
-    return [SlotSet(slot, None) for slot in WITHDRAWAL_SLOTS]
 
 
 def tracking_number_in(tracker: Tracker) -> str | None:
@@ -97,6 +87,13 @@ class ActionOfferWithdrawal(Action):
             events = leave_application(dispatcher, await pending_outcome(tracker))
             explained = SlotSet("withdrawal_offer", "explained")
             return [*events, *ended(None), explained]
+        # A withdrawal starts clean: nothing an earlier check left is taken without asking.
+        return [*forget_checks(), *await self.offer(dispatcher, tracker, domain, text)]
+
+    async def offer(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any], text: str
+    ) -> list[EventType]:
+        """What this conversation submitted decides: offer one, ask which, or say why not."""
         number = tracking_number_in(tracker)
         try:
             own = await own_applications(tracker)
@@ -194,7 +191,7 @@ class ActionWithdrawApplication(Action):
         number = tracker.get_slot("withdrawal_number")
         if tracker.get_slot("withdrawal_confirmed") is not True or not number:
             dispatcher.utter_message(response="utter_withdrawal_kept")
-            return forget_withdrawal()
+            return forget_checks()
         proof = (
             None if tracker.get_slot("withdrawal_owned") else tracker.get_slot("withdrawal_proof")
         )
@@ -202,7 +199,7 @@ class ActionWithdrawApplication(Action):
             withdrawn = await shared_client().withdraw(number, tracker.sender_id, proof=proof)
         except StoreUnavailable:
             dispatcher.utter_message(response="utter_withdrawal_store_down")
-            return forget_withdrawal()
+            return forget_checks()
         except StoreRejected as error:
             if error.code == "not_found" and proof is not None:
                 # Asked again like a status check's proof; the yes was for this number,
@@ -210,13 +207,13 @@ class ActionWithdrawApplication(Action):
                 asked_again = ask_proof_again(dispatcher, WITHDRAWAL, number)
                 return [*asked_again, SlotSet("withdrawal_confirmed", None)]
             self.explain_refusal(dispatcher, error, number)
-            return forget_withdrawal()
+            return forget_checks()
         dispatcher.utter_message(
             response="utter_withdrawn",
             tracking_number=withdrawn.tracking_number,
             service=withdrawn.service_label,
         )
-        return forget_withdrawal()
+        return forget_checks()
 
     def explain_refusal(
         self, dispatcher: CollectingDispatcher, error: StoreRejected, number: str

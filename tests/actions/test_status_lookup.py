@@ -14,7 +14,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions import status, validation
+from bot.actions import checks, status, validation
 from tests.actions.domain_text import DOMAIN, rendered
 from tests.actions.test_application_actions import SENIOR_ID
 from tests.actions.test_withdrawal_and_lookup_actions import store, submitted
@@ -45,6 +45,13 @@ def asked(text: str, intent: str = "check_status", **slots: Any) -> Tracker:
         active_loop={},
         latest_action_name="action_listen",
     )
+
+
+def after_the_form(text: str, **slots: Any) -> Tracker:
+    """The status form has just collected `slots` (read from the answers) for this check."""
+    tracker = asked(text, "inform", **slots)
+    tracker.latest_action_name = "status_form"
+    return tracker
 
 
 def in_status_form(requested: str, text: str, **slots: Any) -> Tracker:
@@ -182,9 +189,8 @@ async def test_the_phones_last_four_are_explained_not_tried(store, wording):
 @pytest.mark.parametrize("wrong", ["0043", "尾号0043", "13800000000", "身份证后四位是0024嘛"])
 async def test_a_wrong_proof_is_asked_again_kindly(store, wrong):
     number = await submitted()
-    # As the status form leaves it: read from the answer.
     proof = validation.status_proof(wrong)
-    tracker = asked(wrong, "inform", tracking_number=number, status_proof=proof)
+    tracker = after_the_form(wrong, tracking_number=number, status_proof=proof)
     events, messages = await check(tracker)
     assert followups(events) == ["status_form"]  # the lookup goes on
     slots = slots_of(events)
@@ -194,7 +200,7 @@ async def test_a_wrong_proof_is_asked_again_kindly(store, wrong):
     ]
     assert "没有对上" in messages[0]
 
-    right = asked(LAST_FOUR, "inform", tracking_number=number, status_proof=LAST_FOUR)
+    right = after_the_form(LAST_FOUR, tracking_number=number, status_proof=LAST_FOUR)
     events, messages = await check(right)
     assert number in messages[0] and followups(events) == []
 
@@ -205,7 +211,7 @@ async def test_wrong_proofs_are_asked_again_until_the_store_says_to_wait(store):
     asked_again = 0
     while asked_again < 20:
         events, messages = await check(
-            asked("0043", "inform", tracking_number=number, status_proof="0043")
+            after_the_form("0043", tracking_number=number, status_proof="0043")
         )
         if followups(events) != ["status_form"]:
             break
@@ -213,4 +219,4 @@ async def test_wrong_proofs_are_asked_again_until_the_store_says_to_wait(store):
         asked_again += 1
     assert 2 <= asked_again < 20  # asked again more than once, until the store's limit
     assert "分钟后再试" in messages[0] or "小时后再试" in messages[0]
-    assert all(slots_of(events)[slot] is None for slot in status.STATUS_SLOTS)
+    assert all(slots_of(events)[slot] is None for slot in checks.STATUS_SLOTS)
