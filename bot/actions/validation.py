@@ -19,9 +19,18 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 LEXICON = Path(__file__).resolve().parents[1] / "lexicon"
-CHINESE_DIGITS = dict(
-    zip("一二两三四五六七八九十", (1, 2, 2, 3, 4, 5, 6, 7, 8, 9, 10), strict=True)
-)
+CHINESE_DIGITS = {
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 HAN = "一-龥"
 # Dots residents type inside ethnic-minority and transliterated names.
 NAME_DOTS = re.compile(r"[•・．.‧⋅·]")

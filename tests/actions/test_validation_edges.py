@@ -175,3 +175,47 @@ def test_spelled_characters_are_not_names() -> None:
     assert validation.without_character_hints("桂花的桂") == ""
     assert validation.name_candidate("我叫桂花的桂 王桂芳") == "王桂芳"
     assert validation.name_candidate("我叫 周 素 华 哈") == "周素华"
+
+
+@pytest.mark.parametrize(
+    "text", ["那我妈呢", "有补助没得", "你们那儿有没有", "我这种能办不", "那我妈呢。", "能办不！"]
+)
+def test_a_question_by_its_ending(text: str) -> None:
+    assert validation.asks_something(text) is True
+
+
+@pytest.mark.parametrize("text", ["我叫王秀英", "屋头三个人", "13812345678"])
+def test_an_answer_is_not_a_question(text: str) -> None:
+    assert validation.asks_something(text) is False
+
+
+@pytest.mark.parametrize("text", ["一个月能有好多", "每年可以领多少", "能救助好多钱嘛"])
+def test_a_question_about_the_help(text: str) -> None:
+    assert validation.asks_about_the_help(text, ("房子", "失火")) is True
+
+
+@pytest.mark.parametrize("text", ["房子漏雨了", "家里失火了 能救助好多钱嘛", "我叫王秀英"])
+def test_an_account_is_not_a_question_about_the_help(text: str) -> None:
+    assert validation.asks_about_the_help(text, ("房子", "失火")) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "stop", "hesitate"),
+    [("算了不办了", True, False), ("我再想想", False, True), ("王秀英", False, False)],
+)
+def test_stopping_and_hesitating(text: str, stop: bool, hesitate: bool) -> None:
+    assert validation.says_stop(text) is stop
+    assert validation.hesitates(text) is hesitate
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "电话：138-1234-5678。",
+        "是13812345678哈",
+        "手机 +86 138 1234 5678",
+        "我儿子的手机13812345678",
+    ],
+)
+def test_a_mobile_number_among_words(text: str) -> None:
+    assert validation.mobile_phone(text) == "13812345678"
