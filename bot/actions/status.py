@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import reading, validation
 from bot.actions.applications import SERVICE_OF_INTENT
-from bot.actions.checks import forget_checks
+from bot.actions.checks import ProofQuestion, ask_proof_again, forget_checks, number_and_proof
 from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
@@ -39,40 +38,7 @@ LOCAL_TIME = ZoneInfo("Asia/Shanghai")
 NO_NUMBER = re.compile(
     r"(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|弄丢|丢了|记不得).{0,4}(?:编号|号码|单号|号)|(?:编号|号码|单号).{0,4}(?:没有|没得|莫得|忘了|忘记|不晓得|不知道|找不到|丢了)"
 )
-
-
-@dataclass(frozen=True)
-class ProofQuestion:
-    """Where a check by tracking number keeps the number and the proof, and the form
-    that asks for them: the status check's, or the withdrawal's."""
-
-    form: str
-    number_slot: str
-    proof_slot: str
-
-
 STATUS_CHECK = ProofQuestion("status_form", "tracking_number", "status_proof")
-
-
-def number_and_proof(question: ProofQuestion, found: dict[str, str]) -> list[EventType]:
-    """The tracking number and the proof found in a message (「DA… 尾号0042」,
-    `reading.lookup_values_in`), as typed, in the question's slots: its form reads them."""
-    slot_of = {"tracking_number": question.number_slot, "status_proof": question.proof_slot}
-    return [SlotSet(slot_of[name], value) for name, value in found.items()]
-
-
-def ask_proof_again(
-    dispatcher: CollectingDispatcher, question: ProofQuestion, number: str
-) -> list[EventType]:
-    """The store found no application with this number and proof. A digit mistyped is
-    the likeliest cause: the proof is asked again, keeping the number (a corrected one
-    may be sent with it), until the store's throttling says to wait."""
-    dispatcher.utter_message(response="utter_lookup_no_match", tracking_number=number)
-    return [
-        SlotSet(question.number_slot, number),
-        SlotSet(question.proof_slot, None),
-        FollowupAction(question.form),
-    ]
 
 
 def stop_intents() -> frozenset[str]:

@@ -19,17 +19,10 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import reading, validation
 from bot.actions.applications import ended, leave_application, pending_outcome
-from bot.actions.checks import forget_checks
+from bot.actions.checks import ProofQuestion, ask_proof_again, forget_checks, number_and_proof
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
-from bot.actions.status import (
-    ProofQuestion,
-    ask_proof_again,
-    describe,
-    number_and_proof,
-    read_as,
-    stop_intents,
-)
+from bot.actions.status import describe, read_as, stop_intents
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
