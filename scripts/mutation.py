@@ -15,10 +15,12 @@ import argparse
 import os
 import shlex
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +53,9 @@ PYTEST_OPTIONS = ("-x", "-q", "-p", "no:cacheprovider")
 # added to twice the clean run's time) is set beyond ours.
 HANG_SECONDS = 180
 TIMEOUT_BASE_SECONDS = str(HANG_SECONDS + 30)
+# No verdict for this long (longer than any one mutant may take): mutmut is stuck.
+STALL_SECONDS = HANG_SECONDS + 120
+MAX_RESTARTS = 5
 
 
 @dataclass(frozen=True)
@@ -163,8 +168,13 @@ def forget_baseline_time(workdir: Path) -> None:
 
 def mutmut_run(workdir: Path, module: str, pytest: tuple[str, ...], mutant: str = "") -> int:
     """Run mutmut on one module (or one of its mutants) with these tests; returns its
-    exit code."""
-    forget_baseline_time(workdir)
+    exit code.
+
+    mutmut 2 sometimes stops making progress for good (its worker process gone, the main
+    one waiting on it): on a whole module, after STALL_SECONDS without a verdict it is
+    stopped, the module restored from its backup, and run again; it goes on with the
+    mutants not yet judged.
+    """
     stop_hung = ("timeout", "--kill-after=5", str(HANG_SECONDS))
     tests = shlex.join([*stop_hung, *pytest])
     # mutmut 2 takes only exit status 1 for failed tests: a mutant that breaks an import
@@ -174,7 +184,44 @@ def mutmut_run(workdir: Path, module: str, pytest: tuple[str, ...], mutant: str 
     command += ["--paths-to-mutate", module, "--runner", runner, "--tests-dir", "tests"]
     command += ["--test-time-base", TIMEOUT_BASE_SECONDS, "--simple-output", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(workdir)}
-    return subprocess.run(command, cwd=workdir, env=env, check=False).returncode
+    for _ in range(MAX_RESTARTS + 1):
+        forget_baseline_time(workdir)
+        process = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True)
+        judged, since = judged_count(workdir, module), time.monotonic()
+        while process.poll() is None:
+            time.sleep(5)
+            now_judged = judged_count(workdir, module)
+            if now_judged != judged:
+                judged, since = now_judged, time.monotonic()
+            elif not mutant and time.monotonic() - since > STALL_SECONDS:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+                restore_backup(workdir / module)
+                print(f"mutmut made no progress for {STALL_SECONDS} s: restarted", flush=True)
+        if process.returncode >= 0:
+            return process.returncode
+    return 1
+
+
+def judged_count(workdir: Path, module: str) -> int:
+    cache = workdir / ".mutmut-cache"
+    if not cache.exists():
+        return 0
+    with sqlite3.connect(cache, timeout=30) as connection:
+        (count,) = connection.execute(
+            "SELECT count(*) FROM Mutant AS mutant JOIN Line ON mutant.line = Line.id"
+            " JOIN SourceFile ON Line.sourcefile = SourceFile.id"
+            " WHERE SourceFile.filename = ? AND mutant.status != 'untested'",
+            (module,),
+        ).fetchone()
+    return int(count)
+
+
+def restore_backup(source: Path) -> None:
+    """Put back the module mutmut was changing when it was stopped."""
+    backup = source.with_name(source.name + ".bak")
+    if backup.exists():
+        backup.replace(source)
 
 
 def surviving_ids(workdir: Path, module: str) -> list[str]:
