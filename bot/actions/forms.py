@@ -22,7 +22,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.actions import places, reading, validation
 from bot.actions.applications import FORM_OF_SERVICE, SERVICE_OF_INTENT
-from bot.actions.faq import CONFIDENT, understanding
+from bot.actions.faq import CONFIDENT, requested_application, understanding
 from bot.actions.settings import settings
 from bot.actions.validation import InvalidValue
 from personaldata.masks import mask_id_number, mask_phone
@@ -159,6 +159,8 @@ class ApplicationFormValidation(FormValidationAction):
         text = message.get("text") or ""
         intent = (message.get("intent") or {}).get("name")
         slots = self.answer_slots(domain)
+        if self.asks_for_another_application(text):
+            return []  # 「不对 我还是先办老年证」 read as a question: the triage switches
         if requested == "confirmed":
             return self.summary_events(tracker, slots)
         found = {} if requested in ACCOUNTS else reading.values_in(text, slots)
@@ -204,6 +206,10 @@ class ApplicationFormValidation(FormValidationAction):
         if intent == "faq" and validation.asks_something(text):
             return {}  # a question, even an unclear one, gets its did-you-mean first
         return {slot: text}
+
+    def asks_for_another_application(self, text: str) -> bool:
+        service = requested_application(text)
+        return service is not None and FORM_OF_SERVICE[service] != self.form
 
     def interrupts(self, intent: str | None) -> bool:
         """The intent asks to leave the form or to switch (not for this application

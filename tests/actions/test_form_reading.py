@@ -225,6 +225,18 @@ async def test_a_request_to_leave_or_switch_is_not_taken_as_an_answer(intent, te
     assert events == []
 
 
+@pytest.mark.parametrize("requested", ["applicant_name", "id_number", "phone", "confirmed"])
+@pytest.mark.parametrize("intent", ["faq", "nlu_fallback"])
+async def test_another_application_asked_for_in_words_is_not_an_answer(intent, requested):
+    # 「不对 我还是先办老年证」 read as a question: left to the triage, which switches.
+    tracker = said("subsistence_form", requested, "不对 我还是先办老年证", intent)
+    dispatcher = CollectingDispatcher()
+    events = await forms.ValidateSubsistenceForm().get_extraction_events(
+        dispatcher, tracker, DOMAIN
+    )
+    assert events == []
+
+
 def start_tracker(
     intent: str, text: str, entities: list[dict] | None = None, **slots: Any
 ) -> Tracker:
