@@ -19,7 +19,11 @@ from rasa_sdk.events import ActiveLoop, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.checks import CHECK_FORMS, forget_checks
-from bot.actions.faq import application_of_bare_request, requested_application
+from bot.actions.faq import (
+    application_of_bare_request,
+    question_about_a_service,
+    requested_application,
+)
 from bot.actions.store_client import (
     CreatedApplication,
     DuplicateOpenApplication,
@@ -240,7 +244,8 @@ class ActionStartApplication(Action):
     The service is the one the resident names in words if there is one (the intent
     classifier may mistake 「帮我老娘办老年证 … 然后要咋个弄嘛」 for another); after urgent
     advice, the application it offered; for a request naming nothing (「我要申请」), the
-    service of the last answer; else the intent's. Another application's answers
+    service of the last answer; else the intent's. A question about the service read as a
+    request (「想给我妈办老年证，要带啥子东西嘛」) gets its answer instead. Another application's answers
     are dropped (a new service starts clean); the same service asked for again continues
     with the answers already given. A withdrawal taken for an application
     (「那个救助我不要了 撤回」) goes to the withdrawal instead.
@@ -255,6 +260,10 @@ class ActionStartApplication(Action):
         text = tracker.latest_message.get("text") or ""
         if asks_to_withdraw(text):
             return [FollowupAction("action_offer_withdrawal")]
+        topic = self.question_asked(tracker, text)
+        if topic:
+            dispatcher.utter_message(response=f"utter_{topic}")
+            return [SlotSet("last_topic", topic), SlotSet("application_start", "answered")]
         service = self.service_asked_for(tracker, text)
         earlier = tracker.get_slot("application_service")
         # The summary is always shown again before anything is submitted, even when the
@@ -278,6 +287,14 @@ class ActionStartApplication(Action):
             SlotSet("privacy_notice", notice_version(domain)),
             SlotSet("application_start", service),
         ]
+
+    def question_asked(self, tracker: Tracker, text: str) -> str | None:
+        """The FAQ topic of a question read as a request (「想办老年证，要带啥子」), when
+        no form is open and nothing urgent happened; its answer ends by saying how to
+        apply, and 「我要申请」 then starts this service (the topic is the last answer)."""
+        if (tracker.active_loop or {}).get("name") or reports_emergency(tracker):
+            return None
+        return question_about_a_service(text)
 
     def service_asked_for(self, tracker: Tracker, text: str) -> str:
         if reports_emergency(tracker):

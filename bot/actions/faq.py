@@ -140,10 +140,29 @@ def followup_topic(text: str, last_topic: str | None, message: dict[str, Any]) -
     short = len(text) <= FOLLOWUP_MAX_LENGTH
     if not (refers_back or short or model_agrees or understanding(message) != CONFIDENT):
         return None
-    for aspect in words["aspects"].values():
+    return aspect_topic(text, service)
+
+
+def aspect_topic(text: str, service: str) -> str | None:
+    """The service's topic for what the text asks about it (materials, time, place …)."""
+    for aspect in topic_words()["aspects"].values():
         if any(word in text for word in aspect["words"]) and service in aspect["topics"]:
             return aspect["topics"][service]
     return None
+
+
+def question_about_a_service(text: str) -> str | None:
+    """The topic a question about one service asks (「想给我妈办个老年证，要带啥子东西嘛」).
+
+    Read as a request for the service, it still asks something the knowledge base
+    answers; a message that gives the applicant's numbers is a request all the same.
+    """
+    named = services_named(text)
+    if len(named) != 1 or not asks_something(text):
+        return None
+    if reading.values_in(text, ("id_number", "phone")):
+        return None
+    return aspect_topic(text, named[0])
 
 
 def topics_of_two_services(text: str, message: dict[str, Any]) -> list[str]:

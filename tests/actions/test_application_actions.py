@@ -309,6 +309,39 @@ async def test_a_request_that_says_more_keeps_its_own_service(text, intent, last
     assert await started_service(text, intent, last_topic=last_topic) == service
 
 
+@pytest.mark.parametrize(
+    "text, topic",
+    [
+        ("我想给我妈办个老年证哈，要带啥子东西嘛", "faq/elderly_card_materials"),
+        ("想帮屋头老人申请低保 要准备些啥子材料", "faq/subsistence_materials"),
+        ("准备给我老汉儿办老年证 好久能拿到", "faq/elderly_card_pickup"),
+    ],
+)
+async def test_a_question_about_a_service_read_as_a_request_is_answered(text, topic):
+    # 「我想办老年证，要带啥子」 asks what to bring: the answer, not the form, comes first.
+    intent = "apply_subsistence_allowance" if "低保" in text else "apply_elderly_card"
+    tracker = Tracker(
+        "rest:resident-10", {}, {"text": text, "intent": {"name": intent}, "entities": []},
+        [], False, None, None, "action_listen",
+    )  # fmt: skip
+    dispatcher = CollectingDispatcher()
+    events = await applications.ActionStartApplication().run(dispatcher, tracker, DOMAIN)
+    assert [m["response"] for m in dispatcher.messages] == [f"utter_{topic}"]
+    slots = slot_values(events)
+    assert slots["application_start"] == "answered" and slots["last_topic"] == topic
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我今天就要在这上面办老年证 咋个开始",  # asks how to start: starts
+        f"帮我妈办老年证 身份证{SENIOR_ID} 要带啥子",  # gives her number: a request
+    ],
+)
+async def test_a_request_with_a_question_that_is_no_aspect_still_starts(text):
+    assert await started_service(text, "apply_elderly_card") == "elderly_card"
+
+
 async def test_the_submission_sends_the_notice_version_and_the_channel_of_the_id(
     store_client: StoreClient, tmp_path: Path
 ):

@@ -34,7 +34,8 @@ def decision(parse: dict[str, Any]) -> tuple[str, str | None]:
     intent = parse["intent"]["name"]
     if intent in ("faq", "nlu_fallback"):
         if understanding(parse) == CONFIDENT:
-            return "answered", label_of(parse)
+            # utter_faq gives the selector's topic, also when the intent was nlu_fallback.
+            return "answered", parse["response_selector"]["faq"]["response"]["intent_response_key"]
         return "clarified", None
     return "routed", intent
 
