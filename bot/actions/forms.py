@@ -318,6 +318,9 @@ class ApplicationFormValidation(FormValidationAction):
     async def validate_confirmed(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> Slots:
+        if value is None:
+            # Reset when an application starts: no answer to the summary to explain.
+            return {"confirmed": None}
         if set(tracker.slots_to_validate()) - {"confirmed"}:
             # A correction, even one read as a yes (「是 电话改成…」): the summary is shown
             # again with the new values before anything is submitted.

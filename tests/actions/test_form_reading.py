@@ -478,3 +478,19 @@ async def test_a_relation_resembling_a_topic_is_still_refused_as_the_name():
     }
     slots, messages = await run(forms.ValidateElderlyCardForm(), tracker)
     assert slots["applicant_name"] is None and "不是称呼" in messages[0]
+
+
+@pytest.mark.parametrize(
+    ("form", "action", "text", "intent"),
+    [
+        ("subsistence_form", "ValidateSubsistenceForm", "我要申请", "nlu_fallback"),
+        ("subsistence_form", "ValidateSubsistenceForm", "那我申请一个嘛", "apply_subsistence"),
+        ("elderly_card_form", "ValidateElderlyCardForm", "办老年证", "apply_elderly_card"),
+    ],
+)
+async def test_a_form_that_starts_says_nothing_about_corrections(form, action, text, intent):
+    """The start resets the summary's yes/no; the form's first question follows alone."""
+    tracker = said(form, None, text, intent, mapped={"confirmed": None})
+    slots, messages = await run(getattr(forms, action)(), tracker)
+    assert not any("正确的内容" in message for message in messages)
+    assert slots.get("confirmed") is None

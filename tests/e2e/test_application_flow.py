@@ -128,6 +128,9 @@ def test_invalid_answers_are_explained_and_three_fails_offer_a_person(stack: Sta
     resident.say("王秀英")
     assert "对不上" in resident.say("510304195503120043")  # wrong check character
     assert "年满60岁" in resident.say(YOUNG_ID)
+    # The name given was for that too-young person: asked again, then the ID number.
+    resident.say("王秀英")
+    # The third unusable ID number.
     assert "转人工" in resident.say("12345")
     assert list_applications(stack, conversation_of(resident)) == []
 
