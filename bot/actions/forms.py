@@ -224,7 +224,13 @@ class ApplicationFormValidation(FormValidationAction):
         without a new value is asked again; other text is explained."""
         message = tracker.latest_message
         intent = (message.get("intent") or {}).get("name")
-        correction = reading.correction_in(message.get("text") or "", slots)
+        text = message.get("text") or ""
+        correction = reading.correction_in(text, slots)
+        # 「还有厨房那边也垮了一角 加上」 adds to the account the resident already gave.
+        for slot in ACCOUNTS & set(correction.values):
+            before = tracker.get_slot(slot)
+            if before and reading.adds_to_account(text):
+                correction.values[slot] = f"{before}，{correction.values[slot]}"
         if correction.values or correction.asked_again:
             changed = [
                 SlotSet(slot, correction.values[slot])

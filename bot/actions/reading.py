@@ -103,13 +103,62 @@ def household_in(text: str) -> str | None:
     return match.group(0) if match else None
 
 
+# The field label before a free-text account (「房屋情况：」, 「房子的情况是」, 「房子是」,
+# 「困难是」): everything after it is the account, commas included.
+ACCOUNT_LABEL = re.compile(
+    r"^(?:(?:房子|房屋|住房)的?(?:情况|状况)|(?:房子|房屋)(?=\s*(?:是|也是|[:：]))"
+    r"|(?:遇到的)?困难(?:情况)?|情况|遇到的事情?)"
+)
+# What says the account is wrong or what it should be: 「不对，」, 「写错了 应该是」.
+CORRECTION_OPENING = re.compile(
+    r"^(?:[\s，,。:：]*(?:不对|错了|搞错了|写错了|也错了|改一下|应该是|也是|是|改成|改为)[，,。\s]*)+"
+)
+
+
+def addition_pattern(at_end: bool) -> re.Pattern[str]:
+    """The words that mark an addition, at the start or the end of the message."""
+    words = "|".join(map(re.escape, lexicon()["addition_words"]))
+    if at_end:
+        return re.compile(
+            rf"[，,。\s]*(?:帮我|给我)?(?:也|再|都)?(?:{words})(?:上去|进去|上|去)?"
+            r"(?:一下|一哈)?[嘛噻哈吧]?[。！!\s]*$"
+        )
+    return re.compile(
+        rf"^(?:{words})(?:一下|一哈|一句|一点|一条)?(?:就是|的是)?[嘛噻哈]?[：:，,。\s]*"
+    )
+
+
+def without_addition_words(text: str) -> str:
+    return addition_pattern(at_end=True).sub("", addition_pattern(at_end=False).sub("", text))
+
+
+def adds_to_account(text: str) -> bool:
+    """「还有厨房也垮了 加上」 adds to the account; 「写错了 应该是…」 replaces it."""
+    words = lexicon()
+    if any(word in text for word in words["correction_words"]):
+        return False
+    return without_addition_words(text) != text
+
+
+def labelled_account(text: str, slots: Iterable[str]) -> dict[str, str]:
+    """The whole account after its field label (「房屋情况：土墙房子，后墙裂了」)."""
+    label = ACCOUNT_LABEL.match(text.strip())
+    account_slots = [slot for slot in ("house_condition", "incident") if slot in slots]
+    if not label or not account_slots:
+        return {}
+    account = free_text_correction(text, account_slots[0])
+    return {account_slots[0]: account} if account else {}
+
+
 def free_text_correction(text: str, slot: str) -> str | None:
     """The new account in 「房子是墙裂了 不是漏雨」 (the part before 不是), if on topic."""
     words = lexicon()
     topic_words = words["house_words" if slot == "house_condition" else "incident_words"]
     kept = re.split(r"[，,。\s]*不是", text)[0] if not text.startswith("不是") else text
-    kept = re.sub(r"^(?:不对|错了|搞错了|写错了|改一下|应该是|改成|改为)[，,。\s]*", "", kept)
-    kept = re.sub(r"^(?:房子|房屋|情况|困难|遇到的困难)(?:是|的情况是)?", "", kept).strip(" ，,。")
+    kept = CORRECTION_OPENING.sub("", kept.strip())
+    kept = ACCOUNT_LABEL.sub("", kept)
+    kept = CORRECTION_OPENING.sub("", kept)
+    kept = without_addition_words(kept).strip(" ，,。:：")
     if len(kept) >= 2 and any(word in kept for word in topic_words):
         return kept
     return None
@@ -118,6 +167,8 @@ def free_text_correction(text: str, slot: str) -> str | None:
 def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict[str, str]:
     """Raw values for any of `slots` the message clearly holds."""
     slots = set(slots)
+    if at_summary and labelled_account(text, slots):
+        return labelled_account(text, slots)  # a place or a number in it is the story's
     found: dict[str, str] = {}
     for number in digit_groups(text):
         if looks_like_phone(number) and "phone" in slots:

@@ -130,9 +130,16 @@ def surnames() -> frozenset[str]:
     return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
+# Counts inside an account (「住了四十几年」, 「几十年」, 「漏雨好多年了」) are not questions.
+COUNT = re.compile(
+    r"[0-9零一二两三四五六七八九十百好]几|几(?=[十百千])|好多(?=年|天|个月|回|次)|(?<=了)好多"
+)
+
+
 def asks_something(text: str) -> bool:
     """A question rather than an answer: a question word, or 「…不」/「…吗」 at the end."""
     words = lexicon()["question_words"]
+    text = COUNT.sub(" ", text)
     return any(word in text for word in words) or text.rstrip("？?。！! ").endswith(
         ("不", "吗", "呢", "没得", "没有")
     )
@@ -278,11 +285,12 @@ def description(text: str, topic: str, minimum: int = 3, maximum: int = 300) -> 
     """
     text = normalise(text)
     words = lexicon()
-    if any(phrase in text for phrase in words["non_answers"]):
+    about_topic = any(word in text for word in words[f"{topic}_words"])
+    # 「不晓得哪天就垮了」 is part of an account: a non-answer is one only off the topic.
+    if not about_topic and any(phrase in text for phrase in words["non_answers"]):
         raise InvalidValue("non_answer")
     if asks_about_the_help(text, words[f"{topic}_words"]):
         raise InvalidValue("question")
-    about_topic = any(word in text for word in words[f"{topic}_words"])
     if not about_topic and any(word in text for word in words["question_words"]):
         raise InvalidValue("non_answer")
     if len(text) < minimum:
