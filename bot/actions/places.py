@@ -42,6 +42,10 @@ VILLAGE = re.compile(r"村|社区|院子|小区|大队|生产队|[0-9一二三�
 ADDRESS_GAP = re.compile(rf"(?:[省市区县州的]|[{HAN}]{{1,4}}?[区县市州])*")
 # A unit named only to be denied: 不是牛佛 (是何市).
 DENIED = re.compile(r"(?:不是|不在|没在|不住)在?$")
+# The application asks for the registered residence (户口): of two units, the one said
+# with 户口/户籍 wins over where one lives (「我住在庙坝 户口在新店」, 「新店的户口」).
+REGISTERED_BEFORE = re.compile(r"户口|户籍")
+REGISTERED_AFTER = re.compile(r"(?:镇|街道)?的(?:户口|户籍)")
 
 
 @functools.lru_cache(maxsize=1)
@@ -119,7 +123,8 @@ def township(text: str) -> str:
 
     Short forms and old names count (马冲口 → 马冲口街道, 凤凰乡 → 凤凰街道), and so do
     words around the name (我住在牛佛那边, 凉高山街道办, 户口在新民镇上). When several
-    units are named, the first one not denied (不是牛佛) is taken.
+    units are named, the one said with 户口/户籍 is taken, else the first one not denied
+    (不是牛佛).
     """
     cleaned, district_named = _clean(text)
     others = [
@@ -128,8 +133,11 @@ def township(text: str) -> str:
     ]
     outside_ends = [end for _, end, kind in others if kind == "outside_district"]
     village_named = False
+    named: list[tuple[str, bool]] = []
+    previous_end = 0
     for match in _unit_pattern().finditer(cleaned):
         spelling, start, end = match.group(0), match.start(), match.end()
+        between, previous_end = cleaned[previous_end:start], end
         if not spelling.endswith(UNIT_SUFFIXES) and VILLAGE_AFTER_NAME.match(cleaned, end):
             village_named = True  # 团结村 is a village, wherever it is
             continue
@@ -137,7 +145,10 @@ def township(text: str) -> str:
             continue  # 富顺县回龙镇: a namesake elsewhere
         if DENIED.search(cleaned, 0, start):
             continue
-        return _names()[spelling]
+        registered = bool(REGISTERED_BEFORE.search(between) or REGISTERED_AFTER.match(cleaned, end))
+        named.append((_names()[spelling], registered))
+    if named:
+        return next((unit for unit, registered in named if registered), named[0][0])
     kinds = {kind for _, _, kind in others}
     # 我是大安区的, 在成都打工: the district counts more than where they work.
     if "outside_district" in kinds and not district_named:

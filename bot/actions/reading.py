@@ -19,7 +19,7 @@ from bot.actions.validation import HAN, InvalidValue, lexicon
 # Groups of digits residents separate with spaces or dashes (「138 1234 5678」).
 DIGIT_RUN = re.compile(r"(?:(?:\+|00)?86[\s\-]*)?[0-9Xx]+(?:[\s\-]+[0-9Xx]+)*")
 NAME_AFTER_MARKER = re.compile(
-    rf"(?:我叫|她叫|他叫|名字是|名字叫|姓名是|姓名叫|姓名|申请人是|申请人叫|应该是|改成|改为)\s*"
+    rf"(?:我叫|她叫|他叫|名字是|名字叫|名字(?![应是叫也写错不改那的])|姓名是|姓名叫|姓名|申请人是|申请人叫|应该是|改成|改为|叫)\s*"
     rf"([{HAN}](?:\s?[{HAN}·]){{1,9}})"
 )
 # Words that end a name written without a pause (「我叫李德明身份证…」).
@@ -75,6 +75,26 @@ def name_in(text: str) -> str | None:
         return validation.person_name(name)
     except InvalidValue:
         return None
+
+
+# What stands between a name and the ID number or phone sent with it (「唐秀英 身分证…」,
+# 身分证 being a common typo of 身份证).
+BESIDE_NUMBER = re.compile(r"[\s，,。:：;；、]+|身份证号?|身分证号?|证号|号码|电话|手机|是")
+
+
+def name_beside_number(text: str, numbers: Iterable[str]) -> str | None:
+    """A name sent next to an ID number or a phone, with no 我叫 before it."""
+    rest = validation.normalise_width(text)
+    for number in numbers:
+        rest = rest.replace(number, " ")
+    for piece in BESIDE_NUMBER.split(DIGIT_RUN.sub(" ", rest)):
+        try:
+            name = validation.person_name(piece)
+        except InvalidValue:
+            continue
+        if name not in places.township_names():
+            return name
+    return None
 
 
 def place_in(text: str) -> str | None:
@@ -176,6 +196,8 @@ def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict
         elif looks_like_id(number) and "id_number" in slots:
             found.setdefault("id_number", number)
     name = name_in(text)
+    if not name and not at_summary and found:
+        name = name_beside_number(text, found.values())
     if name and "applicant_name" in slots:
         found["applicant_name"] = name
     without_name = text.replace(name, "") if name else text
