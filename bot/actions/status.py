@@ -207,8 +207,11 @@ def read_as(slot: str, reader: Callable[[str], str]) -> Callable[..., Any]:
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        if value is None:
+            # A slot cleared as the check starts (Rasa validates it too): nothing typed.
+            return {slot: None}
         try:
-            return {slot: reader(str(value or ""))}
+            return {slot: reader(str(value))}
         except InvalidValue as error:
             # A reason of its own where the domain has one (the phone's last four).
             specific = f"utter_invalid_{slot}_{error.reason}"

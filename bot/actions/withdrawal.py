@@ -156,6 +156,8 @@ class ValidateWithdrawalForm(FormValidationAction):
     async def validate_withdrawal_number(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
+        if value is None:
+            return {"withdrawal_number": None}  # cleared as the withdrawal starts
         try:
             number = validation.tracking_number(first(value))
         except InvalidValue:
