@@ -22,7 +22,7 @@ from bot.actions.applications import ended, leave_application, pending_outcome
 from bot.actions.checks import ProofQuestion, ask_proof_again, forget_checks, number_and_proof
 from bot.actions.faq import application_of_bare_request
 from bot.actions.forms import first
-from bot.actions.status import describe, read_as, stop_intents
+from bot.actions.status import describe, first_read, read_as, stop_intents
 from bot.actions.store_client import (
     ApplicationSummary,
     StoreRejected,
@@ -171,7 +171,70 @@ class ValidateWithdrawalForm(FormValidationAction):
         return {"withdrawal_number": number, "withdrawal_owned": owned}
 
     # The proof reads and is refused like the status lookup's.
-    validate_withdrawal_proof = read_as("withdrawal_proof", validation.status_proof)
+    read_withdrawal_proof = read_as("withdrawal_proof", validation.status_proof)
+
+    async def validate_withdrawal_proof(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """The proof is checked with the store now, so the yes is only ever asked for an
+        application the resident has shown to be theirs."""
+        read = await self.read_withdrawal_proof(value, dispatcher, tracker, domain)
+        number = first_read(validation.tracking_number, tracker.get_slot("withdrawal_number"))
+        if read["withdrawal_proof"] is None or number is None:
+            return read  # asked again, or checked once the number is known
+        return await proof_checked(dispatcher, tracker, number, read["withdrawal_proof"])
+
+
+async def proof_checked(
+    dispatcher: CollectingDispatcher, tracker: Tracker, number: str, proof: str
+) -> dict[str, Any]:
+    """The proof kept when it matches; asked again when not; the withdrawal ended
+    without a yes (and explained) when the store makes the resident wait or is down."""
+    try:
+        found = await shared_client().lookup(number, proof, tracker.sender_id)
+    except StoreUnavailable:
+        dispatcher.utter_message(response="utter_withdrawal_store_down")
+        return ended_unconfirmed(proof)
+    except StoreRejected as error:
+        if error.code != "too_many_attempts":
+            raise
+        tell_to_wait(dispatcher, error)
+        return ended_unconfirmed(proof)
+    if found is None:
+        dispatcher.utter_message(response="utter_lookup_no_match", tracking_number=number)
+        return {"withdrawal_proof": None}
+    return {"withdrawal_proof": proof}
+
+
+def ended_unconfirmed(proof: str) -> dict[str, Any]:
+    """Every question answered but the yes refused, and marked explained: the form ends
+    and the withdrawal adds nothing to what was just said."""
+    return {
+        "withdrawal_proof": proof,
+        "withdrawal_confirmed": False,
+        "withdrawal_offer": "explained",
+    }
+
+
+def at_the_confirmation(tracker: Tracker) -> bool:
+    """The number is known and the application shown to be theirs: the question the
+    resident just answered was 「确定要撤回…吗？」."""
+    proved = tracker.get_slot("withdrawal_owned") or tracker.get_slot("withdrawal_proof")
+    explained = tracker.get_slot("withdrawal_offer") == "explained"
+    return bool(tracker.get_slot("withdrawal_number") and proved) and not explained
+
+
+def not_an_answer_to_the_yes(text: str) -> str | None:
+    """The response for a reply to 「确定要撤回…吗？」 that is neither yes nor no: a
+    question (「撤了以后还能不能再申请」) is answered, a proof typed again is said not to
+    be needed; both then ask again. None for a no."""
+    if validation.says_stop(text):
+        return None
+    if validation.asks_something(text):
+        return "utter_withdrawal_question"
+    if first_read(validation.status_proof, text):
+        return "utter_withdrawal_proof_not_needed"
+    return None
 
 
 class ActionWithdrawApplication(Action):
@@ -185,8 +248,7 @@ class ActionWithdrawApplication(Action):
     ) -> list[EventType]:
         number = tracker.get_slot("withdrawal_number")
         if tracker.get_slot("withdrawal_confirmed") is not True or not number:
-            dispatcher.utter_message(response="utter_withdrawal_kept")
-            return forget_checks()
+            return self.not_withdrawn(dispatcher, tracker)
         proof = (
             None if tracker.get_slot("withdrawal_owned") else tracker.get_slot("withdrawal_proof")
         )
@@ -208,6 +270,17 @@ class ActionWithdrawApplication(Action):
             tracking_number=withdrawn.tracking_number,
             service=withdrawn.service_label,
         )
+        return forget_checks()
+
+    def not_withdrawn(self, dispatcher: CollectingDispatcher, tracker: Tracker) -> list[EventType]:
+        """No clear yes: a question or digits at the confirmation ask for it again;
+        otherwise kept (said once: a refusal already explained is not repeated)."""
+        reply = not_an_answer_to_the_yes(tracker.latest_message.get("text") or "")
+        if reply and at_the_confirmation(tracker):
+            dispatcher.utter_message(response=reply)
+            return [SlotSet("withdrawal_confirmed", None), FollowupAction("withdrawal_form")]
+        if tracker.get_slot("withdrawal_offer") != "explained":
+            dispatcher.utter_message(response="utter_withdrawal_kept")
         return forget_checks()
 
     def explain_refusal(
