@@ -52,8 +52,8 @@ CLOSED_STATUSES: frozenset[str] = frozenset(
     {APPROVED, READY_FOR_PICKUP, COLLECTED, REJECTED, WITHDRAWN}
 )
 
-# Still being handled: a person may have one open application per service at a time
-# (backend/store.py; the unique index in backend/models.py).
+# Still being handled: a person's second application for a service while one is open is
+# flagged for staff as a possible duplicate (backend/store.py).
 OPEN_STATUSES: tuple[str, ...] = tuple(
     status for status in STATUSES if status not in CLOSED_STATUSES
 )

@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -20,15 +19,13 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
-    and_,
-    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
 from backend.contract import SERVICE_TYPES
-from backend.lifecycle import OPEN_STATUSES, STATUSES
+from backend.lifecycle import STATUSES
 
 # Deterministic constraint names keep Alembic migrations reproducible across databases.
 metadata = MetaData(
@@ -96,10 +93,11 @@ class Application(Base):
     privacy_notice = Column(String(32), nullable=True)
     # When the personal fields were erased at the end of the retention period.
     anonymised_at = Column(UTCDateTime, nullable=True)
-    # Open applications that already duplicated another one (same person and service)
-    # when the one-open-application rule came in (migration 0003): kept as they were for
-    # staff to resolve, and left out of the unique index below. False for every other.
-    legacy_duplicate = Column(Boolean, nullable=False, default=False, server_default=false())
+    # For staff only: the tracking number of the oldest open application of the same
+    # service and keyed ID hash when this one was made (backend/store.py). A second
+    # application is accepted, not refused: a refusal would tell whoever typed the ID
+    # number that the person has applied, and let anyone lock the person out.
+    possible_duplicate_of = Column(String(14), nullable=True)
 
     history = relationship(
         "StatusChange",
@@ -112,16 +110,8 @@ class Application(Base):
     __table_args__ = (
         CheckConstraint(_in("status", STATUSES), name="status"),
         CheckConstraint(_in("service_type", SERVICE_TYPES), name="service_type"),
-        # One open application per person and service, whoever writes and however many
-        # create at once: the store's own check answers 409 first, this decides races.
-        Index(
-            "uq_applications_open_per_applicant",
-            "service_type",
-            "id_number_hash",
-            unique=True,
-            sqlite_where=and_(status.in_(OPEN_STATUSES), legacy_duplicate == false()),
-            postgresql_where=and_(status.in_(OPEN_STATUSES), legacy_duplicate == false()),
-        ),
+        # The lookup of a person's open applications of a service at each create.
+        Index("ix_applications_service_type_id_number_hash", "service_type", "id_number_hash"),
     )
 
 

@@ -1,7 +1,7 @@
 """Database operations of the status store, independent of HTTP.
 
-Proof throttling (lookups, withdrawals, searches by applicant, and creates refused as
-duplicates) follows the policy in backend/throttling.py.
+Proof throttling (lookups, withdrawals, searches by applicant) follows the policy in
+backend/throttling.py.
 """
 
 from __future__ import annotations
@@ -71,14 +71,6 @@ def not_withdrawable(current: str) -> ApiError:
     )
 
 
-def duplicate_open_application() -> ApiError:
-    # Says nothing about the other application (number, status, who): the caller may
-    # be someone else than its applicant.
-    return ApiError(
-        409, "duplicate_open_application", "该申请人已有同一事项的申请正在办理，不能重复申请"
-    )
-
-
 def concurrent_change() -> ApiError:
     return ApiError(409, "concurrent_change", "该办件刚被他人修改，请刷新后重试")
 
@@ -142,36 +134,26 @@ class Store:
     async def create(self, new: NewApplication, idempotency_key: str) -> tuple[Application, bool]:
         """The application for this key, and whether this call created it.
 
-        Refused (409) while the same person has an open application for the service,
-        unless this is that application's own key replayed. That refusal tells whoever
-        typed the ID number that the person has one, so it is recorded as a failed
-        attempt of the caller (backend/throttling.py), and a caller over the limit is
-        refused (429) whatever the answer would have been, and nothing is created. Not
-        in the conversation that filed the application: it learns nothing from the
-        refusal, which never counts or waits there; nor the replay of a key.
+        A person's second application for a service while one is open is created like
+        any other and flagged for staff (`possible_duplicate_of`), never refused: a
+        refusal would tell whoever typed the ID number that the person has applied, and
+        let anyone who knows the number lock the person out of applying.
         """
         fingerprint = self.cipher.keyed_hash("request", new.fingerprint_source())
-        id_hash = self.cipher.keyed_hash("id_number", new.id_number)
-        caller = new.conversation_id
         async with self._sessions() as session:
-            async with session.begin():
-                found = await self._keyed_or_open(
-                    session, idempotency_key, new.service_type, id_hash
-                )
-                known = self._known_to(found, idempotency_key, caller)
-                retry_after = 0 if known else await self._caller_retry_after(session, caller)
-            if known:
-                return self._answer_with(found, idempotency_key, fingerprint), False
-            if retry_after:
-                raise too_many_attempts(retry_after)
-            found, created = await self._insert_unless_found(
-                session, new, idempotency_key, fingerprint, id_hash
-            )
-            if created:
-                return found, True
-            if not self._known_to(found, idempotency_key, caller):
-                await self._record_refused_create(session, caller)
-            return self._answer_with(found, idempotency_key, fingerprint), False
+            try:
+                async with session.begin():
+                    existing = await self._by_idempotency_key(session, idempotency_key)
+                    if existing is not None:
+                        return self._replay(existing, fingerprint), False
+                    return await self._insert(session, new, idempotency_key, fingerprint), True
+            except IntegrityError:
+                # A concurrent request with the same key committed first: replay it.
+                async with session.begin():
+                    existing = await self._by_idempotency_key(session, idempotency_key)
+                if existing is None:
+                    raise
+                return self._replay(existing, fingerprint), False
 
     async def by_key(self, idempotency_key: str, conversation_id: str) -> Application:
         """The application created with this key from this conversation, or not_found."""
@@ -375,12 +357,13 @@ class Store:
         now = self._clock()
         day = local_day(now)
         sequence = await self._next_sequence(session, day)
+        id_hash = self.cipher.keyed_hash("id_number", new.id_number)
         application = Application(
             tracking_number=format_tracking_number(day, sequence),
             service_type=new.service_type,
             applicant_name_enc=self.cipher.encrypt(new.applicant_name),
             id_number_enc=self.cipher.encrypt(new.id_number),
-            id_number_hash=self.cipher.keyed_hash("id_number", new.id_number),
+            id_number_hash=id_hash,
             phone_enc=self.cipher.encrypt(new.phone),
             phone_hash=self.cipher.keyed_hash("phone", new.phone),
             township=new.township,
@@ -388,6 +371,7 @@ class Store:
             channel=new.channel,
             conversation_id=new.conversation_id,
             privacy_notice=new.privacy_notice,
+            possible_duplicate_of=await self._oldest_open(session, new.service_type, id_hash),
             status=INITIAL_STATUS,
             idempotency_key=key,
             request_fingerprint=fingerprint,
@@ -426,60 +410,26 @@ class Store:
             raise ApiError(503, "tracking_numbers_exhausted", "今日受理编号已用完，请明日再试")
         return sequence
 
-    async def _insert_unless_found(
-        self,
-        session: AsyncSession,
-        new: NewApplication,
-        key: str,
-        fingerprint: str,
-        id_hash: str,
-    ) -> tuple[Application, bool]:
-        """A new application (True), or the one made with this key or open for this
-        person and service (False)."""
-        try:
-            async with session.begin():
-                found = await self._keyed_or_open(session, key, new.service_type, id_hash)
-                if found is not None:
-                    return found, False
-                return await self._insert(session, new, key, fingerprint), True
-        except IntegrityError:
-            # A concurrent create committed first: with the same key, or for the
-            # same person and service (the unique index refused this one).
-            async with session.begin():
-                found = await self._keyed_or_open(session, key, new.service_type, id_hash)
-            if found is None:
-                raise
-            return found, False
+    async def _oldest_open(
+        self, session: AsyncSession, service_type: str, id_hash: str
+    ) -> str | None:
+        """The tracking number of the person's oldest open application for the service.
 
-    async def _keyed_or_open(
-        self, session: AsyncSession, key: str, service_type: str, id_hash: str
-    ) -> Application | None:
-        """The application made with this key; else an open application of this person
-        (by the keyed hash of the ID number) for the service, if there is one."""
-        keyed = await self._by_idempotency_key(session, key)
-        if keyed is not None:
-            return keyed
+        Asked after the day's counter row is taken (_next_sequence), which creates hold
+        until they commit (on SQLite every transaction takes the write lock at its
+        start): each create sees all those before it, so concurrent creates for one
+        person are flagged too.
+        """
         return await session.scalar(
-            select(Application)
+            select(Application.tracking_number)
             .where(
                 Application.service_type == service_type,
                 Application.id_number_hash == id_hash,
                 Application.status.in_(OPEN_STATUSES),
             )
-            .order_by(Application.id)
+            .order_by(Application.created_at, Application.id)
             .limit(1)
         )
-
-    def _answer_with(self, existing: Application, key: str, fingerprint: str) -> Application:
-        """The replay of this key's application; another application is a duplicate.
-
-        An open application found after the key was not may still be this key's: on
-        PostgreSQL each statement sees the latest commits, so the same submission sent
-        twice at once can commit between the two lookups.
-        """
-        if existing.idempotency_key != key:
-            raise duplicate_open_application()
-        return self._replay(existing, fingerprint)
 
     async def _by_idempotency_key(self, session: AsyncSession, key: str) -> Application | None:
         return await session.scalar(select(Application).where(Application.idempotency_key == key))
@@ -501,14 +451,6 @@ class Store:
     @staticmethod
     def _submitted_from(application: Application | None, caller: str) -> bool:
         return application is not None and constant_time_equals(application.conversation_id, caller)
-
-    def _known_to(self, application: Application | None, key: str, caller: str) -> bool:
-        """Whether answering a create with `application` tells the caller nothing it
-        does not know: it is the caller's own submission (this key), or was filed from
-        the caller's conversation."""
-        return application is not None and (
-            application.idempotency_key == key or self._submitted_from(application, caller)
-        )
 
     def _proof_matches(self, application: Application, proof: Proof) -> bool:
         if proof.kind == "phone":
@@ -553,26 +495,6 @@ class Store:
         )
         await self._add_failures(session, attempt)
         return attempt
-
-    async def _record_refused_create(self, session: AsyncSession, caller: str) -> None:
-        """A create refused as a duplicate is a failure of its caller only: strangers'
-        refusals must not hold back the ID number's owner.
-
-        Recorded once refused, not before the check as a proof is: concurrent creates
-        of one conversation are one submission sent twice (a double click), which must
-        not hold itself back, and the channels pass a conversation's messages on one at
-        a time, so each create sees the refusals before it.
-        """
-        async with session.begin():
-            attempt = ProofAttempt(caller=self._caller_failure(caller, self._clock()))
-            await self._add_failures(session, attempt)
-
-    async def _caller_retry_after(self, session: AsyncSession, caller: str) -> int:
-        """Seconds the caller must wait before its next attempt (0: none), in the
-        session's transaction."""
-        now = self._clock()
-        failures = await self._other_failures(session, self._caller_failure(caller, now), now)
-        return self._throttle.caller_retry_after(failures, now)
 
     def _caller_failure(self, caller: str, now: datetime) -> ProofFailure:
         return ProofFailure(

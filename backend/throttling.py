@@ -3,11 +3,9 @@
 A proof (the last 4 characters of the ID number, or the phone number) is tried in a
 lookup or a withdrawal by tracking number, and an ID number with a phone in a search by
 applicant. A failure is an unknown tracking number, a wrong proof or a search that finds
-nothing — and a create refused because the person has an open application for the
-service: that refusal tells whoever typed the ID number that the person has one, so it
-is a failure of the caller only (never of the ID number, whose owner strangers must not
-hold back), and it never counts in the conversation that filed that application. Failures
-are stored (backend.models.ProofFailure), so every instance of the store counts the same
+nothing. (Creates are never refused for an open application of the same person, so they
+tell nothing and are not counted: backend/store.py flags them for staff.) Failures are
+stored (backend.models.ProofFailure), so every instance of the store counts the same
 ones. The policy, also described in backend/openapi.yaml:
 
 - Per conversation (the caller): after `max_failures` failures within `window`, the
@@ -34,10 +32,7 @@ An attempt is recorded as a failure before its proof is checked, so that concurr
 guesses cannot all pass the limit before any of them is counted; a refused attempt
 checked nothing and is removed, and a successful one removes its own record only (a
 success by someone who filed an application with their own phone and a victim's ID
-number must not wipe the failures of that ID number). A create is recorded only once
-refused as a duplicate: concurrent creates of one conversation are one submission sent
-twice, which must not hold itself back, and the channels pass on a conversation's
-messages one at a time.
+number must not wipe the failures of that ID number).
 """
 
 from __future__ import annotations

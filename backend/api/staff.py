@@ -51,7 +51,7 @@ async def search_applications(request: web.Request) -> web.Response:
     applications, total = await store.search(filters, limit, offset)
     return json_response(
         {
-            "applications": [views.summary(item, store.cipher) for item in applications],
+            "applications": [views.staff_summary(item, store.cipher) for item in applications],
             "total": total,
             "limit": limit,
             "offset": offset,

@@ -30,6 +30,15 @@ def summary(application: Application, cipher: FieldCipher) -> dict[str, Any]:
     }
 
 
+def staff_summary(application: Application, cipher: FieldCipher) -> dict[str, Any]:
+    """The list entry staff see: with the application it may repeat, never shown to
+    residents (a resident's answer must not tell who else applied)."""
+    return {
+        **summary(application, cipher),
+        "possible_duplicate_of": application.possible_duplicate_of,
+    }
+
+
 def summaries(applications: list[Application], cipher: FieldCipher) -> dict[str, Any]:
     return {"applications": [summary(item, cipher) for item in applications]}
 
@@ -69,6 +78,7 @@ def staff_detail(application: Application, cipher: FieldCipher) -> dict[str, Any
         allowed_transitions=allowed_next(application.status),
         privacy_notice=application.privacy_notice,
         anonymised=application.anonymised_at is not None,
+        possible_duplicate_of=application.possible_duplicate_of,
         history=[
             {**_resident_entry(change), "from_status": change.from_status, "actor": change.actor}
             for change in application.history

@@ -26,12 +26,10 @@ from bot.actions.faq import (
 )
 from bot.actions.store_client import (
     CreatedApplication,
-    DuplicateOpenApplication,
     StoreRejected,
     StoreUnavailable,
     shared_client,
 )
-from bot.actions.throttling import APPLICATION_WAIT, tell_to_wait
 from bot.actions.validation import asks_to_withdraw, lexicon
 
 # The intent that asks for each service, and whether an emergency can come with it.
@@ -146,15 +144,7 @@ class ActionSubmitApplication(Action):
             return submitted(await submit(tracker))
         except StoreUnavailable:
             pass  # the create may have been committed all the same: ask before saying
-        except DuplicateOpenApplication:
-            # The resident is told so (the rules) and where to look.
-            return ended("duplicate")
         except StoreRejected as error:
-            if error.code == "too_many_attempts":
-                # After refusals as a duplicate (or wrong proofs) in this conversation:
-                # the wait may be hours, and the answers are not kept that long.
-                tell_to_wait(dispatcher, error, APPLICATION_WAIT)
-                return ended("throttled")
             if error.code != "idempotency_conflict":
                 return ended("refused")
             # Answers changed after an attempt the store did take: that one exists.

@@ -61,14 +61,6 @@ class StoreRejected(StoreError):
         self.details: Mapping[str, Any] = details or {}
 
 
-class DuplicateOpenApplication(StoreRejected):
-    """The applicant already has an application for this service in progress, made
-    with another key (from this conversation or any other). The store names neither
-    that application nor its number: the caller may not be its applicant."""
-
-    CODE = "duplicate_open_application"
-
-
 @dataclass(frozen=True)
 class CreatedApplication:
     tracking_number: str
@@ -246,36 +238,26 @@ class StoreClient:
     ) -> CreatedApplication:
         """Submit an application; the same idempotency key never creates a second one.
 
-        `privacy_notice` is the version of the notice the resident was shown. Raises
-        DuplicateOpenApplication while the applicant has an open application for this
-        service made with another key. Such refusals count as failed attempts of the
-        conversation (with its wrong proofs): too many raise StoreRejected with code
-        "too_many_attempts" (details["retry_after"] in seconds), whatever the answer
-        would have been.
+        `privacy_notice` is the version of the notice the resident was shown. A second
+        application of one person and service is accepted like any other (the store
+        flags it for staff).
         """
-        try:
-            data = await self._request(
-                "POST",
-                "/applications",
-                json={
-                    "service_type": service_type,
-                    "applicant_name": applicant_name,
-                    "id_number": id_number,
-                    "phone": phone,
-                    "township": township,
-                    "details": dict(details or {}),
-                    "channel": channel,
-                    "conversation_id": conversation_id,
-                    "privacy_notice": privacy_notice,
-                },
-                headers={"Idempotency-Key": idempotency_key},
-            )
-        except StoreRejected as error:
-            if error.code == DuplicateOpenApplication.CODE:
-                raise DuplicateOpenApplication(
-                    error.status, error.code, error.message, error.details
-                ) from error
-            raise
+        data = await self._request(
+            "POST",
+            "/applications",
+            json={
+                "service_type": service_type,
+                "applicant_name": applicant_name,
+                "id_number": id_number,
+                "phone": phone,
+                "township": township,
+                "details": dict(details or {}),
+                "channel": channel,
+                "conversation_id": conversation_id,
+                "privacy_notice": privacy_notice,
+            },
+            headers={"Idempotency-Key": idempotency_key},
+        )
         return CreatedApplication.from_json(data)
 
     async def find_by_key(

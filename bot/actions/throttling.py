@@ -1,5 +1,5 @@
 """What a resident is told when the store's throttling refuses an attempt (429
-`too_many_attempts`): how long to wait, for a lookup, a withdrawal or an application."""
+`too_many_attempts`): how long to wait, for a lookup or a withdrawal."""
 
 from __future__ import annotations
 
@@ -19,9 +19,6 @@ class WaitResponses(NamedTuple):
 
 
 LOOKUP_WAIT = WaitResponses("utter_lookup_too_many_tries", "utter_lookup_too_many_tries_hours")
-APPLICATION_WAIT = WaitResponses(
-    "utter_application_too_many_tries", "utter_application_too_many_tries_hours"
-)
 # Past this many minutes the wait is said in hours: "1440分钟" means little to an
 # elderly reader.
 LONGEST_WAIT_IN_MINUTES = 120

@@ -16,7 +16,6 @@ from bot.actions.store_client import (
     ApplicationStatus,
     ApplicationSummary,
     CircuitBreaker,
-    DuplicateOpenApplication,
     StoreClient,
     StoreRejected,
     StoreUnavailable,
@@ -96,29 +95,19 @@ async def test_refusals_carry_the_store_code(client: StoreClient) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_second_open_application_of_one_person_is_a_duplicate(client: StoreClient) -> None:
+async def test_a_second_open_application_of_one_person_is_accepted_like_any_other(
+    client: StoreClient,
+) -> None:
     first = await client.create_application(**APPLICATION, idempotency_key="mother")
-    # A relative applies again for the same person, from another conversation.
+    # A relative applies again for the same person, from another conversation: the store
+    # flags it for staff and answers as for any application.
     relative = {**APPLICATION, "phone": "13987654321", "conversation_id": "socketio:son"}
-    with pytest.raises(DuplicateOpenApplication) as error:
-        await client.create_application(**relative, idempotency_key="son")
-    assert isinstance(error.value, StoreRejected)  # a refusal like the others
-    assert (error.value.status, error.value.code, error.value.details) == (
-        409,
-        "duplicate_open_application",
-        {},
-    )
-    assert first.tracking_number not in str(error.value)
-    # The first submission sent again is still its own application, not a duplicate.
+    second = await client.create_application(**relative, idempotency_key="son")
+    assert second.tracking_number != first.tracking_number
+    assert (second.status, second.replayed) == (first.status, False)
+    # The first submission sent again is still its own application.
     again = await client.create_application(**APPLICATION, idempotency_key="mother")
     assert (again.tracking_number, again.replayed) == (first.tracking_number, True)
-    # Other refusals keep their own code.
-    with pytest.raises(StoreRejected) as error:
-        await client.create_application(
-            **{**APPLICATION, "township": "牛佛镇"}, idempotency_key="mother"
-        )
-    assert not isinstance(error.value, DuplicateOpenApplication)
-    assert error.value.code == "idempotency_conflict"
 
 
 @pytest.mark.asyncio

@@ -1,6 +1,7 @@
 """Migrations on databases holding applications from before them, on SQLite and
-PostgreSQL: 0002 encrypts details with the store's key, nothing lost; 0003 keeps the
-open duplicates it finds and refuses new ones."""
+PostgreSQL: 0002 encrypts details with the store's key, nothing lost; 0003 kept the
+open duplicates it found and refused new ones; 0004 accepts them again, each flagged
+with the oldest open application of the person and service."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 from alembic import command
 from cryptography.fernet import Fernet
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from store_helpers import new_postgresql_database
 
@@ -118,7 +119,7 @@ def test_duplicates_from_before_0003_are_kept_and_new_ones_refused(
             for row in BEFORE_0003:
                 insert_application(connection, *row)
         with caplog.at_level(logging.WARNING, logger="backend.migrations"):
-            upgrade_database(empty_database)
+            command.upgrade(alembic_config(empty_database), "0003")
         with engine.connect() as connection:
             rows = connection.execute(
                 text(
@@ -148,5 +149,61 @@ def test_duplicates_from_before_0003_are_kept_and_new_ones_refused(
         assert "legacy_duplicate" not in columns
         with engine.begin() as connection:
             insert_application(connection, "DA202611300009", "elderly_card", "mother", "submitted")
+    finally:
+        engine.dispose()
+
+
+def flags(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as connection:
+        return [
+            tuple(row)
+            for row in connection.execute(
+                text(
+                    "SELECT tracking_number, possible_duplicate_of FROM applications"
+                    " ORDER BY tracking_number"
+                )
+            )
+        ]
+
+
+def test_0004_flags_open_duplicates_for_staff_and_accepts_new_ones(empty_database: str) -> None:
+    command.upgrade(alembic_config(empty_database), "0002")
+    engine = create_sync_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            for row in BEFORE_0003:
+                insert_application(connection, *row)
+        command.upgrade(alembic_config(empty_database), "0003")  # marks 3 and 6
+        upgrade_database(empty_database)
+        # The marks of 0003 become the oldest open application's number; nothing else.
+        assert flags(engine) == [
+            ("DA202611300001", None),
+            ("DA202611300002", None),
+            ("DA202611300003", "DA202611300002"),
+            ("DA202611300004", None),
+            ("DA202611300005", None),
+            ("DA202611300006", "DA202611300002"),
+        ]
+        columns = {column["name"] for column in inspect(engine).get_columns("applications")}
+        assert "legacy_duplicate" not in columns
+        indexes = {index["name"]: index for index in inspect(engine).get_indexes("applications")}
+        assert "uq_applications_open_per_applicant" not in indexes
+        lookup_index = indexes["ix_applications_service_type_id_number_hash"]
+        assert lookup_index["column_names"] == ["service_type", "id_number_hash"]
+        assert not lookup_index["unique"]
+        with engine.begin() as connection:  # the database no longer refuses a second one
+            insert_application(connection, "DA202611300007", "elderly_card", "mother", "submitted")
+
+        command.downgrade(alembic_config(empty_database), "0003")
+        with engine.connect() as connection:
+            marked = connection.execute(
+                text(
+                    "SELECT tracking_number FROM applications WHERE legacy_duplicate"
+                    " ORDER BY tracking_number"
+                )
+            ).scalars()
+            assert list(marked) == ["DA202611300003", "DA202611300006", "DA202611300007"]
+        with pytest.raises(IntegrityError), engine.begin() as connection:
+            insert_application(connection, "DA202611300008", "elderly_card", "mother", "submitted")
     finally:
         engine.dispose()

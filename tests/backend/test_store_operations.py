@@ -191,32 +191,31 @@ def test_the_same_key_replays_and_another_request_under_it_conflicts(store: Harn
     )
 
 
-def test_one_open_application_per_person_and_service(store: Harness) -> None:
+def test_a_second_open_application_of_one_person_is_accepted_and_flagged(
+    store: Harness,
+) -> None:
     first = store.create("a")
-    # A relative, from another conversation with another phone: refused, and told
-    # nothing about the application that exists.
+    # A relative, from another conversation with another phone: accepted as any other,
+    # and marked for staff with the application it may repeat.
     relative = replace(NEW, phone=OTHER_PHONE, conversation_id="rest:son")
-    error = store.refused(store.store.create, relative, "b")
-    assert (error.status, error.code, error.message, error.extra) == (
-        409,
-        "duplicate_open_application",
-        "该申请人已有同一事项的申请正在办理，不能重复申请",
-        {},
+    second, created = store.run(store.store.create, relative, "b")
+    assert (second.tracking_number, created) == ("DA202611300002", True)
+    assert (first.possible_duplicate_of, second.possible_duplicate_of) == (
+        None,
+        first.tracking_number,
     )
     again, created = store.run(store.store.create, NEW, "a")  # its own key: a replay
     assert (again.tracking_number, created) == (first.tracking_number, False)
-    assert store.create("c", service_type="elderly_card", details={}).tracking_number == (
-        "DA202611300002"
-    )
-    assert store.create("d", id_number=OTHER_ID).tracking_number == "DA202611300003"
+    assert store.failures() == 0
+    assert store.create("c", service_type="elderly_card", details={}).possible_duplicate_of is None
+    assert store.create("d", id_number=OTHER_ID).possible_duplicate_of is None
 
 
-def test_a_closed_application_no_longer_counts(store: Harness) -> None:
+def test_a_closed_application_is_no_longer_named(store: Harness) -> None:
     number = store.create("a").tracking_number
     store.run(store.store.transition, number, Transition("township_review", None, "李科员"))
-    assert store.refused(store.store.create, NEW, "b").code == "duplicate_open_application"
     store.run(store.store.transition, number, Transition("rejected", "不符合条件", "李科员"))
-    assert store.create("b").tracking_number == "DA202611300002"
+    assert store.create("b").possible_duplicate_of is None
 
 
 def test_by_key_only_from_the_conversation_that_created_it(store: Harness) -> None:
