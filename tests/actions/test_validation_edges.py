@@ -219,3 +219,10 @@ def test_stopping_and_hesitating(text: str, stop: bool, hesitate: bool) -> None:
 )
 def test_a_mobile_number_among_words(text: str) -> None:
     assert validation.mobile_phone(text) == "13812345678"
+
+
+@pytest.mark.parametrize(
+    "text", ["土墙房子住了四十几年", "漏了好多年了", "几十年的老房子", "掉了好多"]
+)
+def test_a_count_in_an_account_is_not_a_question(text: str) -> None:
+    assert validation.asks_something(text) is False
