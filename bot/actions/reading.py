@@ -153,11 +153,12 @@ def without_addition_words(text: str) -> str:
 
 
 def adds_to_account(text: str) -> bool:
-    """「还有厨房也垮了 加上」 adds to the account; 「写错了 应该是…」 replaces it."""
+    """「还有厨房也垮了 加上」 and 「房子还有个问题 …」 add to the account; 「写错了 应该是…」
+    replaces it."""
     words = lexicon()
     if any(word in text for word in words["correction_words"]):
         return False
-    return without_addition_words(text) != text
+    return any(word in text for word in words["addition_words"])
 
 
 def labelled_account(text: str, slots: Iterable[str]) -> dict[str, str]:
@@ -208,10 +209,14 @@ def values_in(text: str, slots: Iterable[str], at_summary: bool = False) -> dict
     if size and "household_size" in slots:
         found["household_size"] = size
     # A question at the summary (「火灾证明在哪儿开嘛」) is not a new account.
-    if at_summary and not validation.asks_something(text):
+    if at_summary and not found and not validation.asks_something(text):
         for slot in ("house_condition", "incident"):
             account = free_text_correction(text, slot) if slot in slots else None
-            if account and not found:
+            if slot in slots and not account and adds_to_account(text):
+                # Something added at the summary of a form with an account is more of
+                # the account, whatever it names (「补充一下，楼板也烂了几块」).
+                account = without_addition_words(text).strip(" ，,。:：") or None
+            if account:
                 found[slot] = account
     return found
 

@@ -130,9 +130,11 @@ def surnames() -> frozenset[str]:
     return frozenset(word for line in lines if not line.startswith("#") for word in line.split())
 
 
-# Counts inside an account (「住了四十几年」, 「几十年」, 「漏雨好多年了」) are not questions.
+# Counts inside an account (「住了四十几年」, 「几十年」, 「漏雨好多年了」, 「烂了几块」)
+# are not questions; 「要几天」 is.
 COUNT = re.compile(
     r"[0-9零一二两三四五六七八九十百好]几|几(?=[十百千])|好多(?=年|天|个月|回|次)|(?<=了)好多"
+    r"|(?<=了)几(?=[块处根张间片匹个道条])"
 )
 
 

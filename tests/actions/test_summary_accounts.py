@@ -35,6 +35,26 @@ async def test_an_addition_to_the_house_account_is_appended(text, added):
     assert slots["house_condition"].endswith(added)
 
 
+# Found again with other words: an addition not naming the house was dropped, and
+# one with 还有 in its middle replaced the account.
+@pytest.mark.parametrize(
+    "text, added",
+    [
+        ("还有就是楼板也烂了几块，娃娃上去都怕", "楼板也烂了几块,娃娃上去都怕"),
+        ("补充一下，楼板也烂了几块", "楼板也烂了几块"),
+        ("房子还有个问题 后面堡坎垮了一截", "房子还有个问题 后面堡坎垮了一截"),
+        ("忘了说 檩子也朽了", "檩子也朽了"),
+    ],
+)
+async def test_an_addition_in_any_words_is_appended(text, added):
+    slots, messages = await run(
+        forms.ValidateHousingForm(), at_summary("housing_form", text, house_condition=HOUSE)
+    )
+    assert slots["house_condition"].startswith(HOUSE)
+    assert slots["house_condition"].endswith(added)
+    assert not any("正确的内容" in message for message in messages)
+
+
 @pytest.mark.parametrize(
     "text, added",
     [

@@ -222,7 +222,12 @@ def test_a_mobile_number_among_words(text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["土墙房子住了四十几年", "漏了好多年了", "几十年的老房子", "掉了好多"]
+    "text", ["土墙房子住了四十几年", "漏了好多年了", "几十年的老房子", "掉了好多", "楼板烂了几块"]
 )
 def test_a_count_in_an_account_is_not_a_question(text: str) -> None:
     assert validation.asks_something(text) is False
+
+
+@pytest.mark.parametrize("text", ["要几天嘛", "能补几块钱", "要等几个月"])
+def test_a_count_asked_for_is_a_question(text: str) -> None:
+    assert validation.asks_something(text) is True
