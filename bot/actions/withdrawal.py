@@ -98,9 +98,12 @@ class ActionOfferWithdrawal(Action):
             number = open_ones[0].tracking_number
         if number:
             owned = any(item.tracking_number == number for item in own)
+            # 「撤回DA… 尾号0042」: the proof said with the number is the form's to read.
+            proof = reading.lookup_values_in(text).get("status_proof")
             return [
                 SlotSet("withdrawal_number", number),
                 SlotSet("withdrawal_owned", owned),
+                *([SlotSet("withdrawal_proof", proof)] if proof and not owned else []),
                 SlotSet("withdrawal_offer", "form"),
             ]
         if open_ones:

@@ -381,3 +381,23 @@ def test_the_wait_after_too_many_tries_is_said_in_minutes_or_hours(
     assert message["response"] == response
     assert {key: message[key] for key in values} == values
     assert response in DOMAIN["responses"]
+
+
+# Found by residents: the proof in the message that asks to withdraw was asked again.
+@pytest.mark.parametrize(
+    "template",
+    [
+        "帮我把{number}撤了，身份证后四位是0042",
+        "撤回{number} 身份证后四位0042",
+        "撤销申请 {number} 手机13812345678",
+        "{number}不办了 尾号0042",
+    ],
+)
+async def test_a_proof_sent_with_the_number_to_withdraw_is_taken(store, template):
+    number = await submitted("rest:someone-else")
+    text = template.format(number=number)
+    slots, _ = await run(withdrawal.ActionOfferWithdrawal(), said("rest:resident-8", text))
+    assert slots["withdrawal_number"] == number
+    assert slots["withdrawal_owned"] is False
+    # As typed: the form reads it (and checks it with the store) like any proof.
+    assert validation.status_proof(slots["withdrawal_proof"]) in {"0042", "13812345678"}
