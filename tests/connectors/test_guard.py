@@ -11,6 +11,7 @@ import pytest
 import yaml
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
+from connectors import guard
 from connectors.guard import (
     DOMAIN_FILE,
     EMPTY_RESPONSE,
@@ -88,8 +89,20 @@ def test_a_missing_guard_response_stops_the_channel(tmp_path: Path, missing: str
     del domain["responses"][missing]
     path = tmp_path / "domain.yml"
     path.write_text(yaml.safe_dump(domain, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ValueError, match=missing):
+    with pytest.raises(ValueError, match=f"domain.yml has no text for the response {missing}$"):
         guard_texts(path)
+
+
+def test_a_sender_whose_messages_are_all_answered_is_forgotten() -> None:
+    # Kept per sender while messages wait: one entry per resident ever seen would grow
+    # without bound.
+    queues = guard._SenderQueues()
+    for _ in range(2):
+        assert queues.enter("resident") is not None
+    queues.leave("resident")
+    assert "resident" in queues._pending
+    queues.leave("resident")
+    assert queues._pending == {}
 
 
 async def test_commands_and_button_payloads_reach_rasa_as_text() -> None:
