@@ -196,15 +196,15 @@ def asks_to_withdraw(text: str) -> bool:
 
 
 def without_character_hints(text: str) -> str:
-    """Text without the way people spell a character aloud: 「桂花的桂」 is not a name."""
+    """Text without the way people spell a character aloud: 「桂花的桂」 and 「道德的德」
+    are not part of a name. The word before 的 is taken to be two characters, one of
+    them the character spelled."""
     index = len(text) - 1
-    while index > 0:
-        start = -1
-        if text[index - 1] == "的":
-            start = text.rfind(text[index], max(0, index - 4), index - 1)
-        if start >= 0:
-            text = text[:start] + " " + text[index + 1 :]
-            index = start
+    while index > 1:
+        word = max(0, index - 3)
+        if text[index - 1] == "的" and text[index] in text[word : index - 1]:
+            text = text[:word] + " " + text[index + 1 :]
+            index = word
         else:
             index -= 1
     return text.strip()

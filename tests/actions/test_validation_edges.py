@@ -231,3 +231,62 @@ def test_a_count_in_an_account_is_not_a_question(text: str) -> None:
 @pytest.mark.parametrize("text", ["要几天嘛", "能补几块钱", "要等几个月"])
 def test_a_count_asked_for_is_a_question(text: str) -> None:
     assert validation.asks_something(text) is True
+
+
+@pytest.mark.parametrize(
+    "text", ["电话后四位5678", "手机尾号5678", "我手机的最后4位是5678", "电话号码末四位5678"]
+)
+def test_the_phones_last_four_are_not_a_proof(text: str) -> None:
+    assert reason(validation.status_proof, text) == "phone_last_four"
+
+
+@pytest.mark.parametrize(
+    ("text", "proof"),
+    [
+        ("我的电话是13812345678哈", "13812345678"),
+        ("手机 138 1234 5678", "13812345678"),
+        ("+8613812345678", "13812345678"),
+        ("身份证后四位是0042", "0042"),
+        ("尾号004X", "004X"),
+        ("138 1234 5678", "13812345678"),
+    ],
+)
+def test_a_proof_among_words(text: str, proof: str) -> None:
+    assert validation.status_proof(text) == proof
+
+
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("桂花的桂", ""),
+        ("王桂兰 桂花的桂", "王桂兰"),
+        ("李淑琴 淑女的淑 钢琴的琴", "李淑琴"),
+        ("张德明 道德的德", "张德明"),
+        ("陈玉兰", "陈玉兰"),
+    ],
+)
+def test_spelling_a_character_aloud_is_not_part_of_the_name(text: str, kept: str) -> None:
+    assert validation.without_character_hints(text).split() == ([kept] if kept else [])
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("刚才都说了嘛 陈玉兰", "陈玉兰"),
+        ("我叫 周 素 华", "周素华"),
+        ("阿依·木呷", "阿依·木呷"),
+        ("欧阳秀英", "欧阳秀英"),
+        ("司马光明", "司马光明"),
+        ("名字是王秀英哈", "王秀英"),
+        # Found writing these tests: the spelled word's first character stayed (张德明道).
+        ("张德明 道德的德", "张德明"),
+        ("我叫李淑琴 淑女的淑 钢琴的琴", "李淑琴"),
+    ],
+)
+def test_names_as_residents_write_them(text: str, name: str) -> None:
+    assert validation.person_name(text) == name
+
+
+@pytest.mark.parametrize("text", ["王大大大大", "我 王", "王"])
+def test_not_names(text: str) -> None:
+    assert reason(validation.person_name, text) in {"format", "not_a_name"}
