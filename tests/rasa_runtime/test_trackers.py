@@ -153,8 +153,8 @@ async def test_rotation_re_encrypts_every_event_with_the_newest_key(
 async def test_rotation_goes_through_every_batch_once(
     key: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Rows are rotated in batches; with batches of 2, seven encrypted rows take four."""
-    monkeypatch.setattr(trackers, "_ROTATION_BATCH", 2)
+    """Rows are rotated in batches; with batches of 3, seven encrypted rows take three."""
+    monkeypatch.setattr(trackers, "_ROTATION_BATCH", 3)
     db = str(tmp_path / "tracker.db")
     events = [UserUttered(f"第{number}句") for number in range(7)]
     await EncryptedSQLTrackerStore(Domain.empty(), dialect="sqlite", db=db).save(
