@@ -166,9 +166,11 @@ def forget_baseline_time(workdir: Path) -> None:
             )
 
 
-def mutmut_run(workdir: Path, module: str, pytest: tuple[str, ...], mutant: str = "") -> int:
+def mutmut_run(
+    workdir: Path, module: str, pytest: tuple[str, ...], mutant: str = "", timed: bool = False
+) -> int:
     """Run mutmut on one module (or one of its mutants) with these tests; returns its
-    exit code.
+    exit code. `timed`: the clean run of these tests was timed by the previous call.
 
     mutmut 2 sometimes stops making progress for good (its worker process gone, the main
     one waiting on it): on a whole module, after STALL_SECONDS without a verdict it is
@@ -184,8 +186,9 @@ def mutmut_run(workdir: Path, module: str, pytest: tuple[str, ...], mutant: str 
     command += ["--paths-to-mutate", module, "--runner", runner, "--tests-dir", "tests"]
     command += ["--test-time-base", TIMEOUT_BASE_SECONDS, "--simple-output", "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(workdir)}
-    for _ in range(MAX_RESTARTS + 1):
+    if not timed:
         forget_baseline_time(workdir)
+    for _ in range(MAX_RESTARTS + 1):
         process = subprocess.Popen(command, cwd=workdir, env=env, start_new_session=True)
         judged, since = judged_count(workdir, module), time.monotonic()
         while process.poll() is None:
@@ -242,8 +245,9 @@ def mutate(module: str, target: Target, workdir: Path) -> int:
     if status & 1 or not target.more:
         return status
     slower = (*target.suite, *PYTEST_OPTIONS, *target.tests, *target.more)
-    for mutant in surviving_ids(workdir, module):
-        mutmut_run(workdir, module, slower, mutant)
+    for number, mutant in enumerate(surviving_ids(workdir, module)):
+        # The clean run of the slower tests is timed once, not before each survivor.
+        mutmut_run(workdir, module, slower, mutant, timed=number > 0)
     return status
 
 
