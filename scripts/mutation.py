@@ -227,6 +227,13 @@ def restore_backup(source: Path) -> None:
         backup.replace(source)
 
 
+def forget_verdict(workdir: Path, mutant: str) -> None:
+    """mutmut keeps a verdict while the tests folder is unchanged, and would not run the
+    mutant against the slower tests at all."""
+    with sqlite3.connect(workdir / ".mutmut-cache") as cache:
+        cache.execute("UPDATE Mutant SET status = 'untested' WHERE id = ?", (mutant,))
+
+
 def surviving_ids(workdir: Path, module: str) -> list[str]:
     with sqlite3.connect(workdir / ".mutmut-cache") as cache:
         rows = cache.execute(
@@ -246,6 +253,7 @@ def mutate(module: str, target: Target, workdir: Path) -> int:
         return status
     slower = (*target.suite, *PYTEST_OPTIONS, *target.tests, *target.more)
     for number, mutant in enumerate(surviving_ids(workdir, module)):
+        forget_verdict(workdir, mutant)
         # The clean run of the slower tests is timed once, not before each survivor.
         mutmut_run(workdir, module, slower, mutant, timed=number > 0)
     return status
