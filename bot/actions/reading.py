@@ -87,7 +87,12 @@ def name_beside_number(text: str, numbers: Iterable[str]) -> str | None:
     rest = validation.normalise_width(text)
     for number in numbers:
         rest = rest.replace(number, " ")
-    for piece in BESIDE_NUMBER.split(DIGIT_RUN.sub(" ", rest)):
+    return first_name(BESIDE_NUMBER.split(DIGIT_RUN.sub(" ", rest)))
+
+
+def first_name(pieces: Iterable[str]) -> str | None:
+    """The first piece that is a person's name (a township's name is not one)."""
+    for piece in pieces:
         try:
             name = validation.person_name(piece)
         except InvalidValue:
@@ -294,14 +299,7 @@ def field_clauses(text: str, slots: Iterable[str]) -> list[FieldClause]:
 
 def name_in_correction(text: str) -> str | None:
     """The new name in the name's part of a correction, without 我叫/名字是 before it."""
-    for piece in NAME_PIECES.split(NOT_THIS_NAME.sub(" ", text)):
-        try:
-            name = validation.person_name(piece)
-        except InvalidValue:
-            continue
-        if name not in places.township_names():
-            return name
-    return None
+    return first_name(NAME_PIECES.split(NOT_THIS_NAME.sub(" ", text)))
 
 
 def value_in_clause(clause: FieldClause) -> str | None:
