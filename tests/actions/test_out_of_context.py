@@ -12,19 +12,11 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions import out_of_context
 from tests.actions.domain_text import DOMAIN, rendered
+from tests.actions.test_withdrawal_and_lookup_actions import said
 
 
 def replied(text: str, intent: str = "affirm", **slots: Any) -> Tracker:
-    return Tracker(
-        sender_id="rest:resident-ooc",
-        slots=slots,
-        latest_message={"intent": {"name": intent}, "entities": [], "text": text},
-        events=[{"event": "user", "text": text}],
-        paused=False,
-        followup_action=None,
-        active_loop={},
-        latest_action_name="action_listen",
-    )
+    return said("rest:resident-ooc", text, intent, **slots)
 
 
 async def answer(tracker: Tracker) -> tuple[str | None, list[str]]:
