@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, args.host, args.port)
     elif args.command == "rotate-keys":
         count = asyncio.run(_maintain(settings, rotate_keys))
-        logger.info("rotate-keys: %d applications re-encrypted with the newest key", count)
+        logger.info("rotate-keys: %d rows re-encrypted with the newest key", count)
     elif settings.retention_days is None:
         logger.info("purge: STORE_RETENTION_DAYS is not set, applications are kept")
     else:

@@ -10,11 +10,12 @@ from pathlib import Path
 from aiohttp import web
 
 from backend.api import setup_routes
-from backend.api.common import OPENAPI_SPEC, SETTINGS, STORE
+from backend.api.common import INBOX, OPENAPI_SPEC, SETTINGS, STORE
 from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
+from backend.inbox.operations import Inbox
 from backend.store import Clock, Store, utc_now
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
@@ -33,7 +34,9 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
             timeout_seconds=settings.db_timeout_seconds,
         )
         cipher = FieldCipher(settings.encryption_key, settings.hash_key)
-        app[STORE] = Store(session_factory(engine), cipher, settings, clock)
+        sessions = session_factory(engine)
+        app[STORE] = Store(sessions, cipher, settings, clock)
+        app[INBOX] = Inbox(sessions, cipher, clock)
         yield
         # Connections still open (requests cut off at shutdown) are closed: the database
         # rolls back whatever transaction they had not committed.

@@ -8,7 +8,8 @@ everything with the first so that the others can be dropped).
 Tunables: STORE_DB_POOL_SIZE and STORE_DB_TIMEOUT_SECONDS (connections to PostgreSQL, and
 how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling, see
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
-STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM).
+STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
+STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py).
 """
 
 from __future__ import annotations
@@ -50,6 +51,15 @@ class Settings:
     proof_backoff_max_seconds: int = 900
     retention_days: int | None = None
     shutdown_seconds: float = 5.0
+    # A failed delivery is tried again after base * 2^(attempts - 1) seconds, at most
+    # max; a notice is dead after max_attempts failures or max_age_days. A resident who
+    # cannot be reached now (WeChat's 48-hour window, a closed widget) is looked for
+    # again after defer_seconds, and their next message or visit gets it anyway.
+    notice_max_attempts: int = 12
+    notice_max_age_days: int = 30
+    notice_backoff_base_seconds: int = 30
+    notice_backoff_max_seconds: int = 3600
+    notice_defer_seconds: int = 6 * 3600
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -81,6 +91,21 @@ class Settings:
             ),
             retention_days=_optional_int(env, "STORE_RETENTION_DAYS", minimum=1),
             shutdown_seconds=_int(env, "STORE_SHUTDOWN_SECONDS", 5, minimum=1),
+            notice_max_attempts=_int(
+                env, "STORE_NOTICE_MAX_ATTEMPTS", cls.notice_max_attempts, minimum=1
+            ),
+            notice_max_age_days=_int(
+                env, "STORE_NOTICE_MAX_AGE_DAYS", cls.notice_max_age_days, minimum=1
+            ),
+            notice_backoff_base_seconds=_int(
+                env, "STORE_NOTICE_BACKOFF_BASE_SECONDS", cls.notice_backoff_base_seconds, minimum=1
+            ),
+            notice_backoff_max_seconds=_int(
+                env, "STORE_NOTICE_BACKOFF_MAX_SECONDS", cls.notice_backoff_max_seconds, minimum=1
+            ),
+            notice_defer_seconds=_int(
+                env, "STORE_NOTICE_DEFER_SECONDS", cls.notice_defer_seconds, minimum=1
+            ),
         )
 
 

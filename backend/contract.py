@@ -17,7 +17,7 @@ import yaml
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
-_SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
+SCHEMAS: dict[str, Any] = SPEC["components"]["schemas"]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ class DetailField:
 
 
 def _schema(reference: str) -> dict[str, Any]:
-    return _SCHEMAS[reference.rsplit("/", 1)[-1]]
+    return SCHEMAS[reference.rsplit("/", 1)[-1]]
 
 
 def _detail_field(name: str, schema: dict[str, Any]) -> DetailField:
@@ -41,7 +41,7 @@ def _detail_field(name: str, schema: dict[str, Any]) -> DetailField:
 
 
 def _details_by_service() -> dict[str, tuple[DetailField, ...]]:
-    mapping = _SCHEMAS["NewApplication"]["discriminator"]["mapping"]
+    mapping = SCHEMAS["NewApplication"]["discriminator"]["mapping"]
     details = {}
     for service, reference in mapping.items():
         schema = _schema(_schema(reference)["properties"]["details"]["$ref"])
@@ -52,15 +52,16 @@ def _details_by_service() -> dict[str, tuple[DetailField, ...]]:
     return details
 
 
-SERVICE_TYPES: tuple[str, ...] = tuple(_SCHEMAS["ServiceType"]["enum"])
+SERVICE_TYPES: tuple[str, ...] = tuple(SCHEMAS["ServiceType"]["enum"])
 DETAILS: dict[str, tuple[DetailField, ...]] = _details_by_service()
-CHANNELS: tuple[str, ...] = tuple(_SCHEMAS["Channel"]["enum"])
-TOWNSHIPS: tuple[str, ...] = tuple(_SCHEMAS["Township"]["enum"])
-TRACKING_NUMBER = re.compile(_SCHEMAS["TrackingNumber"]["pattern"])
-PRIVACY_NOTICE = re.compile(_SCHEMAS["PrivacyNotice"]["pattern"])
-PRIVACY_NOTICE_MAX_LENGTH: int = _SCHEMAS["PrivacyNotice"]["maxLength"]
-APPLICANT_NAME = re.compile(_SCHEMAS["ApplicantName"]["pattern"])
-CONVERSATION_ID_MAX_LENGTH: int = _SCHEMAS["ConversationId"]["maxLength"]
+CHANNELS: tuple[str, ...] = tuple(SCHEMAS["Channel"]["enum"])
+CAPTURE_REASONS: tuple[str, ...] = tuple(SCHEMAS["CaptureReason"]["enum"])
+TOWNSHIPS: tuple[str, ...] = tuple(SCHEMAS["Township"]["enum"])
+TRACKING_NUMBER = re.compile(SCHEMAS["TrackingNumber"]["pattern"])
+PRIVACY_NOTICE = re.compile(SCHEMAS["PrivacyNotice"]["pattern"])
+PRIVACY_NOTICE_MAX_LENGTH: int = SCHEMAS["PrivacyNotice"]["maxLength"]
+APPLICANT_NAME = re.compile(SCHEMAS["ApplicantName"]["pattern"])
+CONVERSATION_ID_MAX_LENGTH: int = SCHEMAS["ConversationId"]["maxLength"]
 
 if set(DETAILS) != set(SERVICE_TYPES):
     raise ValueError(f"{OPENAPI_PATH}: the NewApplication mapping must name every service type")

@@ -16,37 +16,54 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.crypto import FieldCipher
-from backend.models import Application
+from backend.models import Application, InboxGroup, InboxItem
 
-ENCRYPTED_COLUMNS = ("applicant_name_enc", "id_number_enc", "phone_enc", "details_enc")
+# Every encrypted column of every table; nullable ones are rotated where they hold a value.
+ENCRYPTED_COLUMNS: dict[type, tuple[str, ...]] = {
+    Application: ("applicant_name_enc", "id_number_enc", "phone_enc", "details_enc"),
+    InboxItem: ("text_enc", "reply_enc"),
+    InboxGroup: ("reply_enc",),
+}
 # Rows per transaction: short transactions keep the running store's writers waiting little.
 BATCH_SIZE = 200
 
 
 async def rotate_keys(sessions: Callable[[], AsyncSession], cipher: FieldCipher) -> int:
-    """Re-encrypt every application's encrypted fields with the newest key; returns how
-    many applications were rewritten."""
-    columns = [getattr(Application, name) for name in ENCRYPTED_COLUMNS]
+    """Re-encrypt every encrypted field with the newest key; returns how many rows were
+    rewritten."""
+    rotated = 0
+    for table, names in ENCRYPTED_COLUMNS.items():
+        rotated += await _rotate_table(sessions, cipher, table, names)
+    return rotated
+
+
+async def _rotate_table(
+    sessions: Callable[[], AsyncSession],
+    cipher: FieldCipher,
+    table: type,
+    names: tuple[str, ...],
+) -> int:
+    columns = [getattr(table, name) for name in names]
     rotated, last_id = 0, 0
     async with sessions() as session:
         while True:
             async with session.begin():
                 rows = (
                     await session.execute(
-                        select(Application.id, *columns)
-                        .where(Application.id > last_id)
-                        .order_by(Application.id)
+                        select(table.id, *columns)
+                        .where(table.id > last_id)
+                        .order_by(table.id)
                         .limit(BATCH_SIZE)
                     )
                 ).all()
                 for row_id, *tokens in rows:
                     await session.execute(
-                        update(Application)
-                        .where(Application.id == row_id)
+                        update(table)
+                        .where(table.id == row_id)
                         .values(
                             {
-                                name: cipher.rotate(token)
-                                for name, token in zip(ENCRYPTED_COLUMNS, tokens, strict=True)
+                                name: None if token is None else cipher.rotate(token)
+                                for name, token in zip(names, tokens, strict=True)
                             }
                         )
                     )

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
-from backend.contract import SERVICE_TYPES
+from backend.contract import CAPTURE_REASONS, SERVICE_TYPES
+from backend.inbox.states import INBOX_GROUP_STATES
 from backend.lifecycle import STATUSES
 
 # Deterministic constraint names keep Alembic migrations reproducible across databases.
@@ -155,3 +156,76 @@ class ProofFailure(Base):
     failed_at = Column(UTCDateTime, nullable=False, index=True)
 
     __table_args__ = (Index("ix_proof_failures_scope_subject", "scope", "subject", "failed_at"),)
+
+
+class InboxGroup(Base):
+    """Similar questions the assistant could not answer, handled by staff as one.
+
+    A captured question joins the open group whose shingles overlap its own enough
+    (backend/grouping.py), or starts one. Its text stays in its items (encrypted); the
+    group keeps only keyed hashes of the first question's shingles, to match others.
+    """
+
+    __tablename__ = "inbox_groups"
+
+    id = Column(Integer, primary_key=True)
+    shingle_count = Column(Integer, nullable=False)
+    state = Column(String(16), nullable=False, index=True)
+    created_at = Column(UTCDateTime, nullable=False)
+    last_seen_at = Column(UTCDateTime, nullable=False, index=True)
+    # How staff handled it: the label assigned (an intent or `faq/<topic>`), the reply
+    # sent (encrypted: it may repeat what the resident wrote), the reason dismissed.
+    label = Column(String(100), nullable=True)
+    reply_enc = Column(Text, nullable=True)
+    # A new FAQ topic drafted for the group: JSON with topic, title, answer, source and
+    # review date (the metadata the knowledge base requires), for the learning loop.
+    draft = Column(Text, nullable=True)
+    dismiss_reason = Column(String(200), nullable=True)
+    handled_by = Column(String(64), nullable=True)
+    handled_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (CheckConstraint(_in("state", INBOX_GROUP_STATES), name="state"),)
+
+
+class InboxShingle(Base):
+    """Inverted index of the groups' shingles: the candidates for a new question are the
+    groups that share a shingle with it, found without reading every group."""
+
+    __tablename__ = "inbox_shingles"
+
+    group_id = Column(Integer, ForeignKey("inbox_groups.id", ondelete="CASCADE"), primary_key=True)
+    shingle = Column(String(16), primary_key=True)
+
+    __table_args__ = (Index("ix_inbox_shingles_shingle", "shingle", "group_id"),)
+
+
+class InboxItem(Base):
+    """One captured turn: what the resident wrote, what the model guessed, what the
+    resident was told."""
+
+    __tablename__ = "inbox_items"
+
+    id = Column(Integer, primary_key=True)
+    capture_id = Column(String(64), nullable=False, unique=True)
+    group_id = Column(Integer, ForeignKey("inbox_groups.id"), nullable=False, index=True)
+    reason = Column(String(16), nullable=False)
+    channel = Column(String(32), nullable=False)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    township = Column(String(50), nullable=True)
+    text_enc = Column(Text, nullable=False)
+    reply_enc = Column(Text, nullable=True)
+    # The model's guesses as JSON ([{"name", "confidence"}], best first); `top_label` is
+    # the best topic, or the best intent when no topic was guessed (the "missed topics").
+    intents = Column(Text, nullable=False)
+    topics = Column(Text, nullable=False)
+    top_label = Column(String(100), nullable=True, index=True)
+    model = Column(String(200), nullable=True)
+    occurred_at = Column(UTCDateTime, nullable=False, index=True)
+    received_at = Column(UTCDateTime, nullable=False)
+    # A did-you-mean the resident answered by picking a topic: a confirmed example.
+    resolved_label = Column(String(100), nullable=True)
+    resolved_at = Column(UTCDateTime, nullable=True)
+
+    group = relationship("InboxGroup")
+
+    __table_args__ = (CheckConstraint(_in("reason", CAPTURE_REASONS), name="reason"),)

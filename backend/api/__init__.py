@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.api import applications, health, pages, staff
+from backend.api import applications, health, inbox, pages, staff
 
 
 def setup_routes(app: web.Application) -> None:
     app.add_routes(health.routes)
     app.add_routes(applications.routes)
     app.add_routes(staff.routes)
+    app.add_routes(inbox.routes)
     app.add_routes(pages.routes)

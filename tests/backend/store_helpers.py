@@ -43,7 +43,16 @@ DETAILS = {
     "temporary_relief": {"incident": "家中失火，衣物被烧毁"},
 }
 
-TABLES = ("status_history", "applications", "tracking_counters", "proof_failures")
+# Emptied before each test, children first.
+TABLES = (
+    "inbox_items",
+    "inbox_shingles",
+    "inbox_groups",
+    "status_history",
+    "applications",
+    "tracking_counters",
+    "proof_failures",
+)
 
 SPEC = yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
 
@@ -69,6 +78,26 @@ def application_body(**overrides: Any) -> dict[str, Any]:
         body["details"] = DETAILS.get(overrides["service_type"], {})
     body.update(overrides)
     body["conversation_id"] = conversation(body["conversation_id"])
+    return body
+
+
+def capture_body(text_: str = "我家猫跑了咋个办", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "capture_id": uuid.uuid4().hex,
+        "reason": "fallback",
+        "channel": "rest",
+        "conversation_id": "rest:default:resident-1",
+        "text": text_,
+        "occurred_at": "2026-12-01T10:00:00+08:00",
+        "intents": [
+            {"name": "nlu_fallback", "confidence": 0.4},
+            {"name": "faq", "confidence": 0.3},
+        ],
+        "topics": [{"name": "faq/subsistence_apply", "confidence": 0.2}],
+        "model": "20261201-abc",
+        "reply": "不好意思，我没太听明白。",
+    }
+    body.update(overrides)
     return body
 
 

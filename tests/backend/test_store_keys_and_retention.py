@@ -17,8 +17,10 @@ from store_helpers import (
     ID_NUMBER,
     NAME,
     PHONE,
+    SERVICE_HEADERS,
     STAFF_HEADERS,
     FakeClock,
+    capture_body,
     create,
     find,
     lookup,
@@ -43,14 +45,15 @@ async def sessions(settings: Settings) -> AsyncIterator[Any]:
     await engine.dispose()
 
 
-def stored_tokens(raw_db: Engine) -> list[tuple[str, ...]]:
+def stored_tokens(raw_db: Engine) -> list[str]:
+    """Every encrypted value of every table."""
+    tokens = []
     with raw_db.connect() as connection:
-        return [
-            tuple(row)
-            for row in connection.execute(
-                text(f"SELECT {', '.join(ENCRYPTED_COLUMNS)} FROM applications ORDER BY id")
-            )
-        ]
+        for table, names in ENCRYPTED_COLUMNS.items():
+            query = f"SELECT {', '.join(names)} FROM {table.__tablename__}"
+            for row in connection.execute(text(query)):
+                tokens.extend(token for token in row if token is not None)
+    return tokens
 
 
 @pytest.mark.asyncio
@@ -61,17 +64,20 @@ async def test_rotation_re_encrypts_every_field_with_the_newest_key(
     # One person's applications for three services; housing, the newest, has details.
     for index, service in enumerate(("elderly_card", "temporary_relief", "housing_renovation")):
         await create(client, key=f"k{index}", service_type=service)
+    captured = await client.post("/inbox/items", json=capture_body(), headers=SERVICE_HEADERS)
+    assert captured.status == 201
     new_key = Fernet.generate_key().decode()
     both = FieldCipher(f"{new_key},{old_key}", settings.hash_key)
-    assert await rotate_keys(sessions, both) == 3
+    assert await rotate_keys(sessions, both) == 3 + 2  # applications, the item and its group
 
     new_only = FieldCipher(new_key, settings.hash_key)
     old_only = FieldCipher(old_key, settings.hash_key)
-    for row in stored_tokens(raw_db):
-        for token in row:
-            new_only.decrypt(token)
-            with pytest.raises(InvalidToken):
-                old_only.decrypt(token)
+    tokens = stored_tokens(raw_db)
+    assert len(tokens) == 3 * 4 + 2  # the group has no reply yet
+    for token in tokens:
+        new_only.decrypt(token)
+        with pytest.raises(InvalidToken):
+            old_only.decrypt(token)
     # A store holding only the new key serves the rotated data.
     rotated = await start_client(replace(settings, encryption_key=new_key), clock)
     try:
@@ -96,8 +102,7 @@ async def test_a_store_with_several_keys_encrypts_with_the_first(
         await create(client)
     finally:
         await client.close()
-    (row,) = stored_tokens(raw_db)
-    assert FieldCipher(newest, settings.hash_key).decrypt(row[0]) == NAME
+    assert FieldCipher(newest, settings.hash_key).decrypt(stored_tokens(raw_db)[0]) == NAME
 
 
 async def closed_and_open(client: TestClient, clock: FakeClock) -> dict[str, str]:

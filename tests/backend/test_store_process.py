@@ -30,6 +30,7 @@ from store_helpers import (
 from backend.crypto import FieldCipher
 from backend.db import create_sync_engine
 from backend.keys import ENCRYPTED_COLUMNS
+from backend.models import Application
 from personaldata.masks import pseudonym
 from scripts.id_numbers import resident_id_number
 from tests.servers import ROOT, free_port, wait_for
@@ -248,10 +249,10 @@ def test_the_rotate_keys_command_leaves_only_the_newest_key_needed(tmp_path: Pat
         capture_output=True,
     )
     assert rotation.returncode == 0, rotation.stderr.decode()[-2000:]
-    assert "1 applications re-encrypted" in rotation.stderr.decode()
+    assert "1 rows re-encrypted" in rotation.stderr.decode()
     with sqlite3.connect(database) as connection:
         row = connection.execute(
-            f"SELECT {', '.join(ENCRYPTED_COLUMNS)} FROM applications"
+            f"SELECT {', '.join(ENCRYPTED_COLUMNS[Application])} FROM applications"
         ).fetchone()
     new = FieldCipher(new_key, HASH_KEY)
     assert [new.decrypt(token) for token in row] == ["王秀英", ID_NUMBER, PHONE, "{}"]

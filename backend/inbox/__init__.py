@@ -1,0 +1,1 @@
+"""The staff inbox: questions the assistant could not answer, captured and grouped."""

@@ -1,0 +1,315 @@
+"""Database operations of the staff inbox, independent of HTTP.
+
+Captures come from the Rasa server's outbox, which retries until it gets an answer: a
+capture id seen before is answered with the item first stored, never stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.crypto import FieldCipher
+from backend.errors import ApiError
+from backend.inbox.grouping import shingles, similar
+from backend.inbox.requests import Capture, Guess
+from backend.inbox.states import OPEN
+from backend.models import InboxGroup, InboxItem, InboxShingle
+from backend.tracking import CHINA_TZ, local_day
+
+Clock = Callable[[], datetime]
+
+# Candidate groups checked for similarity: those sharing the most shingles come first,
+# and a question rarely shares many with more than a few groups.
+CANDIDATE_GROUPS = 20
+SHINGLE_HASH_LENGTH = 16
+
+
+@dataclass(frozen=True)
+class InboxFilters:
+    """Filters on the items of the listing; a staff member limited to a township sees
+    only items from it (`township` is then forced by the console)."""
+
+    channel: str | None = None
+    township: str | None = None
+    reason: str | None = None
+    state: str | None = OPEN
+    since: date | None = None
+    until: date | None = None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: InboxGroup
+    count: int
+    last_seen_at: datetime
+    sample: InboxItem
+
+
+def not_found() -> ApiError:
+    return ApiError(404, "not_found", "没有这条记录")
+
+
+def _guesses_json(guesses: Sequence[Guess]) -> str:
+    return json.dumps(
+        [{"name": guess.name, "confidence": round(guess.confidence, 4)} for guess in guesses],
+        ensure_ascii=False,
+    )
+
+
+def local_midnight(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=CHINA_TZ)
+
+
+class Inbox:
+    def __init__(self, sessions: Callable[[], AsyncSession], cipher: FieldCipher, clock: Clock):
+        self._sessions = sessions
+        self._cipher = cipher
+        self._clock = clock
+
+    async def capture(self, capture: Capture) -> tuple[InboxItem, bool]:
+        """The item stored for this capture id, and whether this call stored it."""
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    existing = await self._by_capture_id(session, capture.capture_id)
+                    if existing is not None:
+                        return existing, False
+                    return await self._insert(session, capture), True
+            except IntegrityError:
+                # The same capture sent twice at once (a retry racing the first try).
+                async with session.begin():
+                    existing = await self._by_capture_id(session, capture.capture_id)
+                if existing is None:
+                    raise
+                return existing, False
+
+    async def resolve(self, capture_id: str, label: str) -> InboxItem:
+        """A did-you-mean the resident answered: out of the inbox, kept as an example."""
+        async with self._sessions() as session, session.begin():
+            item = await self._by_capture_id(session, capture_id)
+            if item is None:
+                raise not_found()
+            if item.reason != "clarified":
+                raise ApiError(409, "not_clarified", "这条记录不是“您是不是想问”")
+            if item.resolved_label is None:
+                item.resolved_label = label
+                item.resolved_at = self._clock()
+            return item
+
+    async def groups(
+        self, filters: InboxFilters, limit: int, offset: int
+    ) -> tuple[list[GroupRow], int]:
+        """Groups with unresolved items matching the filters, most recently asked first."""
+        matching = self._matching_items(filters).subquery()
+        counts = (
+            select(
+                matching.c.group_id,
+                func.count().label("count"),
+                func.max(matching.c.occurred_at).label("last_seen_at"),
+                func.min(matching.c.id).label("sample_id"),
+            )
+            .group_by(matching.c.group_id)
+            .subquery()
+        )
+        async with self._sessions() as session:
+            total = await session.scalar(select(func.count()).select_from(counts))
+            rows = (
+                await session.execute(
+                    select(InboxGroup, counts.c.count, counts.c.last_seen_at, InboxItem)
+                    .join(counts, counts.c.group_id == InboxGroup.id)
+                    .join(InboxItem, InboxItem.id == counts.c.sample_id)
+                    .order_by(counts.c.last_seen_at.desc(), InboxGroup.id.desc())
+                    .limit(limit)
+                    .offset(offset)
+                )
+            ).all()
+        return [GroupRow(group, count, last, sample) for group, count, last, sample in rows], int(
+            total or 0
+        )
+
+    async def group(
+        self, group_id: int, township: str | None, samples: int
+    ) -> tuple[InboxGroup, list[InboxItem]]:
+        """A group and its newest unresolved items (of one township when limited)."""
+        async with self._sessions() as session:
+            group = await session.get(InboxGroup, group_id)
+            if group is None:
+                raise not_found()
+            query = (
+                select(InboxItem)
+                .where(InboxItem.group_id == group_id, InboxItem.resolved_label.is_(None))
+                .order_by(InboxItem.occurred_at.desc(), InboxItem.id.desc())
+                .limit(samples)
+            )
+            if township is not None:
+                query = query.where(InboxItem.township == township)
+            items = list((await session.scalars(query)).all())
+        if township is not None and not items:
+            raise not_found()  # nothing of it is theirs to see
+        return group, items
+
+    async def item(self, item_id: int) -> InboxItem:
+        async with self._sessions() as session:
+            item = await session.get(InboxItem, item_id)
+        if item is None:
+            raise not_found()
+        return item
+
+    async def handle(
+        self,
+        group_id: int,
+        state: str,
+        staff: str,
+        *,
+        label: str | None = None,
+        reply: str | None = None,
+        draft: dict[str, str] | None = None,
+        dismiss_reason: str | None = None,
+    ) -> InboxGroup:
+        """Record how staff handled an open group; a group is handled once."""
+        async with self._sessions() as session, session.begin():
+            group = await session.get(InboxGroup, group_id, with_for_update=True)
+            if group is None:
+                raise not_found()
+            if group.state != OPEN:
+                raise ApiError(409, "already_handled", "这组问题已经有人处理过了，请刷新")
+            group.state = state
+            group.label = label
+            group.reply_enc = None if reply is None else self._cipher.encrypt(reply)
+            group.draft = None if draft is None else json.dumps(draft, ensure_ascii=False)
+            group.dismiss_reason = dismiss_reason
+            group.handled_by = staff
+            group.handled_at = self._clock()
+            return group
+
+    async def conversations(self, group_id: int, township: str | None) -> list[tuple[str, str]]:
+        """(channel, conversation id) of every resident of the group's unresolved items."""
+        query = (
+            select(InboxItem.channel, InboxItem.conversation_id)
+            .where(InboxItem.group_id == group_id, InboxItem.resolved_label.is_(None))
+            .distinct()
+        )
+        if township is not None:
+            query = query.where(InboxItem.township == township)
+        async with self._sessions() as session:
+            return [(row.channel, row.conversation_id) for row in await session.execute(query)]
+
+    async def per_day(self, filters: InboxFilters, days: int) -> list[tuple[date, int]]:
+        """Unresolved questions per local day over the last `days` days, oldest first."""
+        today = local_day(self._clock())
+        first = today - timedelta(days=days - 1)
+        window = InboxFilters(
+            channel=filters.channel,
+            township=filters.township,
+            reason=filters.reason,
+            state=None,
+            since=first,
+        )
+        async with self._sessions() as session:
+            moments = (
+                await session.scalars(
+                    self._matching_items(window).with_only_columns(InboxItem.occurred_at)
+                )
+            ).all()
+        counts = {first + timedelta(days=offset): 0 for offset in range(days)}
+        for moment in moments:
+            day = local_day(moment)
+            if day in counts:
+                counts[day] += 1
+        return sorted(counts.items())
+
+    async def top_missed(self, filters: InboxFilters, limit: int) -> list[tuple[str, int]]:
+        """The labels the model guessed best most often for unresolved questions."""
+        matching = self._matching_items(filters).subquery()
+        query = (
+            select(matching.c.top_label, func.count().label("count"))
+            .where(matching.c.top_label.is_not(None))
+            .group_by(matching.c.top_label)
+            .order_by(func.count().desc(), matching.c.top_label)
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            return [(row.top_label, row.count) for row in await session.execute(query)]
+
+    def _matching_items(self, filters: InboxFilters) -> Select:
+        query = select(InboxItem).where(InboxItem.resolved_label.is_(None))
+        if filters.state is not None:
+            query = query.join(InboxGroup, InboxGroup.id == InboxItem.group_id).where(
+                InboxGroup.state == filters.state
+            )
+        if filters.channel is not None:
+            query = query.where(InboxItem.channel == filters.channel)
+        if filters.township is not None:
+            query = query.where(InboxItem.township == filters.township)
+        if filters.reason is not None:
+            query = query.where(InboxItem.reason == filters.reason)
+        if filters.since is not None:
+            query = query.where(InboxItem.occurred_at >= local_midnight(filters.since))
+        if filters.until is not None:
+            end = local_midnight(filters.until) + timedelta(days=1)
+            query = query.where(InboxItem.occurred_at < end)
+        return query
+
+    async def _by_capture_id(self, session: AsyncSession, capture_id: str) -> InboxItem | None:
+        return await session.scalar(select(InboxItem).where(InboxItem.capture_id == capture_id))
+
+    async def _insert(self, session: AsyncSession, capture: Capture) -> InboxItem:
+        now = self._clock()
+        hashed = {
+            self._cipher.keyed_hash("shingle", shingle)[:SHINGLE_HASH_LENGTH]
+            for shingle in shingles(capture.text)
+        }
+        group = await self._similar_open_group(session, hashed)
+        if group is None:
+            group = InboxGroup(
+                shingle_count=len(hashed), state=OPEN, created_at=now, last_seen_at=now
+            )
+            session.add(group)
+            await session.flush()
+            session.add_all(InboxShingle(group_id=group.id, shingle=value) for value in hashed)
+        group.last_seen_at = max(group.last_seen_at, now)
+        item = InboxItem(
+            capture_id=capture.capture_id,
+            group_id=group.id,
+            reason=capture.reason,
+            channel=capture.channel,
+            conversation_id=capture.conversation_id,
+            township=capture.township,
+            text_enc=self._cipher.encrypt(capture.text),
+            reply_enc=None if capture.reply is None else self._cipher.encrypt(capture.reply),
+            intents=_guesses_json(capture.intents),
+            topics=_guesses_json(capture.topics),
+            top_label=capture.top_label,
+            model=capture.model,
+            occurred_at=capture.occurred_at,
+            received_at=now,
+        )
+        session.add(item)
+        await session.flush()
+        return item
+
+    async def _similar_open_group(
+        self, session: AsyncSession, hashed: set[str]
+    ) -> InboxGroup | None:
+        shared = func.count().label("shared")
+        candidates = (
+            await session.execute(
+                select(InboxGroup, shared)
+                .join(InboxShingle, InboxShingle.group_id == InboxGroup.id)
+                .where(InboxShingle.shingle.in_(hashed), InboxGroup.state == OPEN)
+                .group_by(InboxGroup.id)
+                .order_by(shared.desc(), InboxGroup.id)
+                .limit(CANDIDATE_GROUPS)
+            )
+        ).all()
+        for group, count in candidates:
+            if similar(count, len(hashed), group.shingle_count):
+                return group
+        return None
