@@ -22,3 +22,22 @@ DRAIN_SECONDS = float(os.environ.get("RASA_DRAIN_SECONDS", "8"))
 # the application itself is kept by the status store under the records rules.
 CONVERSATION_RETENTION_DAYS = float(os.environ.get("CONVERSATION_RETENTION_DAYS", "180"))
 RETENTION_INTERVAL_SECONDS = 24 * 60 * 60
+
+# Capture of the turns the assistant could not answer well (rasa_runtime/capture.py).
+# The status store's service API; the service token is a secret, read where it is used.
+STORE_URL = os.environ.get("STORE_URL", "http://127.0.0.1:5100").rstrip("/")
+# One outbox file per Rasa server process, named after its port: two replicas on one
+# machine must not send each other's items.
+CAPTURE_OUTBOX_FOLDER = os.environ.get("CAPTURE_OUTBOX_FOLDER", "var")
+# A delivery that takes longer is retried: the store answers in milliseconds when up.
+CAPTURE_TIMEOUT_SECONDS = float(os.environ.get("CAPTURE_TIMEOUT_SECONDS", "3"))
+# Waits between attempts while the store is down double from the first to the cap: a
+# store back after a restart gets its items within a minute, a store down for hours is
+# not called more than once a minute.
+CAPTURE_RETRY_FIRST_SECONDS = float(os.environ.get("CAPTURE_RETRY_FIRST_SECONDS", "1"))
+CAPTURE_RETRY_MAX_SECONDS = float(os.environ.get("CAPTURE_RETRY_MAX_SECONDS", "60"))
+
+
+def capture_outbox_path(port: int) -> str:
+    """The outbox file of the Rasa server listening on `port`."""
+    return os.path.join(CAPTURE_OUTBOX_FOLDER, f"capture-outbox-{port}.db")

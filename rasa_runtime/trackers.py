@@ -22,17 +22,24 @@ deleted by `delete_idle_conversations` (daily in the server, or as a command:
 
 The encryption hooks sit on Rasa's one `SQLEvent` model, so they serve every SQL
 tracker store in the process; a Rasa server has one.
+
+The events of each save go to the event broker (`rasa_runtime.capture`) after they are
+committed, and only those: Rasa's own streaming loads and decrypts the whole
+conversation a second time to find them, before anything is stored.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 from cryptography.fernet import Fernet, MultiFernet
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_tracker_store
 from rasa.core.utils import AvailableEndpoints
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
@@ -49,6 +56,8 @@ _ROTATION_BATCH = 500
 PLAIN_EVENT_TYPES = frozenset({"action", "active_loop", "session_started"})
 
 _cipher: MultiFernet | None = None
+# The events the current save stores, per task (saves of several conversations overlap).
+_stored_events: ContextVar[tuple[Event, ...]] = ContextVar("stored_events", default=())
 
 
 def cipher_from_environment() -> MultiFernet:
@@ -76,6 +85,18 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
             logger.info("Conversation erased on the resident's request (%d events)", deleted)
             return
         await super().save(tracker)
+        if self.event_broker is not None:
+            await self._stream_new_events(
+                self.event_broker, list(_stored_events.get()), tracker.sender_id
+            )
+
+    async def stream_events(self, tracker: DialogueStateTracker) -> None:
+        """Nothing before the save: `save` streams what it stored."""
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Event]:
+        events = tuple(super()._additional_events(session, tracker))
+        _stored_events.set(events)
+        return iter(events)
 
     def delete_conversation(self, sender_id: str) -> int:
         """Deletes every stored event of one conversation; returns how many."""
