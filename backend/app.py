@@ -10,12 +10,13 @@ from pathlib import Path
 from aiohttp import web
 
 from backend.api import setup_routes
-from backend.api.common import INBOX, OPENAPI_SPEC, SETTINGS, STORE
+from backend.api.common import INBOX, NOTIFICATIONS, OPENAPI_SPEC, SETTINGS, STORE
 from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.inbox.operations import Inbox
+from backend.notifications import DeliveryPolicy, Notifications
 from backend.store import Clock, Store, utc_now
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
@@ -37,6 +38,9 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         sessions = session_factory(engine)
         app[STORE] = Store(sessions, cipher, settings, clock)
         app[INBOX] = Inbox(sessions, cipher, clock)
+        app[NOTIFICATIONS] = Notifications(
+            sessions, cipher, DeliveryPolicy.from_settings(settings), clock
+        )
         yield
         # Connections still open (requests cut off at shutdown) are closed: the database
         # rolls back whatever transaction they had not committed.

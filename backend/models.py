@@ -27,6 +27,9 @@ from sqlalchemy.types import TypeDecorator
 from backend.contract import CAPTURE_REASONS, SERVICE_TYPES
 from backend.inbox.states import INBOX_GROUP_STATES
 from backend.lifecycle import STATUSES
+from backend.notification_states import CHANNELS as NOTIFICATION_CHANNELS
+from backend.notification_states import KINDS as NOTIFICATION_KINDS
+from backend.notification_states import STATES as NOTIFICATION_STATES
 
 # Deterministic constraint names keep Alembic migrations reproducible across databases.
 metadata = MetaData(
@@ -229,3 +232,37 @@ class InboxItem(Base):
     group = relationship("InboxGroup")
 
     __table_args__ = (CheckConstraint(_in("reason", CAPTURE_REASONS), name="reason"),)
+
+
+class Notification(Base):
+    """A message for a resident, kept until their channel has delivered it
+    (backend/notifications.py): a staff reply, a status change, a handoff message, a
+    rating invitation. The text is encrypted (it may name the resident); the error
+    recorded is a code from the contract, never the channel's own words."""
+
+    __tablename__ = "notifications"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    kind = Column(String(32), nullable=False)
+    text_enc = Column(Text, nullable=False)
+    created_at = Column(UTCDateTime, nullable=False)
+    state = Column(String(16), nullable=False)
+    attempts = Column(Integer, nullable=False)
+    next_attempt_at = Column(UTCDateTime, nullable=False)
+    # The Rasa replica delivering it, until when; another may claim it after that.
+    claimed_by = Column(String(64), nullable=True)
+    claimed_until = Column(UTCDateTime, nullable=True)
+    delivered_at = Column(UTCDateTime, nullable=True)
+    last_error = Column(String(32), nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(_in("state", NOTIFICATION_STATES), name="state"),
+        CheckConstraint(_in("kind", NOTIFICATION_KINDS), name="kind"),
+        CheckConstraint(_in("channel", NOTIFICATION_CHANNELS), name="channel"),
+        # Each claim looks for a channel's pending notices that are due.
+        Index(
+            "ix_notifications_state_channel_next_attempt_at", "state", "channel", "next_attempt_at"
+        ),
+    )

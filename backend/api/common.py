@@ -12,12 +12,14 @@ from backend.api.body import parse_json_body
 from backend.config import Settings
 from backend.errors import ApiError
 from backend.inbox.operations import Inbox
+from backend.notifications import Notifications
 from backend.store import Store
 from backend.tracking import normalize_tracking_number
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 INBOX = web.AppKey("inbox", Inbox)
+NOTIFICATIONS = web.AppKey("notifications", Notifications)
 OPENAPI_SPEC = web.AppKey("openapi_spec", bytes)
 
 
