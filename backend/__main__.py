@@ -6,12 +6,15 @@ Commands (all read the store's settings from the environment, backend/config.py)
                    key (backend/keys.py explains the whole rotation)
   purge            anonymise closed applications older than STORE_RETENTION_DAYS
                    (backend/retention.py; nothing happens while it is unset)
+  create-admin     create a console admin (--username, --display-name); the password
+                   is read from STORE_ADMIN_PASSWORD or asked for twice, never echoed
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -24,16 +27,23 @@ from aiohttp import web
 from backend.api.access_log import PseudonymousAccessLogger
 from backend.app import create_app
 from backend.config import ConfigError, Settings
+from backend.console.accounts import Accounts, Staff
+from backend.console.audit import Actor
+from backend.console.roles import ADMIN
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
+from backend.errors import ApiError
 from backend.keys import rotate_keys
 from backend.log import configure_logging
 from backend.retention import purge
 from backend.store import utc_now
+from backend.throttling import ThrottlePolicy
 
 logger = logging.getLogger("backend")
 
-MaintenanceTask = Callable[[Any, FieldCipher], Awaitable[int]]
+MaintenanceTask = Callable[[Any, FieldCipher], Awaitable[Any]]
+# Who the audit log names for accounts made by the command.
+COMMAND_LINE = Actor(None, "command-line", None)
 
 # Files the store creates (the SQLite database, its WAL, anything else) are its own.
 PRIVATE_UMASK = 0o077
@@ -46,10 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=("serve", "rotate-keys", "purge")
+        "command",
+        nargs="?",
+        default="serve",
+        choices=("serve", "rotate-keys", "purge", "create-admin"),
     )
     parser.add_argument("--host", help="overrides STORE_HOST (serve)")
     parser.add_argument("--port", type=int, help="overrides STORE_PORT (serve)")
+    parser.add_argument("--username", help="the new admin's login name (create-admin)")
+    parser.add_argument("--display-name", help="the new admin's name as shown (create-admin)")
     args = parser.parse_args(argv)
     os.umask(PRIVATE_UMASK)
     configure_logging()
@@ -60,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "serve":
         serve(settings, args.host, args.port)
+    elif args.command == "create-admin":
+        return create_admin(settings, args.username, args.display_name)
     elif args.command == "rotate-keys":
         count = asyncio.run(_maintain(settings, rotate_keys))
         logger.info("rotate-keys: %d rows re-encrypted with the newest key", count)
@@ -83,6 +100,35 @@ def serve(settings: Settings, host: str | None, port: int | None) -> None:
         access_log_class=PseudonymousAccessLogger,
         print=None,
     )
+
+
+def create_admin(settings: Settings, username: str | None, display_name: str | None) -> int:
+    if not username:
+        print("create-admin: --username is required", file=sys.stderr)
+        return 2
+    password = os.environ.get("STORE_ADMIN_PASSWORD") or _ask_password()
+    if password is None:
+        print("create-admin: the two passwords differ", file=sys.stderr)
+        return 2
+
+    async def task(sessions: Any, cipher: FieldCipher) -> Staff:
+        accounts = Accounts(sessions, cipher, ThrottlePolicy.for_logins(settings), utc_now)
+        return await accounts.create(
+            username, display_name or username, password, ADMIN, None, COMMAND_LINE
+        )
+
+    try:
+        staff = asyncio.run(_maintain(settings, task))
+    except ApiError as refused:
+        print(f"create-admin: {refused.message}", file=sys.stderr)
+        return 1
+    logger.info("create-admin: admin account %s created", staff.username)
+    return 0
+
+
+def _ask_password() -> str | None:
+    first = getpass.getpass("新管理员的密码（至少 10 个字符）: ")
+    return first if getpass.getpass("再输一遍: ") == first else None
 
 
 async def _maintain(settings: Settings, task: MaintenanceTask) -> int:

@@ -13,6 +13,7 @@ from backend.api import setup_routes
 from backend.api.common import INBOX, NOTIFICATIONS, OPENAPI_SPEC, SETTINGS, STORE
 from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
+from backend.console.app import mount_console
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.inbox.operations import Inbox
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, clock: Clock = utc_now) -> web.Application
     app[OPENAPI_SPEC] = OPENAPI_PATH.read_bytes()
     app.cleanup_ctx.append(_database(clock))
     setup_routes(app)
+    mount_console(app)
     return app
 
 

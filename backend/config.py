@@ -9,7 +9,10 @@ Tunables: STORE_DB_POOL_SIZE and STORE_DB_TIMEOUT_SECONDS (connections to Postgr
 how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling, see
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
 STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
-STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py).
+STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py);
+STORE_CONSOLE_* and STORE_LOGIN_* (the staff console's sessions and login throttling, see
+backend/console/); STORE_RASA_URL and RASA_API_TOKEN (the console reads conversations from
+the Rasa server's HTTP API).
 """
 
 from __future__ import annotations
@@ -51,6 +54,16 @@ class Settings:
     proof_backoff_max_seconds: int = 900
     retention_days: int | None = None
     shutdown_seconds: float = 5.0
+    # A console session ends after this long without a request; cookies get `Secure`
+    # when the console is served over TLS (behind the reverse proxy).
+    console_idle_minutes: int = 30
+    console_secure_cookies: bool = False
+    login_max_failures: int = 5
+    login_window_seconds: int = 900
+    login_backoff_base_seconds: int = 30
+    login_backoff_max_seconds: int = 900
+    rasa_url: str | None = None
+    rasa_token: str | None = field(default=None, repr=False)
     # A failed delivery is tried again after base * 2^(attempts - 1) seconds, at most
     # max; a notice is dead after max_attempts failures or max_age_days. A resident who
     # cannot be reached now (WeChat's 48-hour window, a closed widget) is looked for
@@ -91,6 +104,24 @@ class Settings:
             ),
             retention_days=_optional_int(env, "STORE_RETENTION_DAYS", minimum=1),
             shutdown_seconds=_int(env, "STORE_SHUTDOWN_SECONDS", 5, minimum=1),
+            console_idle_minutes=_int(
+                env, "STORE_CONSOLE_IDLE_MINUTES", cls.console_idle_minutes, minimum=1
+            ),
+            console_secure_cookies=env.get("STORE_CONSOLE_SECURE_COOKIES", "").strip() == "1",
+            login_max_failures=_int(
+                env, "STORE_LOGIN_MAX_FAILURES", cls.login_max_failures, minimum=1
+            ),
+            login_window_seconds=_int(
+                env, "STORE_LOGIN_WINDOW_SECONDS", cls.login_window_seconds, minimum=1
+            ),
+            login_backoff_base_seconds=_int(
+                env, "STORE_LOGIN_BACKOFF_BASE_SECONDS", cls.login_backoff_base_seconds, minimum=1
+            ),
+            login_backoff_max_seconds=_int(
+                env, "STORE_LOGIN_BACKOFF_MAX_SECONDS", cls.login_backoff_max_seconds, minimum=1
+            ),
+            rasa_url=env.get("STORE_RASA_URL", "").strip() or None,
+            rasa_token=env.get("RASA_API_TOKEN", "").strip() or None,
             notice_max_attempts=_int(
                 env, "STORE_NOTICE_MAX_ATTEMPTS", cls.notice_max_attempts, minimum=1
             ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
+from backend.console.roles import ROLES
 from backend.contract import CAPTURE_REASONS, SERVICE_TYPES
 from backend.inbox.states import INBOX_GROUP_STATES
 from backend.lifecycle import STATUSES
@@ -232,6 +234,46 @@ class InboxItem(Base):
     group = relationship("InboxGroup")
 
     __table_args__ = (CheckConstraint(_in("reason", CAPTURE_REASONS), name="reason"),)
+
+
+class StaffAccount(Base):
+    """A console login. `township` limits a staff member to one of the district's units
+    (their applications, residents and questions); null means the whole district."""
+
+    __tablename__ = "staff_accounts"
+
+    id = Column(Integer, primary_key=True)
+    username = Column(String(64), nullable=False, unique=True)
+    display_name = Column(String(64), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    role = Column(String(16), nullable=False)
+    township = Column(String(50), nullable=True)
+    active = Column(Boolean, nullable=False, default=True)
+    # Raised on logout, password change and deactivation: every session issued before
+    # carries the old value and is refused, on every instance of the store.
+    session_epoch = Column(Integer, nullable=False, default=0)
+    created_at = Column(UTCDateTime, nullable=False)
+    last_login_at = Column(UTCDateTime, nullable=True)
+
+    __table_args__ = (CheckConstraint(_in("role", ROLES), name="role"),)
+
+
+class AuditEntry(Base):
+    """Who did what in the console, including every view of unmasked personal data."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime, nullable=False, index=True)
+    account_id = Column(Integer, ForeignKey("staff_accounts.id"), nullable=True, index=True)
+    # The name at the time, kept if the account is renamed; for failed logins, the
+    # name that was tried.
+    username = Column(String(64), nullable=False)
+    action = Column(String(64), nullable=False, index=True)
+    target = Column(String(100), nullable=True)
+    reason = Column(String(200), nullable=True)
+    # A pseudonym of the client's address (personaldata.masks.pseudonym), not the address.
+    client = Column(String(32), nullable=True)
 
 
 class Notification(Base):

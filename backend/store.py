@@ -127,6 +127,15 @@ class Store:
         self._throttle = ThrottlePolicy.from_settings(settings)
         self._clock = clock
 
+    @property
+    def sessions(self) -> Callable[[], AsyncSession]:
+        """The database sessions, for the console's services beside the store."""
+        return self._sessions
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def today(self) -> date:
         """The local day in 大安区 by the store's clock (ages are counted on it)."""
         return local_day(self._clock())

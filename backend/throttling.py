@@ -64,6 +64,17 @@ class ThrottlePolicy:
             backoff_max=timedelta(seconds=settings.proof_backoff_max_seconds),
         )
 
+    @classmethod
+    def for_logins(cls, settings: Settings) -> ThrottlePolicy:
+        """Console logins (backend/console/accounts.py): per account name and per client,
+        with the same backoff that never locks anyone out for good."""
+        return cls(
+            max_failures=settings.login_max_failures,
+            window=timedelta(seconds=settings.login_window_seconds),
+            backoff_base=timedelta(seconds=settings.login_backoff_base_seconds),
+            backoff_max=timedelta(seconds=settings.login_backoff_max_seconds),
+        )
+
     def caller_retry_after(self, failures: Sequence[datetime], now: datetime) -> int:
         """Seconds the caller must wait, given its other failures in the window (oldest
         first); 0 if it may try now."""

@@ -19,6 +19,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PUBLIC_PATHS = frozenset({"/health", "/openapi.yaml", "/demo/"})
 STAFF_PREFIX = "/staff/"
+# The console signs staff in with its own sessions (backend/console/security.py).
+CONSOLE_PREFIX = "/console/"
 
 _HTTP_CODES = {
     404: ("not_found", "没有这个接口"),
@@ -69,7 +71,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if resource is None:
         return await handler(request)  # unmatched: the router's 404/405, nothing to protect
     path = resource.canonical
-    if path in PUBLIC_PATHS:
+    if path in PUBLIC_PATHS or path.startswith(CONSOLE_PREFIX):
         return await handler(request)
     settings = request.app[SETTINGS]
     expected = settings.staff_token if path.startswith(STAFF_PREFIX) else settings.service_token

@@ -15,12 +15,14 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.console.audit import Actor, add_entry
 from backend.crypto import FieldCipher
 from backend.errors import ApiError
 from backend.inbox.grouping import shingles, similar
 from backend.inbox.requests import Capture, Guess
-from backend.inbox.states import OPEN
+from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, OPEN, REPLIED
 from backend.models import InboxGroup, InboxItem, InboxShingle
+from backend.notifications import enqueue
 from backend.tracking import CHINA_TZ, local_day
 
 Clock = Callable[[], datetime]
@@ -29,6 +31,7 @@ Clock = Callable[[], datetime]
 # and a question rarely shares many with more than a few groups.
 CANDIDATE_GROUPS = 20
 SHINGLE_HASH_LENGTH = 16
+STAFF_REPLY = "staff_reply"  # the notification kind of a staff answer
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,27 @@ class InboxFilters:
     state: str | None = OPEN
     since: date | None = None
     until: date | None = None
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What a staff member did with a group: the new state and what goes with it."""
+
+    state: str
+    township: str | None = None
+    label: str | None = None
+    reply: str | None = None
+    draft: dict[str, str] | None = None
+    dismiss_reason: str | None = None
+
+
+# The audit action of each way of handling a group.
+HANDLING_AUDIT = {
+    REPLIED: "inbox_reply",
+    ASSIGNED: "inbox_assign",
+    DRAFTED: "inbox_draft",
+    DISMISSED: "inbox_dismiss",
+}
 
 
 @dataclass(frozen=True)
@@ -162,44 +186,61 @@ class Inbox:
             raise not_found()
         return item
 
-    async def handle(
-        self,
-        group_id: int,
-        state: str,
-        staff: str,
-        *,
-        label: str | None = None,
-        reply: str | None = None,
-        draft: dict[str, str] | None = None,
-        dismiss_reason: str | None = None,
-    ) -> InboxGroup:
-        """Record how staff handled an open group; a group is handled once."""
+    async def handle(self, group_id: int, handling: Handling, who: Actor) -> InboxGroup:
+        """Record how staff handled an open group, with its audit entry; a reply is
+        queued for every resident of the group (of the staff member's township when
+        limited) in the same transaction. A group is handled once."""
+        now = self._clock()
         async with self._sessions() as session, session.begin():
             group = await session.get(InboxGroup, group_id, with_for_update=True)
             if group is None:
                 raise not_found()
             if group.state != OPEN:
                 raise ApiError(409, "already_handled", "这组问题已经有人处理过了，请刷新")
-            group.state = state
-            group.label = label
-            group.reply_enc = None if reply is None else self._cipher.encrypt(reply)
-            group.draft = None if draft is None else json.dumps(draft, ensure_ascii=False)
-            group.dismiss_reason = dismiss_reason
-            group.handled_by = staff
-            group.handled_at = self._clock()
+            if handling.reply is not None:
+                residents = await session.scalars(
+                    self._residents(group_id, handling.township).with_only_columns(
+                        InboxItem.conversation_id
+                    )
+                )
+                for conversation in residents.all():
+                    await enqueue(
+                        session,
+                        self._cipher,
+                        conversation_id=conversation,
+                        kind=STAFF_REPLY,
+                        text=handling.reply,
+                        now=now,
+                    )
+                group.reply_enc = self._cipher.encrypt(handling.reply)
+            group.state = handling.state
+            group.label = handling.label
+            group.draft = (
+                None if handling.draft is None else json.dumps(handling.draft, ensure_ascii=False)
+            )
+            group.dismiss_reason = handling.dismiss_reason
+            group.handled_by = who.username
+            group.handled_at = now
+            add_entry(
+                session,
+                who,
+                HANDLING_AUDIT[handling.state],
+                now,
+                target=f"inbox_group:{group_id}",
+                reason=handling.label or handling.dismiss_reason,
+            )
             return group
 
-    async def conversations(self, group_id: int, township: str | None) -> list[tuple[str, str]]:
-        """(channel, conversation id) of every resident of the group's unresolved items."""
+    @staticmethod
+    def _residents(group_id: int, township: str | None) -> Select:
         query = (
-            select(InboxItem.channel, InboxItem.conversation_id)
+            select(InboxItem)
             .where(InboxItem.group_id == group_id, InboxItem.resolved_label.is_(None))
             .distinct()
         )
         if township is not None:
             query = query.where(InboxItem.township == township)
-        async with self._sessions() as session:
-            return [(row.channel, row.conversation_id) for row in await session.execute(query)]
+        return query
 
     async def per_day(self, filters: InboxFilters, days: int) -> list[tuple[date, int]]:
         """Unresolved questions per local day over the last `days` days, oldest first."""

@@ -45,6 +45,9 @@ DETAILS = {
 
 # Emptied before each test, children first.
 TABLES = (
+    "audit_log",
+    "staff_accounts",
+    "notifications",
     "inbox_items",
     "inbox_shingles",
     "inbox_groups",

@@ -1,0 +1,1 @@
+"""The staff console: a web application served by the status store (Chinese UI)."""
