@@ -1,0 +1,216 @@
+"""The inbox as staff use it: grouped questions, township limits, handling, unmasking."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from typing import Any
+
+from aiohttp.test_utils import TestClient
+from console_helpers import log_in, make_account, post_form
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from store_helpers import SERVICE_HEADERS, capture_body
+
+ID_NUMBER = "510304195503120042"
+PHONE = "13812345678"
+
+
+async def capture(client: TestClient, question: str, **overrides: Any) -> int:
+    response = await client.post(
+        "/inbox/items", json=capture_body(question, **overrides), headers=SERVICE_HEADERS
+    )
+    assert response.status == 201
+    return (await response.json())["group_id"]
+
+
+def rows(raw_db: Engine, query: str, **params: Any) -> list[Any]:
+    with raw_db.connect() as connection:
+        return connection.execute(text(query), params).all()
+
+
+async def test_the_same_question_asked_many_ways_is_one_row_with_its_count(
+    client: TestClient,
+) -> None:
+    for number, wording in enumerate(["低保咋个申请嘛", "低保咋个申请？", "低保 咋个申请哦"] * 2):
+        await capture(client, wording, conversation_id=f"rest:default:r{number}")
+    await capture(client, "我家猫跑了咋个办")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = await (await client.get("/console/inbox")).text()
+    assert "共 2 组问题" in page
+    assert re.search(r'class="num">6<', page)
+    assert re.search(r'class="num">1<', page)
+
+
+async def test_personal_data_is_masked_in_the_listing_and_the_group(client: TestClient) -> None:
+    group = await capture(client, f"我身份证{ID_NUMBER} 电话{PHONE} 查不到")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    for path in ("/console/inbox", f"/console/inbox/{group}"):
+        page = await (await client.get(path)).text()
+        assert ID_NUMBER not in page and PHONE not in page, path
+        assert "5103**********0042" in page and "138****5678" in page, path
+
+
+async def test_unmasking_needs_a_reason_and_is_logged(client: TestClient, raw_db: Engine) -> None:
+    group = await capture(client, f"我身份证{ID_NUMBER}查不到")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    (item_id,) = rows(raw_db, "SELECT id FROM inbox_items")[0]
+    path = f"/console/inbox/items/{item_id}/unmask"
+    page = f"/console/inbox/{group}"
+    assert (await post_form(client, path, page, reason="")).status == 400
+    shown = await post_form(client, path, page, reason="回电核实")
+    assert shown.status == 200
+    assert ID_NUMBER in await shown.text()
+    logged = rows(raw_db, "SELECT username, target, reason FROM audit_log WHERE action='unmask'")
+    assert logged == [("wang", f"inbox_item:{item_id}", "回电核实")]
+
+
+async def test_staff_limited_to_a_township_see_only_its_questions(
+    client: TestClient, raw_db: Engine
+) -> None:
+    ours = await capture(client, "牛佛的低保咋个申请", township="牛佛镇")
+    theirs = await capture(client, "何市的危房改造补好多钱", township="何市镇")
+    await make_account(client, "niufo", township="牛佛镇")
+    await log_in(client, "niufo")
+    listing = await (await client.get("/console/inbox?township=何市镇")).text()
+    assert "牛佛的低保" in listing and "何市的危房" not in listing
+    assert (await client.get(f"/console/inbox/{ours}")).status == 200
+    assert (await client.get(f"/console/inbox/{theirs}")).status == 404
+    (their_item,) = rows(raw_db, "SELECT id FROM inbox_items WHERE township='何市镇'")[0]
+    unmask = await post_form(
+        client, f"/console/inbox/items/{their_item}/unmask", "/console/inbox", reason="好奇"
+    )
+    assert unmask.status == 404
+    dismiss = await post_form(
+        client, f"/console/inbox/{theirs}", "/console/inbox", action="dismiss", reason="x"
+    )
+    assert dismiss.status == 404
+    export = await (await client.get("/console/inbox.csv")).text()
+    assert "牛佛的低保" in export and "何市的危房" not in export
+
+
+async def test_a_reply_is_queued_for_every_resident_of_the_group_once(
+    client: TestClient, raw_db: Engine
+) -> None:
+    for resident in ("a", "b", "b"):
+        group = await capture(
+            client, "养老保险断交了咋个补", conversation_id=f"rest:default:{resident}"
+        )
+    await capture(
+        client, "养老保险断交了咋个补", conversation_id="wechat:openid-c", channel="wechat"
+    )
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    reply = "断交的可以到户籍所在乡镇便民服务中心咨询补缴，带身份证。"
+    response = await post_form(client, page, page, action="reply", reply=reply)
+    assert response.status == 303
+    notices = rows(
+        raw_db, "SELECT conversation_id, kind FROM notifications ORDER BY conversation_id"
+    )
+    assert notices == [
+        ("rest:default:a", "staff_reply"),
+        ("rest:default:b", "staff_reply"),
+        ("wechat:openid-c", "staff_reply"),
+    ]
+    shown = await (await client.get(page)).text()
+    assert "已回复" in shown and reply in shown
+    assert rows(raw_db, "SELECT username, target FROM audit_log WHERE action='inbox_reply'") == [
+        ("wang", f"inbox_group:{group}")
+    ]
+
+
+async def test_a_group_is_handled_once(client: TestClient) -> None:
+    group = await capture(client, "测试测试")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    first = await post_form(client, page, page, action="dismiss", reason="测试消息")
+    second = await post_form(client, page, page, action="assign", label="greet")
+    assert first.status == 303
+    assert second.status == 409
+    assert "已经有人处理过了" in await second.text()
+
+
+async def test_assigning_takes_only_a_label_the_assistant_knows(
+    client: TestClient, raw_db: Engine
+) -> None:
+    group = await capture(client, "低保那个咋整")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    assert (
+        await post_form(client, page, page, action="assign", label="faq/nonsense")
+    ).status == 400
+    ok = await post_form(client, page, page, action="assign", label="faq/subsistence_process")
+    assert ok.status == 303
+    assert rows(raw_db, "SELECT state, label FROM inbox_groups") == [
+        ("assigned", "faq/subsistence_process")
+    ]
+
+
+async def test_a_drafted_faq_needs_an_answer_source_and_review_date(
+    client: TestClient, raw_db: Engine
+) -> None:
+    group = await capture(client, "养老金资格认证咋个弄")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    draft = {
+        "action": "draft",
+        "topic": "pension_certification",
+        "title": "养老金资格认证咋个弄",
+        "answer": "用国家社会保险公共服务平台或“四川e社保”刷脸认证，也可到乡镇便民服务中心办。",
+        "source": "人社部 社会保险待遇资格认证经办规程",
+        "reviewed": "2026-11-30",
+    }
+    for broken in (
+        {"source": ""},
+        {"answer": "长" * 201},
+        {"reviewed": "2999-01-01"},
+        {"topic": "Bad Topic"},
+        {"topic": "subsistence_process"},  # exists already
+    ):
+        response = await post_form(client, page, page, **{**draft, **broken})
+        assert response.status == 400, broken
+    assert (await post_form(client, page, page, **draft)).status == 303
+    ((state, label, stored),) = rows(raw_db, "SELECT state, label, draft FROM inbox_groups")
+    assert (state, label) == ("drafted", "faq/pension_certification")
+    assert "人社部" in stored
+
+
+async def test_the_export_is_masked_logged_and_safe_for_spreadsheets(
+    client: TestClient, raw_db: Engine
+) -> None:
+    await capture(client, f'=HYPERLINK("x") 我电话{PHONE}')
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    response = await client.get("/console/inbox.csv")
+    assert response.headers["Content-Type"].startswith("text/csv")
+    body = (await response.read()).decode("utf-8-sig")
+    header, row = list(csv.reader(io.StringIO(body)))
+    assert header[1] == "问题（已遮盖）"
+    assert row[1].startswith("'=") and PHONE not in row[1]
+    assert rows(raw_db, "SELECT username FROM audit_log WHERE action='export'") == [("wang",)]
+
+
+async def test_the_chart_and_missed_topics_count_the_unanswered(client: TestClient) -> None:
+    await capture(
+        client, "低保咋个申请", topics=[{"name": "faq/subsistence_process", "confidence": 0.3}]
+    )
+    await capture(
+        client, "老年证在哪办", topics=[{"name": "faq/subsistence_process", "confidence": 0.2}]
+    )
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = await (await client.get("/console/inbox")).text()
+    data = re.search(r'id="per-day-data">(.*?)</script>', page).group(1)
+    assert (
+        '"counts"' in data
+        and sum(int(n) for n in re.findall(r"\d+", data.split('"counts"')[1])) == 2
+    )
+    assert re.search(r"低保申请流程.*?<b>2</b>", page, re.S)
