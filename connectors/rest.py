@@ -81,6 +81,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import guarded
+from connectors.notices import NoticeSource
 from connectors.options import closed_on_stop, option_memory, redis_url
 from connectors.state import ChannelState, MemoryState, RedisState
 
@@ -283,6 +284,12 @@ class RestInput(InputChannel):
     def __init__(self, access: Access) -> None:
         self.access = access
         self.options = option_memory(self.name())
+        self._notices: NoticeSource | None = None
+
+    def attach_notices(self, source: NoticeSource) -> None:
+        """Staff notices: a request/response channel can only give them in the reply to
+        the resident's next message, before the assistant's answer."""
+        self._notices = source
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         handle = guarded(on_new_message, self.options)
@@ -315,14 +322,18 @@ class RestInput(InputChannel):
         sender: str,
         text: str,
     ) -> list[dict[str, Any]]:
+        conversation = f"{caller.namespace}:{sender}"
+        notices = await self._notices.take(conversation) if self._notices is not None else []
         collector = CollectingOutputChannel()
         # No metadata: nothing a caller adds reaches the conversation.
-        message = UserMessage(
-            text, collector, f"{caller.namespace}:{sender}", input_channel=self.name()
-        )
+        message = UserMessage(text, collector, conversation, input_channel=self.name())
         try:
             await handle(message)
         except Exception:
             # The traceback only: the message may hold personal data.
             logger.exception("rest: a turn failed")
-        return [{**reply, "recipient_id": sender} for reply in collector.messages]
+        replies = [{"recipient_id": sender, "text": notice.text} for notice in notices]
+        replies += [{**reply, "recipient_id": sender} for reply in collector.messages]
+        if notices and self._notices is not None:
+            await self._notices.given(notices)
+        return replies

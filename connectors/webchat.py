@@ -59,6 +59,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import MAX_MESSAGE_CHARS, guarded
+from connectors.notices import NOT_CONNECTED, Notice, NoticeSource
 from connectors.options import OfferingOutput, closed_on_stop, option_memory
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,36 @@ class WebChatInput(socketio.SocketIOInput):
         self.allowed_origins = frozenset(allowed_origins)
         self.tokens = tokens
         self.options = option_memory(self.name())
+        self._notices: NoticeSource | None = None
         if not self.allowed_origins:
             logger.warning("webchat: no allowed_origins configured; no web page can connect")
+
+    def attach_notices(self, source: NoticeSource) -> None:
+        """Staff notices: pushed to the sessions connected to this server, and what
+        waits for a session given when it connects again."""
+        self._notices = source
+
+    def notice_reach(self) -> list[str]:
+        """The conversations with a socket connected to this server (python-socketio
+        keeps rooms per process, so each replica sees its own)."""
+        rooms = self.sio.manager.rooms.get(self.namespace or "/", {})
+        return [
+            room
+            for room, members in rooms.items()
+            if isinstance(room, str) and room.startswith("socketio:") and members
+        ]
+
+    async def push_notice(self, notice: Notice) -> str | None:
+        """Emitted like a bot reply to the session's sockets, if one is connected here."""
+        if notice.conversation_id not in self.notice_reach():
+            return NOT_CONNECTED
+        await self.sio.emit(
+            self.bot_message_evt,
+            {"text": notice.text},
+            room=notice.conversation_id,
+            namespace=self.namespace,
+        )
+        return None
 
     def origin_allowed(self, origin: str | None) -> bool:
         """Whether a page from this origin may open a socket.
@@ -237,7 +266,8 @@ class WebChatInput(socketio.SocketIOInput):
         conversation" (a request without a token) really starts a new one.
         """
         token = data.get("token") if isinstance(data, dict) else None
-        session_id = self.tokens.session_in(token) or new_session_id()
+        rejoined = self.tokens.session_in(token)
+        session_id = rejoined or new_session_id()
         room = conversation_id(session_id)
         for joined in self.sio.rooms(sid, namespace=self.namespace):
             if joined != sid:
@@ -246,6 +276,19 @@ class WebChatInput(socketio.SocketIOInput):
         await self.sio.save_session(sid, {"conversation": room}, namespace=self.namespace)
         confirmation = {"session_id": session_id, "token": self.tokens.issue(session_id)}
         await self.sio.emit("session_confirm", confirmation, room=sid, namespace=self.namespace)
+        if rejoined and self._notices is not None:
+            await self._give_waiting_notices(sid, room)
+
+    async def _give_waiting_notices(self, sid: str, room: str) -> None:
+        """What staff sent while the widget was closed, to the socket that came back."""
+        assert self._notices is not None
+        notices = await self._notices.take(room)
+        for notice in notices:
+            await self.sio.emit(
+                self.bot_message_evt, {"text": notice.text}, room=sid, namespace=self.namespace
+            )
+        if notices:
+            await self._notices.given(notices)
 
     async def handle_message(self, sid: str, data: Any) -> None:
         """A message from a socket, in the conversation of the session it holds."""

@@ -7,6 +7,7 @@ What it adds to `rasa run`:
 - ID and phone numbers are masked in every log line, Rasa's structured ones included;
 - Rasa's functions are replaced where ours are needed (`rasa_runtime.patches`);
 - conversations past their retention are deleted daily (`rasa_runtime.retention`);
+- staff notices reach residents on their channel (`rasa_runtime.notices`);
 - on SIGTERM the engine drains before the server stops (`rasa_runtime.engine`).
 """
 
@@ -28,7 +29,7 @@ from rasa.utils.log_utils import configure_structlog
 from sanic import Sanic
 
 from personaldata.logs import mask_every_record, mask_structlog_event
-from rasa_runtime import engine, patches, retention
+from rasa_runtime import engine, notices, patches, retention
 
 API_TOKEN_VARIABLE = "RASA_API_TOKEN"
 # Seconds Sanic waits for connections still open after the engine drained (idle
@@ -72,6 +73,7 @@ def configure_logging(args: argparse.Namespace) -> None:
 async def _after_start(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
     app.config.GRACEFUL_SHUTDOWN_TIMEOUT = CONNECTIONS_GRACE_SECONDS
     app.ctx.retention = asyncio.create_task(retention.run_daily(app.ctx.agent.tracker_store))
+    app.ctx.notices = notices.start(getattr(app.ctx, "input_channels", []))
 
 
 async def _before_stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
@@ -79,6 +81,8 @@ async def _before_stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
     app.ctx.retention.cancel()
     # The server still runs: replies of the turns finishing reach their channels.
     await engine.drain()
+    if app.ctx.notices is not None:
+        await app.ctx.notices.stop()
 
 
 def main(argv: list[str] | None = None) -> None:

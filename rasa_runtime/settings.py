@@ -41,3 +41,15 @@ CAPTURE_RETRY_MAX_SECONDS = float(os.environ.get("CAPTURE_RETRY_MAX_SECONDS", "6
 def capture_outbox_path(port: int) -> str:
     """The outbox file of the Rasa server listening on `port`."""
     return os.path.join(CAPTURE_OUTBOX_FOLDER, f"capture-outbox-{port}.db")
+
+# Notices for residents from the store's outbox (rasa_runtime/notices.py): how often this
+# server looks for due ones, how many it takes at a time, and how long each is leased
+# to it (another replica takes a notice over only after that: longer than a delivery).
+NOTICE_POLL_SECONDS = float(os.environ.get("NOTICE_POLL_SECONDS", "3"))
+NOTICE_BATCH = int(os.environ.get("NOTICE_BATCH", "20"))
+NOTICE_LEASE_SECONDS = int(os.environ.get("NOTICE_LEASE_SECONDS", "60"))
+# Store calls of the background delivery; the look-up made while a resident waits for
+# an answer (their message, their widget connecting) gets less, and after a failed
+# call none is made for a poll interval, so a store down costs residents nothing.
+NOTICE_STORE_TIMEOUT_SECONDS = float(os.environ.get("NOTICE_STORE_TIMEOUT_SECONDS", "5"))
+NOTICE_TAKE_TIMEOUT_SECONDS = float(os.environ.get("NOTICE_TAKE_TIMEOUT_SECONDS", "1"))

@@ -30,7 +30,12 @@ _REFRESH_POLL_INTERVAL = 0.1
 
 
 class DeliveryError(RuntimeError):
-    """The WeChat API refused or could not be reached; the caller keeps the answer."""
+    """The WeChat API refused (`errcode`) or could not be reached (no errcode); the
+    caller keeps the answer."""
+
+    def __init__(self, message: str, errcode: int | None = None) -> None:
+        super().__init__(message)
+        self.errcode = errcode
 
 
 class WeChatApi:
@@ -178,7 +183,7 @@ class WeChatClient:
             if errcode in _STALE_TOKEN_ERRORS and attempt == 0:
                 await self.tokens.invalidate(token)
                 continue
-            raise DeliveryError(f"{path}: errcode {errcode}")
+            raise DeliveryError(f"{path}: errcode {errcode}", errcode)
 
     async def close(self) -> None:
         await self._api.close()

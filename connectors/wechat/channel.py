@@ -20,6 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from connectors.guard import guarded
+from connectors.notices import Notice, NoticeSource
 from connectors.options import OfferingOutput, OptionMemory
 from connectors.state import ChannelState
 from connectors.wechat.authentication import Refused, RequestAuthenticator
@@ -99,6 +100,19 @@ class WeChatInput(InputChannel):
             settings, self._state, self.timing, self.limits, self._replies, clock
         )
         self._options = OptionMemory(self._state, ttl=self.timing.memory_ttl)
+        self._notices: NoticeSource | None = None
+
+    def attach_notices(self, source: NoticeSource) -> None:
+        """Staff notices: pushed through the customer-service API, and whatever waits
+        for a resident given in the passive reply to their next message."""
+        self._notices = source
+
+    def notice_reach(self) -> list[str] | None:
+        # Without the customer-service API only residents' messages carry notices.
+        return None if self.settings.enabled and self._delivery.can_push else []
+
+    async def push_notice(self, notice: Notice) -> str | None:
+        return await self._delivery.push_notice(notice.conversation_id, notice.text)
 
     def get_output_channel(self) -> OutputChannel | None:
         if not self.settings.enabled:
@@ -135,7 +149,10 @@ class WeChatInput(InputChannel):
                 inbound = await self._authenticator.message(request)
             except Refused as refusal:
                 return _refuse(refusal)
+            notices = await self._notices_for(inbound)
             reply = await self._reply(request, inbound, handle, deadline_at)
+            if notices and self._notices is not None:
+                await self._notices.given(notices)
             return self._respond(inbound, reply)
 
         @webhook.listener("after_server_stop")
@@ -151,6 +168,17 @@ class WeChatInput(InputChannel):
             await self._state.close()
 
         return webhook
+
+    async def _notices_for(self, inbound: Inbound) -> list[Notice]:
+        """The notices waiting for a resident whose message gets a reply, kept for that
+        reply (the outbox puts what waits before the answer)."""
+        answered = inbound.msg_type != "event" or inbound.event in ("subscribe", "scan", "click")
+        if self._notices is None or not answered:
+            return []
+        notices = await self._notices.take(inbound.conversation)
+        for notice in notices:
+            await self._delivery.keep_for_reply(inbound.conversation, notice.text)
+        return notices
 
     async def _reply(
         self, request: Request, inbound: Inbound, handle: Handler, deadline_at: float

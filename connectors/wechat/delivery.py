@@ -64,6 +64,19 @@ class Delivery:
         """Bot messages outside any request (Rasa's HTTP API, staff replies)."""
         await self._outbox.push(conversation, render(messages, self._options_hint))
 
+    @property
+    def can_push(self) -> bool:
+        """Whether messages can reach residents outside a request (customer-service API)."""
+        return self._outbox.customer_service is not None
+
+    async def push_notice(self, conversation: str, text: str) -> str | None:
+        """A staff notice now: None once sent, else why not (connectors/notices.py)."""
+        return await self._outbox.send_now(conversation, text)
+
+    async def keep_for_reply(self, conversation: str, text: str) -> None:
+        """Given in the resident's passive reply, before the answer to their message."""
+        await self._outbox.keep(conversation, text)
+
     async def drain(self) -> None:
         """Waits until every answer in progress in this process has gone out."""
         await self._dispatcher.drain()

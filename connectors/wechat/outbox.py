@@ -2,12 +2,15 @@
 
 Answers that could not go out as a passive reply wait here, per conversation, until
 the customer-service API takes them or the resident's next message carries them.
+Staff notices are sent through the same API but never kept here when it refuses: they
+wait in the store's outbox, which gives them with the resident's next message.
 """
 
 from __future__ import annotations
 
 import logging
 
+from connectors.notices import CHANNEL_UNAVAILABLE, REJECTED, WINDOW_CLOSED
 from connectors.state import ChannelState
 from connectors.wechat.api_client import DeliveryError, WeChatClient
 from connectors.wechat.identity import for_log, openid_of
@@ -15,6 +18,13 @@ from connectors.wechat.render import fit
 from connectors.wechat.settings import Limits, Timing
 
 logger = logging.getLogger(__name__)
+
+# The resident has to write again before the platform takes another message: 45015 (48
+# hours since their last message), 45047 (too many messages since it).
+_OUT_OF_WINDOW = {45015, 45047}
+# Refusals no retry changes: the OpenID is no follower's (40003, 43004), the account
+# may not send customer-service messages (48001).
+_REFUSED = {40003, 43004, 48001}
 
 
 class Outbox:
@@ -68,6 +78,30 @@ class Outbox:
                 if rest:
                     await self._keep(conversation, rest)
                 return
+        await self._keep(conversation, text)
+
+    async def send_now(self, conversation: str, text: str) -> str | None:
+        """Sends through the customer-service API now, keeping nothing when it fails:
+        None once sent, else why not (connectors/notices.py)."""
+        openid = openid_of(conversation)
+        if openid is None:
+            return REJECTED
+        if self.customer_service is None:
+            return WINDOW_CLOSED  # only the resident's next message can carry it
+        head, rest = fit(text, self._max_reply_bytes, self._more_hint)
+        try:
+            await self.customer_service.send_text(openid, head)
+        except DeliveryError as error:
+            logger.warning("WeChat notice to %s not sent: %s", for_log(conversation), error)
+            if error.errcode in _OUT_OF_WINDOW:
+                return WINDOW_CLOSED
+            return REJECTED if error.errcode in _REFUSED else CHANNEL_UNAVAILABLE
+        if rest:
+            await self._keep(conversation, rest)
+        return None
+
+    async def keep(self, conversation: str, text: str) -> None:
+        """For the resident's next passive reply, before its answer."""
         await self._keep(conversation, text)
 
     async def forget(self, conversation: str) -> None:
