@@ -7,6 +7,7 @@ and lose none. Rasa is the recording stand-in: the notices are the channels' wor
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -328,3 +329,28 @@ async def test_the_worker_started_with_the_server_delivers_by_itself(
 def test_without_the_store_token_notices_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(notices.TOKEN_VARIABLE, raising=False)
     assert notices.start([make_channel()]) is None
+
+
+async def test_two_replicas_never_deliver_the_same_notice(
+    store: StoreProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches: the two replicas' rounds interleave.
+    monkeypatch.setattr(settings, "NOTICE_BATCH", 3)
+    residents = [new_openid() for _ in range(12)]
+    token = store.stack.env["STORE_SERVICE_TOKEN"]
+    async with wechat_api() as (api, base):
+        # Each replica with its own channel and state, as two processes have.
+        replicas = [
+            NoticeWorker(NoticeStore(store.url, token, name), WORDS, [make_channel(api_base=base)])
+            for name in ("replica-a", "replica-b")
+        ]
+        for openid in residents:
+            await add(store, conversation_id(openid), REPLY)
+        try:
+            rounds = await asyncio.gather(*(replica.deliver_due() for replica in replicas))
+            while sum(rounds):
+                rounds = await asyncio.gather(*(replica.deliver_due() for replica in replicas))
+        finally:
+            for replica in replicas:
+                await replica.close()
+    assert sorted(sent["touser"] for sent in api.sent) == sorted(residents)
