@@ -192,11 +192,17 @@ class Notifications:
         two claims at once.
         """
         now = self._clock()
+        if claim.conversation_ids is not None and not await self._any_pending(claim):
+            # The look-up made on every resident's message usually finds nothing: it
+            # then only reads, and never waits for SQLite's write lock.
+            return []
         async with self._sessions() as session, session.begin():
-            await self._bury_old(session, now)
+            if claim.conversation_ids is None:
+                await self._bury_old(session, now)
             claimable = [
                 Notification.state == PENDING,
                 Notification.channel.in_(claim.channels),
+                Notification.created_at > now - self._policy.max_age,
                 or_(Notification.claimed_until.is_(None), Notification.claimed_until <= now),
             ]
             if claim.conversation_ids is None:
@@ -266,6 +272,18 @@ class Notifications:
                 notice.state = DEAD
             notice.next_attempt_at = now + max(wait, self._policy.backoff(notice.attempts))
             return notice
+
+    async def _any_pending(self, claim: Claim) -> bool:
+        async with self._sessions() as session:
+            found = await session.scalar(
+                select(Notification.id)
+                .where(
+                    Notification.conversation_id.in_(claim.conversation_ids or ()),
+                    Notification.state == PENDING,
+                )
+                .limit(1)
+            )
+        return found is not None
 
     async def _bury_old(self, session: AsyncSession, now: datetime) -> None:
         """Notices nobody could deliver in `max_age` are dead: what they said is stale."""

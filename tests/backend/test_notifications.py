@@ -200,7 +200,7 @@ async def test_a_resident_out_of_reach_is_waited_for_without_counting_attempts(
 
 
 async def test_a_notice_nobody_could_deliver_for_days_is_dead(
-    outbox: TestClient, clock: FakeClock
+    outbox: TestClient, clock: FakeClock, raw_db: Engine
 ) -> None:
     old = await add(outbox)
     clock.advance(86400)
@@ -209,6 +209,19 @@ async def test_a_notice_nobody_could_deliver_for_days_is_dead(
     assert await claimed_ids(outbox, conversation_ids=[RESIDENT]) == [young]
     status, body = await report(outbox, old, "failed", error="rejected")
     assert (status, body["error"]) == (409, "not_claimed")
+    # The background claim marks it dead.
+    assert await claimed_ids(outbox, "rasa-b") == []
+    with raw_db.connect() as connection:
+        states = dict(connection.execute(text("SELECT id, state FROM notifications")).all())
+    assert states == {old: "dead", young: "pending"}
+
+
+async def test_a_look_up_for_another_conversation_leaves_the_notice_to_others(
+    outbox: TestClient,
+) -> None:
+    notice = await add(outbox)
+    assert await claimed_ids(outbox, conversation_ids=["rest:someone-else"]) == []
+    assert await claimed_ids(outbox) == [notice]
 
 
 async def test_claims_pick_their_channels_and_conversations_oldest_first(
