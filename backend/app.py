@@ -10,12 +10,14 @@ from pathlib import Path
 from aiohttp import web
 
 from backend.api import setup_routes
-from backend.api.common import INBOX, NOTIFICATIONS, OPENAPI_SPEC, SETTINGS, STORE
+from backend.api.common import HANDOFFS, INBOX, NOTIFICATIONS, OPENAPI_SPEC, SETTINGS, STORE
 from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
 from backend.console.app import mount_console
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
+from backend.handoff.calendar import OfficeHours, parse_periods
+from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
 from backend.notifications import DeliveryPolicy, Notifications
 from backend.store import Clock, Store, utc_now
@@ -39,6 +41,8 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         sessions = session_factory(engine)
         app[STORE] = Store(sessions, cipher, settings, clock)
         app[INBOX] = Inbox(sessions, cipher, clock)
+        hours = OfficeHours(parse_periods(settings.office_hours))
+        app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock)
         app[NOTIFICATIONS] = Notifications(
             sessions, cipher, DeliveryPolicy.from_settings(settings), clock
         )

@@ -10,7 +10,9 @@ how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
 STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
 STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py);
-STORE_CONSOLE_* and STORE_LOGIN_* (the staff console's sessions and login throttling, see
+STORE_OFFICE_HOURS (when staff answer
+handoffs, on China's working days: backend/handoff/calendar.py); STORE_CONSOLE_* and
+STORE_LOGIN_* (the staff console's sessions and login throttling, see
 backend/console/); STORE_RASA_URL and RASA_API_TOKEN (the console reads conversations from
 the Rasa server's HTTP API).
 """
@@ -24,6 +26,8 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 from sqlalchemy.engine import make_url
+
+from backend.handoff.calendar import parse_periods
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_DATABASE_URL = "sqlite:///var/store.db"
@@ -63,6 +67,8 @@ class Settings:
     login_backoff_base_seconds: int = 30
     login_backoff_max_seconds: int = 900
     rasa_url: str | None = None
+    # When staff answer handoffs (backend/handoff/calendar.py), on China's working days.
+    office_hours: str = "09:00-12:00,14:00-17:30"
     rasa_token: str | None = field(default=None, repr=False)
     # A failed delivery is tried again after base * 2^(attempts - 1) seconds, at most
     # max; a notice is dead after max_attempts failures or max_age_days. A resident who
@@ -121,6 +127,7 @@ class Settings:
                 env, "STORE_LOGIN_BACKOFF_MAX_SECONDS", cls.login_backoff_max_seconds, minimum=1
             ),
             rasa_url=env.get("STORE_RASA_URL", "").strip() or None,
+            office_hours=_office_hours(env),
             rasa_token=env.get("RASA_API_TOKEN", "").strip() or None,
             notice_max_attempts=_int(
                 env, "STORE_NOTICE_MAX_ATTEMPTS", cls.notice_max_attempts, minimum=1
@@ -164,6 +171,15 @@ def database_url_from_env(environ: Mapping[str, str] | None = None) -> str:
     if backend not in ("postgresql", "postgres"):
         raise ConfigError("DATABASE_URL must be a sqlite:/// or postgresql:// URL")
     return raw
+
+
+def _office_hours(env: Mapping[str, str]) -> str:
+    value = env.get("STORE_OFFICE_HOURS", "").strip() or Settings.office_hours
+    try:
+        parse_periods(value)
+    except ValueError as exc:
+        raise ConfigError(f"STORE_OFFICE_HOURS: {exc}") from exc
+    return value
 
 
 def _secret(env: Mapping[str, str], name: str) -> str:

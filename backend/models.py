@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
@@ -27,6 +28,8 @@ from sqlalchemy.types import TypeDecorator
 
 from backend.console.roles import ROLES
 from backend.contract import CAPTURE_REASONS, SERVICE_TYPES
+from backend.handoff.states import HANDOFF_STATES
+from backend.handoff.states import REASONS as HANDOFF_REASONS
 from backend.inbox.states import INBOX_GROUP_STATES
 from backend.lifecycle import STATUSES
 from backend.notification_states import CHANNELS as NOTIFICATION_CHANNELS
@@ -308,3 +311,57 @@ class Notification(Base):
             "ix_notifications_state_channel_next_attempt_at", "state", "channel", "next_attempt_at"
         ),
     )
+
+
+class Handoff(Base):
+    """A resident's request for a person, from the queue to the hand-back.
+
+    At most one is open per conversation (a partial unique index), so that every replica
+    of the assistant routes a resident's message the same way.
+    """
+
+    __tablename__ = "handoffs"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    township = Column(String(50), nullable=True)
+    reason = Column(String(16), nullable=False)
+    state = Column(String(16), nullable=False, index=True)
+    requested_at = Column(UTCDateTime, nullable=False)
+    taken_at = Column(UTCDateTime, nullable=True)
+    taken_by = Column(Integer, ForeignKey("staff_accounts.id"), nullable=True)
+    # Forwarded to one colleague: only they (and admins) take it from the queue.
+    forwarded_to = Column(Integer, ForeignKey("staff_accounts.id"), nullable=True)
+    closed_at = Column(UTCDateTime, nullable=True)
+
+    messages = relationship(
+        "HandoffMessage", order_by="HandoffMessage.id", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        CheckConstraint(_in("state", HANDOFF_STATES), name="state"),
+        CheckConstraint(_in("reason", HANDOFF_REASONS), name="reason"),
+        Index(
+            "uq_handoffs_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text("state != 'closed'"),
+            postgresql_where=text("state != 'closed'"),
+        ),
+    )
+
+
+class HandoffMessage(Base):
+    """What the resident and staff said to each other during a handoff."""
+
+    __tablename__ = "handoff_messages"
+
+    id = Column(Integer, primary_key=True)
+    handoff_id = Column(
+        Integer, ForeignKey("handoffs.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    sender = Column(String(16), nullable=False)
+    staff_name = Column(String(64), nullable=True)
+    text_enc = Column(Text, nullable=False)
+    at = Column(UTCDateTime, nullable=False)

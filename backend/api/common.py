@@ -11,6 +11,7 @@ from aiohttp import web
 from backend.api.body import parse_json_body
 from backend.config import Settings
 from backend.errors import ApiError
+from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
 from backend.notifications import Notifications
 from backend.store import Store
@@ -19,6 +20,7 @@ from backend.tracking import normalize_tracking_number
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 INBOX = web.AppKey("inbox", Inbox)
+HANDOFFS = web.AppKey("handoffs", Handoffs)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 OPENAPI_SPEC = web.AppKey("openapi_spec", bytes)
 

@@ -18,4 +18,40 @@ function drawPerDay() {
   window.addEventListener("resize", () => chart.resize());
 }
 
-document.addEventListener("DOMContentLoaded", drawPerDay);
+// The handoff conversation: new messages appear without reloading; a change of state
+// (taken by someone, handed back) reloads the page so its actions match.
+function followConversation() {
+  const list = document.getElementById("handoff-messages");
+  if (!list) return;
+  const poll = async () => {
+    try {
+      const response = await fetch(`${list.dataset.url}?after=${list.dataset.after}`, {
+        credentials: "same-origin",
+      });
+      if (!response.ok) return;
+      const data = await response.json();
+      if (data.state !== list.dataset.state) {
+        window.location.reload();
+        return;
+      }
+      for (const message of data.messages) {
+        document.getElementById("no-messages")?.remove();
+        const item = document.createElement("li");
+        item.className = message.from_resident ? "resident" : "bot";
+        const who = document.createElement("span");
+        who.textContent = message.from_resident ? "居民" : message.staff_name;
+        item.append(who, document.createTextNode(message.text));
+        list.append(item);
+        list.dataset.after = String(message.id);
+      }
+    } catch (error) {
+      // Offline for a moment: the next poll catches up.
+    }
+  };
+  window.setInterval(poll, 3000);
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  drawPerDay();
+  followConversation();
+});

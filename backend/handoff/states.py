@@ -1,0 +1,39 @@
+"""Where a handoff stands.
+
+- `waiting`: in the queue during office hours; the assistant keeps answering meanwhile.
+- `awaiting_message`: outside office hours, the resident was asked to leave a message;
+  their next message is it.
+- `message_left`: the message is waiting for staff; the assistant keeps answering.
+- `active`: a staff member has the conversation; the assistant is silent for it and the
+  resident's messages go to that staff member.
+- `closed`: handed back (or cancelled); the assistant answers again.
+"""
+
+from __future__ import annotations
+
+WAITING = "waiting"
+AWAITING_MESSAGE = "awaiting_message"
+MESSAGE_LEFT = "message_left"
+ACTIVE = "active"
+CLOSED = "closed"
+
+HANDOFF_STATES: tuple[str, ...] = (WAITING, AWAITING_MESSAGE, MESSAGE_LEFT, ACTIVE, CLOSED)
+OPEN_STATES: tuple[str, ...] = (WAITING, AWAITING_MESSAGE, MESSAGE_LEFT, ACTIVE)
+# In the staff queue, oldest first.
+QUEUED_STATES: tuple[str, ...] = (WAITING, MESSAGE_LEFT)
+# The resident's messages go to staff, not to the assistant.
+ROUTED_TO_STAFF: tuple[str, ...] = (AWAITING_MESSAGE, ACTIVE)
+
+STATE_LABELS = {
+    WAITING: "排队中",
+    AWAITING_MESSAGE: "等居民留言",
+    MESSAGE_LEFT: "已留言",
+    ACTIVE: "人工处理中",
+    CLOSED: "已结束",
+}
+
+REASONS: tuple[str, ...] = ("asked", "form_stopped")
+REASON_LABELS = {"asked": "居民要求", "form_stopped": "填表三次不成"}
+
+RESIDENT = "resident"
+STAFF = "staff"
