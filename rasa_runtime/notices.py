@@ -49,9 +49,9 @@ logger = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "STORE_SERVICE_TOKEN"
 DOMAIN_FILE = Path(__file__).resolve().parents[1] / "domain.yml"
-# Each kind's words around the staff member's (`{text}`), resident-facing, in domain.yml.
-WORDS_RESPONSE = "utter_notice_{kind}"
-KINDS = ("staff_reply", "status_change", "handoff", "rating_invite")
+# Each kind's words around the staff member's (`{text}`), resident-facing, in domain.yml;
+# every kind of the store's contract has them (tests/connectors/test_notices.py).
+WORDS_PREFIX = "utter_notice_"
 _NOT_IN_WORKER_ID = re.compile(r"[^A-Za-z0-9_.:-]")
 # The store's limit of conversations in one claim (NotificationClaim).
 CONVERSATIONS_PER_CLAIM = 200
@@ -90,17 +90,18 @@ class NoticeWords:
     def load(cls, domain_file: Path = DOMAIN_FILE) -> NoticeWords:
         responses = yaml.safe_load(domain_file.read_text(encoding="utf-8")).get("responses") or {}
         templates = {}
-        for kind in KINDS:
-            name = WORDS_RESPONSE.format(kind=kind)
-            variants = responses.get(name) or [{}]
-            template = str(variants[0].get("text") or "")
+        for name, variants in responses.items():
+            if not name.startswith(WORDS_PREFIX):
+                continue
+            template = str((variants or [{}])[0].get("text") or "")
             if "{text}" not in template:
                 raise ValueError(f"{domain_file}: {name} needs a text with {{text}} in it")
-            templates[kind] = template.strip()
+            templates[name.removeprefix(WORDS_PREFIX)] = template.strip()
         return cls(templates)
 
     def frame(self, kind: str, text: str) -> str:
-        # replace, not format: what staff wrote may contain braces.
+        # replace, not format: what staff wrote may contain braces. A kind newer than
+        # this server's domain still reaches the resident, in staff's words alone.
         return self.templates.get(kind, "{text}").replace("{text}", text)
 
 
@@ -186,6 +187,8 @@ class NoticeWorker:
         self._pushing: list[PushingChannel] = []
         # After a failed store call residents' look-ups pause for a poll interval.
         self._store_down_until = 0.0
+        # Rounds log the store going down and coming back, not every round between.
+        self._rounds_failing = False
         for channel in channels:
             if hasattr(channel, "attach_notices"):
                 channel.attach_notices(self)
@@ -227,7 +230,13 @@ class NoticeWorker:
                     scope = reach[start : start + CONVERSATIONS_PER_CLAIM]
                     tried += await self._deliver(channel, scope)
         except StoreUnavailable as error:
-            logger.warning("Notices: none claimed, the store is unavailable (%s)", error)
+            if not self._rounds_failing:
+                logger.warning("Notices: none claimed, the store is unavailable (%s)", error)
+            self._rounds_failing = True
+            return tried
+        if self._rounds_failing:
+            logger.info("Notices: the store is available again")
+        self._rounds_failing = False
         return tried
 
     async def run(self, stopping: asyncio.Event) -> None:
