@@ -277,18 +277,17 @@ class WebChatInput(socketio.SocketIOInput):
         confirmation = {"session_id": session_id, "token": self.tokens.issue(session_id)}
         await self.sio.emit("session_confirm", confirmation, room=sid, namespace=self.namespace)
         if rejoined and self._notices is not None:
-            await self._give_waiting_notices(sid, room)
+            await self._give_waiting_notices(self._notices, sid, room)
 
-    async def _give_waiting_notices(self, sid: str, room: str) -> None:
+    async def _give_waiting_notices(self, source: NoticeSource, sid: str, room: str) -> None:
         """What staff sent while the widget was closed, to the socket that came back."""
-        assert self._notices is not None
-        notices = await self._notices.take(room)
+        notices = await source.take(room)
         for notice in notices:
             await self.sio.emit(
                 self.bot_message_evt, {"text": notice.text}, room=sid, namespace=self.namespace
             )
         if notices:
-            await self._notices.given(notices)
+            await source.given(notices)
 
     async def handle_message(self, sid: str, data: Any) -> None:
         """A message from a socket, in the conversation of the session it holds."""
