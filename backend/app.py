@@ -20,6 +20,7 @@ from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
 from backend.notifications import DeliveryPolicy, Notifications
+from backend.resident_texts import ResidentTexts
 from backend.store import Clock, Store, utc_now
 
 OPENAPI_PATH = Path(__file__).resolve().parent / "openapi.yaml"
@@ -39,7 +40,9 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         )
         cipher = FieldCipher(settings.encryption_key, settings.hash_key)
         sessions = session_factory(engine)
-        app[STORE] = Store(sessions, cipher, settings, clock)
+        app[STORE] = Store(
+            sessions, cipher, settings, clock, ResidentTexts.from_domain().status_notice
+        )
         app[INBOX] = Inbox(sessions, cipher, clock)
         hours = OfficeHours(parse_periods(settings.office_hours))
         app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock)

@@ -10,6 +10,8 @@ how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
 STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
 STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py);
+STORE_DUE_WORKING_DAYS (when an open application is overdue),
+STORE_CALLBACK_WORKING_DAYS and STORE_RECTIFY_WORKING_DAYS (差评 follow-up deadlines);
 STORE_OFFICE_HOURS (when staff answer
 handoffs, on China's working days: backend/handoff/calendar.py); STORE_CONSOLE_* and
 STORE_LOGIN_* (the staff console's sessions and login throttling, see
@@ -69,6 +71,13 @@ class Settings:
     rasa_url: str | None = None
     # When staff answer handoffs (backend/handoff/calendar.py), on China's working days.
     office_hours: str = "09:00-12:00,14:00-17:30"
+    # An open application is overdue this many working days after submission (the
+    # district's time limits per service are to be confirmed; one figure for all).
+    due_working_days: int = 20
+    # A 差评 must be called back within this many working days and put right within the
+    # next figure (the national 好差评 rules: 1 and 15 working days).
+    callback_working_days: int = 1
+    rectify_working_days: int = 15
     rasa_token: str | None = field(default=None, repr=False)
     # A failed delivery is tried again after base * 2^(attempts - 1) seconds, at most
     # max; a notice is dead after max_attempts failures or max_age_days. A resident who
@@ -128,6 +137,13 @@ class Settings:
             ),
             rasa_url=env.get("STORE_RASA_URL", "").strip() or None,
             office_hours=_office_hours(env),
+            due_working_days=_int(env, "STORE_DUE_WORKING_DAYS", cls.due_working_days, minimum=1),
+            callback_working_days=_int(
+                env, "STORE_CALLBACK_WORKING_DAYS", cls.callback_working_days, minimum=1
+            ),
+            rectify_working_days=_int(
+                env, "STORE_RECTIFY_WORKING_DAYS", cls.rectify_working_days, minimum=1
+            ),
             rasa_token=env.get("RASA_API_TOKEN", "").strip() or None,
             notice_max_attempts=_int(
                 env, "STORE_NOTICE_MAX_ATTEMPTS", cls.notice_max_attempts, minimum=1

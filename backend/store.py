@@ -29,11 +29,14 @@ from backend.lifecycle import (
     can_transition,
 )
 from backend.models import Application, ProofFailure, StatusChange, TrackingCounter
+from backend.notifications import enqueue
 from backend.throttling import ThrottlePolicy
 from backend.tracking import MAX_DAILY_SEQUENCE, format_tracking_number, local_day
 from backend.validation import NewApplication, Proof, Transition
 
 Clock = Callable[[], datetime]
+StatusNotice = Callable[[Application, "str | None"], str]
+STATUS_CHANGE = "status_change"  # the notification kind
 
 RESIDENT_ACTOR = "resident"
 WITHDRAWAL_NOTE = "居民撤回"
@@ -108,6 +111,12 @@ class SearchFilters:
     township: str | None = None
     id_number: str | None = None
     phone: str | None = None
+    # Submitted at or after / before these moments (a date range, or overdue: still
+    # open and submitted before the deadline's start).
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    open_only: bool = False
+    flagged_only: bool = False  # possible duplicates
 
 
 class Store:
@@ -121,7 +130,11 @@ class Store:
         cipher: FieldCipher,
         settings: Settings,
         clock: Clock = utc_now,
+        status_notice: StatusNotice | None = None,
     ) -> None:
+        """`status_notice` words the resident's notice of a staff status change
+        (backend/resident_texts.py); without it none is sent."""
+        self._status_notice = status_notice
         self._sessions = sessions
         self.cipher = cipher
         self._throttle = ThrottlePolicy.from_settings(settings)
@@ -263,6 +276,14 @@ class Store:
             conditions.append(
                 Application.phone_hash == self.cipher.keyed_hash("phone", filters.phone)
             )
+        if filters.created_from:
+            conditions.append(Application.created_at >= filters.created_from)
+        if filters.created_before:
+            conditions.append(Application.created_at < filters.created_before)
+        if filters.open_only:
+            conditions.append(Application.status.in_(OPEN_STATUSES))
+        if filters.flagged_only:
+            conditions.append(Application.possible_duplicate_of.is_not(None))
         async with self._sessions() as session:
             total = await session.scalar(
                 select(func.count()).select_from(Application).where(*conditions)
@@ -308,6 +329,16 @@ class Store:
                 session, application, change.status, change.actor, change.note
             ):
                 raise concurrent_change()
+            if self._status_notice is not None:
+                # In the change's own transaction: never one without the other.
+                await enqueue(
+                    session,
+                    self.cipher,
+                    conversation_id=application.conversation_id,
+                    kind=STATUS_CHANGE,
+                    text=self._status_notice(application, change.note),
+                    now=application.status_changed_at,
+                )
         return application
 
     async def _withdraw(self, session: AsyncSession, tracking_number: str) -> Application:

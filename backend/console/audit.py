@@ -35,6 +35,8 @@ ACTION_LABELS = {
     "inbox_draft": "起草新问答",
     "inbox_dismiss": "忽略问题",
     "export": "导出表格",
+    "search_person": "按身份证号或手机号查办件",
+    "application_transition": "变更办件状态",
     "handoff_take": "接入人工对话",
     "handoff_close": "结束人工对话",
     "handoff_forward": "转交人工对话",

@@ -49,6 +49,17 @@ def add_working_days(start: date, days: int) -> date:
     return day
 
 
+def working_days_before(end: date, days: int) -> date:
+    """The working day `days` working days before `end`."""
+    day = end
+    remaining = days
+    while remaining > 0:
+        day -= timedelta(days=1)
+        if is_working_day(day):
+            remaining -= 1
+    return day
+
+
 def parse_periods(value: str) -> tuple[tuple[time, time], ...]:
     periods = []
     for part in value.split(","):
