@@ -26,6 +26,7 @@ from store_helpers import (
 )
 
 from backend.app import create_app
+from backend.api.middleware import CONSOLE_PREFIX
 from backend.config import Settings
 from backend.db import create_sync_engine, upgrade_database
 from backend.models import metadata
@@ -43,11 +44,12 @@ def spec_operations() -> set[tuple[str, str]]:
 
 
 def app_operations(app: web.Application) -> set[tuple[str, str]]:
-    # aiohttp adds HEAD to every GET route by itself; it is not part of the contract.
+    # aiohttp adds HEAD to every GET route by itself; it is not part of the contract, and
+    # neither is the staff console (HTML pages under /console/, signed in by session).
     return {
         (route.resource.canonical, route.method)
         for route in app.router.routes()
-        if route.method != "HEAD"
+        if route.method != "HEAD" and not route.resource.canonical.startswith(CONSOLE_PREFIX)
     }
 
 
