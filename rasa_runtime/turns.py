@@ -31,10 +31,17 @@ from typing import Any
 from bot.actions.places import township_names
 
 # The replies that make a turn an inbox item, and why. When one turn holds several, the
-# first reason in this order wins: a person asked for must reach the handoff queue.
+# first reason in this order wins. A stopped form is followed by the handoff's reply
+# (the store queues it as `form_stopped` too): the item keeps the more telling reason.
 REASONS = {
-    "utter_ask_human": "handoff",
     "utter_too_many_tries": "form_stopped",
+    # What bot/actions/handoff.py says after 「转人工」, whatever the store answered.
+    "utter_handoff_queued": "handoff",
+    "utter_handoff_queued_next": "handoff",
+    "utter_handoff_leave_message": "handoff",
+    "utter_handoff_message_left": "handoff",
+    "utter_handoff_with_staff": "handoff",
+    "utter_handoff_unavailable": "handoff",
     "utter_default": "fallback",
     "utter_out_of_scope": "out_of_scope",
     "utter_clarify": "clarified",

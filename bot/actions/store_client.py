@@ -23,6 +23,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -170,6 +171,25 @@ class ApplicationStatus(ApplicationSummary):
             id_number=applicant["id_number"],
             phone=applicant["phone"],
             history=tuple(HistoryEntry(**entry) for entry in data["history"]),
+        )
+
+
+@dataclass(frozen=True)
+class HandoffTicket:
+    """Where the conversation stands after asking for a person (backend/handoff/states.py)."""
+
+    state: str
+    position: int | None  # place in the queue, 1 = next; None when not queued
+    office_open: bool
+    next_opening: datetime  # when staff are next at work (now, when they are)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> HandoffTicket:
+        return cls(
+            state=data["state"],
+            position=data["position"],
+            office_open=data["office_open"],
+            next_opening=datetime.fromisoformat(data["next_opening"]),
         )
 
 
@@ -340,6 +360,14 @@ class StoreClient:
             "GET", "/applications", params={"conversation_id": conversation_id}
         )
         return _summaries(data)
+
+    async def request_handoff(
+        self, conversation_id: str, reason: str, township: str | None
+    ) -> HandoffTicket:
+        """Queue the conversation for a person (`reason`: "asked" or "form_stopped");
+        asking again while one is open returns that one."""
+        body = {"conversation_id": conversation_id, "reason": reason, "township": township}
+        return HandoffTicket.from_json(await self._request("POST", "/handoffs", json=body))
 
     async def _request(
         self,

@@ -140,11 +140,15 @@ def out_of_scope_turn(text: str = "娃娃打疫苗在哪里") -> list[Event]:
     ]
 
 
-def handoff_turn(text: str = HANDOFF) -> list[Event]:
+QUEUED = ("utter_handoff_queued", "已经帮您转给工作人员了，您前面还有2位。")
+
+
+def handoff_turn(text: str = HANDOFF, reply: tuple[str, str] = QUEUED) -> list[Event]:
+    """「转人工」 answered by action_request_handoff with `reply` (response, text)."""
     return [
         user(text, intent="ask_human", confidence=0.99),
-        ActionExecuted("utter_ask_human"),
-        said("utter_ask_human", "这里暂时还不能直接转给工作人员。您可以拨打12345……"),
+        ActionExecuted("action_request_handoff"),
+        said(*reply),
         listen(),
     ]
 
@@ -157,7 +161,9 @@ def form_stopped_turn(text: str = "我也不晓得") -> list[Event]:
         ActionExecuted("action_submit_application"),
         SlotSet("application_outcome", "gave_up"),
         ActionExecuted("utter_too_many_tries"),
-        said("utter_too_many_tries", "这项试了几次都没对上，先停一下。"),
+        said("utter_too_many_tries", "这项试了几次都没对上，先停一下，我帮您找工作人员。"),
+        ActionExecuted("action_request_handoff"),
+        said(*QUEUED),
         listen(),
     ]
 

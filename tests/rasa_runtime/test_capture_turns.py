@@ -119,6 +119,28 @@ def test_a_request_for_a_person_outranks_other_replies_of_its_turn() -> None:
     assert only_capture(observe(TurnWatcher(), turn)).reason == "handoff"
 
 
+@pytest.mark.parametrize(
+    "response",
+    [
+        "utter_handoff_queued",
+        "utter_handoff_queued_next",
+        "utter_handoff_leave_message",
+        "utter_handoff_message_left",
+        "utter_handoff_with_staff",
+        "utter_handoff_unavailable",  # the store down: the inbox still hears of it
+    ],
+)
+def test_every_answer_to_a_request_for_a_person_is_a_handoff_item(response: str) -> None:
+    turn = handoff_turn(reply=(response, "……"))
+    assert only_capture(observe(TurnWatcher(), turn)).reason == "handoff"
+
+
+def test_a_stopped_form_handed_to_a_person_keeps_its_reason() -> None:
+    turn = form_stopped_turn()
+    assert "action_request_handoff" in [getattr(event, "action_name", None) for event in turn]
+    assert only_capture(observe(TurnWatcher(), turn)).reason == "form_stopped"
+
+
 def test_conversations_are_followed_apart() -> None:
     watcher = TurnWatcher()
     one = streamed(fallback_turn("甲的问题"), "rest:one")
