@@ -53,3 +53,10 @@ NOTICE_LEASE_SECONDS = int(os.environ.get("NOTICE_LEASE_SECONDS", "60"))
 # call none is made for a poll interval, so a store down costs residents nothing.
 NOTICE_STORE_TIMEOUT_SECONDS = float(os.environ.get("NOTICE_STORE_TIMEOUT_SECONDS", "5"))
 NOTICE_TAKE_TIMEOUT_SECONDS = float(os.environ.get("NOTICE_TAKE_TIMEOUT_SECONDS", "1"))
+
+# Every resident message is routed by the store's handoff state before the assistant sees
+# it (connectors/handoff.py): the store answers in milliseconds, so a store slower than
+# this is skipped and the assistant answers (fail open), and after a failure the store is
+# not asked for a while, so an outage costs residents nothing.
+HANDOFF_ROUTE_TIMEOUT_SECONDS = float(os.environ.get("HANDOFF_ROUTE_TIMEOUT_SECONDS", "1"))
+HANDOFF_ROUTE_PAUSE_SECONDS = float(os.environ.get("HANDOFF_ROUTE_PAUSE_SECONDS", "3"))
