@@ -12,9 +12,11 @@ script or a stuck key: they are asked to slow down, so one sender cannot fill th
 queue everyone shares. Admitted messages are handled on the engine's thread
 (rasa_runtime/engine.py).
 
-In its turn, a message that picks one of the buttons of the sender's last reply
-becomes that button's payload (connectors/options.py), and the buttons of the reply
-to it are remembered for the next one.
+In its turn, a message is first routed by the handoff state (connectors/handoff.py):
+while a person has the conversation it goes to staff, not to Rasa. Otherwise a message
+that picks one of the buttons of the sender's last reply becomes that button's payload
+(connectors/options.py), and the buttons of the reply to it are remembered for the
+next one.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.constants import INTENT_MESSAGE_PREFIX
 
+from connectors.domain_words import DOMAIN_FILE, first_texts
+from connectors.handoff import HandoffDesk, shared_desk
 from connectors.options import OptionMemory, ReplyRecorder
 from rasa_runtime.engine import MessageHandler, handle_in_engine
 
@@ -35,8 +38,8 @@ MAX_MESSAGE_CHARS = 500
 FULL_WIDTH_SLASH = "／"
 
 # The guard's answers are the residents' text like any other: staff edit them in the
-# domain. They are read once, when a channel starts, and a missing one stops it.
-DOMAIN_FILE = Path(__file__).resolve().parents[1] / "domain.yml"
+# domain (DOMAIN_FILE). They are read once, when a channel starts, and a missing one
+# stops it.
 EMPTY_RESPONSE = "utter_guard_empty"
 TOO_LONG_RESPONSE = "utter_guard_too_long"
 TOO_FAST_RESPONSE = "utter_guard_too_fast"
@@ -71,16 +74,8 @@ class GuardTexts:
 @functools.cache
 def guard_texts(domain_file: Path = DOMAIN_FILE) -> GuardTexts:
     """The first text of each of the guard's responses in the domain file."""
-    responses = yaml.safe_load(domain_file.read_text(encoding="utf-8")).get("responses") or {}
-
-    def text(name: str) -> str:
-        variations = responses.get(name) or [{}]
-        found = variations[0].get("text")
-        if not isinstance(found, str) or not found.strip():
-            raise ValueError(f"{domain_file} has no text for the response {name}")
-        return found
-
-    return GuardTexts(text(EMPTY_RESPONSE), text(TOO_LONG_RESPONSE), text(TOO_FAST_RESPONSE))
+    names = (EMPTY_RESPONSE, TOO_LONG_RESPONSE, TOO_FAST_RESPONSE)
+    return GuardTexts(*first_texts(names, domain_file).values())
 
 
 class _SenderQueues:
@@ -106,11 +101,16 @@ class _SenderQueues:
 
 
 def guarded(
-    on_new_message: MessageHandler, options: OptionMemory, texts: GuardTexts | None = None
+    on_new_message: MessageHandler,
+    options: OptionMemory,
+    texts: GuardTexts | None = None,
+    desk: HandoffDesk | None = None,
 ) -> MessageHandler:
     """Wrap Rasa's message handler: every message is screened, queued behind the
-    sender's earlier ones, then handed to the engine. `texts` defaults to the domain's."""
+    sender's earlier ones, routed by the handoff state, then handed to the engine.
+    `texts` default to the domain's, `desk` to the server's (connectors/handoff.py)."""
     texts = texts or guard_texts()
+    desk = desk or shared_desk()
     queues = _SenderQueues()
 
     async def handle(message: UserMessage) -> None:
@@ -123,7 +123,7 @@ def guarded(
             return
         try:
             async with lock:
-                await _take_turn(on_new_message, options, message)
+                await _take_turn(on_new_message, options, desk, message)
         finally:
             queues.leave(message.sender_id)
 
@@ -131,8 +131,14 @@ def guarded(
 
 
 async def _take_turn(
-    on_new_message: MessageHandler, options: OptionMemory, message: UserMessage
+    on_new_message: MessageHandler, options: OptionMemory, desk: HandoffDesk, message: UserMessage
 ) -> None:
+    # Before Rasa, so that a conversation staff have is not changed by the message.
+    instead = await desk.answer(message.sender_id, message.text)
+    if instead is not None:
+        if instead:
+            await message.output_channel.send_text_message(message.sender_id, instead)
+        return
     # Only now, after the sender's earlier messages were answered, is their last
     # reply the one a digit answers. A payload is screened like typed text.
     message.text = neutralise_command(await options.resolve(message.sender_id, message.text))

@@ -7,7 +7,8 @@ What it adds to `rasa run`:
 - ID and phone numbers are masked in every log line, Rasa's structured ones included;
 - Rasa's functions are replaced where ours are needed (`rasa_runtime.patches`);
 - conversations past their retention are deleted daily (`rasa_runtime.retention`);
-- staff notices reach residents on their channel (`rasa_runtime.notices`);
+- staff notices reach residents on their channel (`rasa_runtime.notices`), and the
+  channels' connections to the store's handoff routes are closed (`connectors.handoff`);
 - on SIGTERM the engine drains before the server stops (`rasa_runtime.engine`).
 """
 
@@ -28,6 +29,7 @@ from rasa.utils.io import configure_colored_logging
 from rasa.utils.log_utils import configure_structlog
 from sanic import Sanic
 
+from connectors import handoff
 from personaldata.logs import mask_every_record, mask_structlog_event
 from rasa_runtime import engine, notices, patches, retention
 
@@ -83,6 +85,7 @@ async def _before_stop(app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
     await engine.drain()
     if app.ctx.notices is not None:
         await app.ctx.notices.stop()
+    await handoff.close_shared_desk()
 
 
 def main(argv: list[str] | None = None) -> None:
