@@ -10,7 +10,14 @@ from pathlib import Path
 from aiohttp import web
 
 from backend.api import setup_routes
-from backend.api.common import HANDOFFS, INBOX, NOTIFICATIONS, OPENAPI_SPEC, SETTINGS, STORE
+from backend.api.common import (
+    HANDOFFS,
+    INBOX,
+    OPENAPI_SPEC,
+    RATINGS,
+    SETTINGS,
+    STORE,
+)
 from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
 from backend.console.app import mount_console
@@ -19,7 +26,7 @@ from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
-from backend.notifications import DeliveryPolicy, Notifications
+from backend.ratings.operations import Deadlines, Ratings
 from backend.resident_texts import ResidentTexts
 from backend.store import Clock, Store, utc_now
 
@@ -40,15 +47,14 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         )
         cipher = FieldCipher(settings.encryption_key, settings.hash_key)
         sessions = session_factory(engine)
-        app[STORE] = Store(
-            sessions, cipher, settings, clock, ResidentTexts.from_domain().status_notice
-        )
-        app[INBOX] = Inbox(sessions, cipher, clock)
+        texts = ResidentTexts.from_domain()
+        deadlines = Deadlines(settings.callback_working_days, settings.rectify_working_days)
+        ratings = Ratings(sessions, cipher, texts, deadlines, clock)
         hours = OfficeHours(parse_periods(settings.office_hours))
-        app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock)
-        app[NOTIFICATIONS] = Notifications(
-            sessions, cipher, DeliveryPolicy.from_settings(settings), clock
-        )
+        app[STORE] = Store(sessions, cipher, settings, clock, texts, ratings)
+        app[INBOX] = Inbox(sessions, cipher, clock, ratings)
+        app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock, ratings)
+        app[RATINGS] = ratings
         yield
         # Connections still open (requests cut off at shutdown) are closed: the database
         # rolls back whatever transaction they had not committed.

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -35,6 +36,9 @@ from backend.lifecycle import STATUSES
 from backend.notification_states import CHANNELS as NOTIFICATION_CHANNELS
 from backend.notification_states import KINDS as NOTIFICATION_KINDS
 from backend.notification_states import STATES as NOTIFICATION_STATES
+from backend.ratings.levels import LEVELS as RATING_LEVELS
+from backend.ratings.states import SUBJECTS as RATING_SUBJECTS
+from backend.ratings.states import TASK_STATES
 
 # Deterministic constraint names keep Alembic migrations reproducible across databases.
 metadata = MetaData(
@@ -365,3 +369,55 @@ class HandoffMessage(Base):
     staff_name = Column(String(64), nullable=True)
     text_enc = Column(Text, nullable=False)
     at = Column(UTCDateTime, nullable=False)
+
+
+class Rating(Base):
+    """An invitation to rate a finished service, and the answer once given.
+
+    One per subject and round (round 2 is the follow-up after a 差评 was put right), so
+    a resident is invited once and never again for the same thing.
+    """
+
+    __tablename__ = "ratings"
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    channel = Column(String(32), nullable=False)
+    township = Column(String(50), nullable=True)
+    subject = Column(String(16), nullable=False)
+    subject_ref = Column(String(32), nullable=False)
+    service_type = Column(String(32), nullable=True)
+    round = Column(Integer, nullable=False)
+    invited_at = Column(UTCDateTime, nullable=False, index=True)
+    answered_at = Column(UTCDateTime, nullable=True)
+    level = Column(String(24), nullable=True)
+    comment_enc = Column(Text, nullable=True)
+
+    __table_args__ = (
+        CheckConstraint(_in("subject", RATING_SUBJECTS), name="subject"),
+        CheckConstraint(_in("level", RATING_LEVELS), name="level"),
+        Index("uq_ratings_subject_round", "subject", "subject_ref", "round", unique=True),
+    )
+
+
+class Rectification(Base):
+    """A 差评 to call back within a working day and put right within fifteen."""
+
+    __tablename__ = "rectifications"
+
+    id = Column(Integer, primary_key=True)
+    rating_id = Column(Integer, ForeignKey("ratings.id"), nullable=False, unique=True)
+    state = Column(String(16), nullable=False, index=True)
+    opened_at = Column(UTCDateTime, nullable=False)
+    callback_due = Column(Date, nullable=False)
+    rectify_due = Column(Date, nullable=False)
+    called_back_at = Column(UTCDateTime, nullable=True)
+    called_back_by = Column(String(64), nullable=True)
+    rectified_at = Column(UTCDateTime, nullable=True)
+    rectified_by = Column(String(64), nullable=True)
+    # What staff learnt on the call and what they did (encrypted: it names people).
+    notes_enc = Column(Text, nullable=True)
+
+    rating = relationship("Rating")
+
+    __table_args__ = (CheckConstraint(_in("state", TASK_STATES), name="state"),)

@@ -12,6 +12,7 @@ import yaml
 from backend.config import REPO_ROOT
 from backend.lifecycle import NOTE_REQUIRED, SERVICE_LABELS, STATUS_LABELS, STATUSES
 from backend.models import Application
+from backend.ratings.states import SUBJECTS
 from backend.tracking import local_day
 
 DOMAIN_FILE = REPO_ROOT / "domain.yml"
@@ -21,6 +22,8 @@ DOMAIN_FILE = REPO_ROOT / "domain.yml"
 class ResidentTexts:
     status_line: str
     next_steps: dict[str, str]
+    rating_invite: str
+    rating_subjects: dict[str, str]
 
     @classmethod
     def from_domain(cls, path: Path = DOMAIN_FILE) -> ResidentTexts:
@@ -33,6 +36,19 @@ class ResidentTexts:
         return cls(
             status_line=first("utter_status_line"),
             next_steps={status: first(f"utter_next_step_{status}") for status in STATUSES},
+            rating_invite=first("utter_rating_invite"),
+            rating_subjects={kind: first(f"utter_rating_subject_{kind}") for kind in SUBJECTS},
+        )
+
+    def invitation(self, subject: str) -> str:
+        return self.rating_invite.format(subject=subject)
+
+    def rating_subject(self, kind: str, application: Application | None = None) -> str:
+        if application is None:
+            return self.rating_subjects[kind]
+        return self.rating_subjects[kind].format(
+            service=SERVICE_LABELS[application.service_type],
+            tracking_number=application.tracking_number,
         )
 
     def status_notice(self, application: Application, note: str | None) -> str:

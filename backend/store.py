@@ -20,9 +20,11 @@ from backend.config import Settings
 from backend.crypto import FieldCipher, constant_time_equals
 from backend.errors import ApiError
 from backend.lifecycle import (
+    APPROVED,
     INITIAL_STATUS,
     NOTE_REQUIRED,
     OPEN_STATUSES,
+    REJECTED,
     STATUS_LABELS,
     WITHDRAWN,
     allowed_next,
@@ -30,13 +32,17 @@ from backend.lifecycle import (
 )
 from backend.models import Application, ProofFailure, StatusChange, TrackingCounter
 from backend.notifications import enqueue
+from backend.ratings.operations import Ratings, Subject
+from backend.ratings.states import APPLICATION as APPLICATION_SUBJECT
+from backend.resident_texts import ResidentTexts
 from backend.throttling import ThrottlePolicy
 from backend.tracking import MAX_DAILY_SEQUENCE, format_tracking_number, local_day
 from backend.validation import NewApplication, Proof, Transition
 
 Clock = Callable[[], datetime]
-StatusNotice = Callable[[Application, "str | None"], str]
 STATUS_CHANGE = "status_change"  # the notification kind
+# A decision ends the service: the resident is invited to rate it (once).
+DECIDED = frozenset({APPROVED, REJECTED})
 
 RESIDENT_ACTOR = "resident"
 WITHDRAWAL_NOTE = "居民撤回"
@@ -130,11 +136,13 @@ class Store:
         cipher: FieldCipher,
         settings: Settings,
         clock: Clock = utc_now,
-        status_notice: StatusNotice | None = None,
+        texts: ResidentTexts | None = None,
+        ratings: Ratings | None = None,
     ) -> None:
-        """`status_notice` words the resident's notice of a staff status change
-        (backend/resident_texts.py); without it none is sent."""
-        self._status_notice = status_notice
+        """With `texts` a staff status change notifies the resident in the domain's words
+        (backend/resident_texts.py), and with `ratings` a decision invites a rating."""
+        self._texts = texts
+        self._ratings = ratings
         self._sessions = sessions
         self.cipher = cipher
         self._throttle = ThrottlePolicy.from_settings(settings)
@@ -329,17 +337,33 @@ class Store:
                 session, application, change.status, change.actor, change.note
             ):
                 raise concurrent_change()
-            if self._status_notice is not None:
-                # In the change's own transaction: never one without the other.
-                await enqueue(
-                    session,
-                    self.cipher,
-                    conversation_id=application.conversation_id,
-                    kind=STATUS_CHANGE,
-                    text=self._status_notice(application, change.note),
-                    now=application.status_changed_at,
-                )
+            await self._tell_resident(session, application, change.note)
         return application
+
+    async def _tell_resident(
+        self, session: AsyncSession, application: Application, note: str | None
+    ) -> None:
+        """The notice of a staff change, and after a decision the invitation to rate, in
+        the change's own transaction: never one without the other."""
+        now = application.status_changed_at
+        if self._texts is not None:
+            await enqueue(
+                session,
+                self.cipher,
+                conversation_id=application.conversation_id,
+                kind=STATUS_CHANGE,
+                text=self._texts.status_notice(application, note),
+                now=now,
+            )
+        if self._ratings is not None and application.status in DECIDED:
+            subject = Subject(
+                APPLICATION_SUBJECT,
+                application.tracking_number,
+                application.conversation_id,
+                application.township,
+                application.service_type,
+            )
+            await self._ratings.invite(session, subject, now, application=application)
 
     async def _withdraw(self, session: AsyncSession, tracking_number: str) -> Application:
         # A lost race is decided by the status it lost to: a review step still allows

@@ -14,6 +14,7 @@ from backend.errors import ApiError
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
 from backend.notifications import Notifications
+from backend.ratings.operations import Ratings
 from backend.store import Store
 from backend.tracking import normalize_tracking_number
 
@@ -21,6 +22,7 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 INBOX = web.AppKey("inbox", Inbox)
 HANDOFFS = web.AppKey("handoffs", Handoffs)
+RATINGS = web.AppKey("ratings", Ratings)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 OPENAPI_SPEC = web.AppKey("openapi_spec", bytes)
 

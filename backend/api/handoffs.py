@@ -1,5 +1,6 @@
 """Handoff endpoints the Rasa server calls (service token): ask for a person, route each
-resident message, cancel while still waiting."""
+resident message (to staff during a handoff; a reply to a rating invitation is recorded),
+cancel while still waiting."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from backend.api.common import HANDOFFS, json_response, read_json
+from backend.api.common import HANDOFFS, RATINGS, json_response, read_json
 from backend.contract import TOWNSHIPS
 from backend.errors import invalid_field
 from backend.handoff.operations import Ticket
@@ -51,9 +52,16 @@ async def route_message(request: web.Request) -> web.Response:
     text = body.get("text")
     if not isinstance(text, str) or len(text) > TEXT_MAX:
         raise invalid_field("text", f"text 应为不超过 {TEXT_MAX} 个字符的文本")
-    route = await request.app[HANDOFFS].route(conversation_id(body.get("conversation_id")), text)
+    conversation = conversation_id(body.get("conversation_id"))
+    route = await request.app[HANDOFFS].route(conversation, text)
+    rating = None if route.to_staff else await request.app[RATINGS].answer(conversation, text)
     return json_response(
-        {"to_staff": route.to_staff, "state": route.state, "message_taken": route.message_taken}
+        {
+            "to_staff": route.to_staff,
+            "state": route.state,
+            "message_taken": route.message_taken,
+            "rated": None if rating is None else rating.level,
+        }
     )
 
 

@@ -18,7 +18,15 @@ from backend.console.conversations import Conversations
 from backend.console.keys import ACCOUNTS, AUDIT, CONVERSATIONS, LABELS
 from backend.console.labels import read_labels
 from backend.console.roles import ROLE_LABELS
-from backend.console.views import accounts, applications, audit, auth, handoffs, inbox
+from backend.console.views import (
+    accounts,
+    applications,
+    audit,
+    auth,
+    handoffs,
+    inbox,
+    ratings,
+)
 from backend.contract import CHANNELS, TOWNSHIPS
 from backend.inbox.states import STATE_LABELS
 from backend.throttling import ThrottlePolicy
@@ -87,7 +95,7 @@ def create_console(parent: web.Application) -> web.Application:
         TOWNSHIPS=TOWNSHIPS,
     )
     console.cleanup_ctx.append(_services(parent))
-    for module in (auth, inbox, handoffs, applications, accounts, audit):
+    for module in (auth, inbox, handoffs, applications, ratings, accounts, audit):
         console.add_routes(module.routes)
     assets = console.router.add_static("/static/", HERE / "static", append_version=True)
     environment.globals["static"] = lambda name: str(assets.url_for(filename=name))

@@ -37,6 +37,8 @@ ACTION_LABELS = {
     "export": "导出表格",
     "search_person": "按身份证号或手机号查办件",
     "application_transition": "变更办件状态",
+    "rating_called_back": "差评已回访",
+    "rating_rectified": "差评已整改",
     "handoff_take": "接入人工对话",
     "handoff_close": "结束人工对话",
     "handoff_forward": "转交人工对话",

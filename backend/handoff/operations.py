@@ -36,6 +36,8 @@ from backend.handoff.states import (
 )
 from backend.models import Handoff, HandoffMessage
 from backend.notifications import enqueue
+from backend.ratings.operations import Ratings, Subject
+from backend.ratings.states import HANDOFF as HANDOFF_SUBJECT
 
 Clock = Callable[[], datetime]
 
@@ -80,7 +82,10 @@ class Handoffs:
         cipher: FieldCipher,
         hours: OfficeHours,
         clock: Clock,
+        ratings: Ratings | None = None,
     ) -> None:
+        """With `ratings`, a resident whom a person served is invited to rate it."""
+        self._ratings = ratings
         self._sessions = sessions
         self._cipher = cipher
         self.hours = hours
@@ -229,6 +234,11 @@ class Handoffs:
             handoff.state, handoff.closed_at = CLOSED, now
             if was_active:
                 await self._notify(session, handoff, CLOSED_NOTICE, staff.display_name, now)
+                if self._ratings is not None:
+                    subject = Subject(
+                        HANDOFF_SUBJECT, str(handoff.id), handoff.conversation_id, handoff.township
+                    )
+                    await self._ratings.invite(session, subject, now)
             add_entry(session, who, "handoff_close", now, target=f"handoff:{handoff_id}")
             return handoff
 

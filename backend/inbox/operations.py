@@ -23,6 +23,8 @@ from backend.inbox.requests import Capture, Guess
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, OPEN, REPLIED
 from backend.models import InboxGroup, InboxItem, InboxShingle
 from backend.notifications import enqueue
+from backend.ratings.operations import Ratings, Subject
+from backend.ratings.states import INBOX as INBOX_SUBJECT
 from backend.tracking import CHINA_TZ, local_day
 
 Clock = Callable[[], datetime]
@@ -92,10 +94,18 @@ def local_midnight(day: date) -> datetime:
 
 
 class Inbox:
-    def __init__(self, sessions: Callable[[], AsyncSession], cipher: FieldCipher, clock: Clock):
+    def __init__(
+        self,
+        sessions: Callable[[], AsyncSession],
+        cipher: FieldCipher,
+        clock: Clock,
+        ratings: Ratings | None = None,
+    ) -> None:
+        """With `ratings`, every resident a reply reaches is invited to rate it."""
         self._sessions = sessions
         self._cipher = cipher
         self._clock = clock
+        self._ratings = ratings
 
     async def capture(self, capture: Capture) -> tuple[InboxItem, bool]:
         """The item stored for this capture id, and whether this call stored it."""
@@ -204,7 +214,7 @@ class Inbox:
                     )
                 )
                 for conversation in residents.all():
-                    await enqueue(
+                    notice = await enqueue(
                         session,
                         self._cipher,
                         conversation_id=conversation,
@@ -212,6 +222,9 @@ class Inbox:
                         text=handling.reply,
                         now=now,
                     )
+                    if self._ratings is not None:
+                        subject = Subject(INBOX_SUBJECT, f"notice:{notice.id}", conversation)
+                        await self._ratings.invite(session, subject, now)
                 group.reply_enc = self._cipher.encrypt(handling.reply)
             group.state = handling.state
             group.label = handling.label

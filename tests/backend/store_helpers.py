@@ -45,6 +45,8 @@ DETAILS = {
 
 # Emptied before each test, children first.
 TABLES = (
+    "rectifications",
+    "ratings",
     "handoff_messages",
     "handoffs",
     "audit_log",

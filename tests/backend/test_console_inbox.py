@@ -109,14 +109,19 @@ async def test_a_reply_is_queued_for_every_resident_of_the_group_once(
     reply = "断交的可以到户籍所在乡镇便民服务中心咨询补缴，带身份证。"
     response = await post_form(client, page, page, action="reply", reply=reply)
     assert response.status == 303
-    notices = rows(
-        raw_db, "SELECT conversation_id, kind FROM notifications ORDER BY conversation_id"
-    )
-    assert notices == [
+    notices = rows(raw_db, "SELECT conversation_id, kind FROM notifications ORDER BY id")
+    # Each resident: the reply, then the invitation to rate it.
+    assert sorted(notices) == [
+        ("rest:default:a", "rating_invite"),
         ("rest:default:a", "staff_reply"),
+        ("rest:default:b", "rating_invite"),
         ("rest:default:b", "staff_reply"),
+        ("wechat:openid-c", "rating_invite"),
         ("wechat:openid-c", "staff_reply"),
     ]
+    for resident in ("rest:default:a", "rest:default:b", "wechat:openid-c"):
+        kinds = [kind for conversation, kind in notices if conversation == resident]
+        assert kinds == ["staff_reply", "rating_invite"]
     shown = await (await client.get(page)).text()
     assert "已回复" in shown and reply in shown
     assert rows(raw_db, "SELECT username, target FROM audit_log WHERE action='inbox_reply'") == [

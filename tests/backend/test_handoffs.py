@@ -122,6 +122,7 @@ async def test_while_waiting_the_assistant_still_answers(
         "to_staff": False,
         "state": "waiting",
         "message_taken": False,
+        "rated": None,
     }
     assert (await route(client, "wechat:nobody", "你好"))["to_staff"] is False
 
@@ -134,7 +135,12 @@ async def test_outside_office_hours_the_next_message_is_left_for_staff(
     assert ticket["state"] == "awaiting_message" and ticket["position"] is None
     assert ticket["next_opening"].startswith("2026-12-07T09:00:00")
     left = await route(client, "wechat:a", "我家低保卡的钱这个月没到")
-    assert left == {"to_staff": True, "state": "message_left", "message_taken": True}
+    assert left == {
+        "to_staff": True,
+        "state": "message_left",
+        "message_taken": True,
+        "rated": None,
+    }
     assert (await route(client, "wechat:a", "你好"))["to_staff"] is False  # assistant again
     with raw_db.connect() as connection:
         stored = connection.execute(text("SELECT text_enc FROM handoff_messages")).scalar()
@@ -165,6 +171,7 @@ async def test_staff_take_over_and_the_assistant_is_silent_until_handed_back(
         ("wechat:a", "handoff_taken"),
         ("wechat:a", "handoff"),
         ("wechat:a", "handoff_closed"),
+        ("wechat:a", "rating_invite"),
     ]
     with raw_db.connect() as connection:
         actions = [row[0] for row in connection.execute(text("SELECT action FROM audit_log"))]

@@ -25,8 +25,8 @@ from store_helpers import (
     transition,
 )
 
-from backend.app import create_app
 from backend.api.middleware import CONSOLE_PREFIX
+from backend.app import create_app
 from backend.config import Settings
 from backend.db import create_sync_engine, upgrade_database
 from backend.models import metadata

@@ -1,0 +1,147 @@
+"""好差评: one invitation per finished service, answers read from plain replies, a 差评
+called back and put right on time in working days, then one follow-up invitation."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from console_helpers import log_in, make_account, post_form
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from store_helpers import SERVICE_HEADERS, FakeClock, create, transition
+
+from backend.ratings.levels import read_answer
+from backend.tracking import CHINA_TZ
+
+FRIDAY = datetime(2026, 12, 4, 10, 0, tzinfo=CHINA_TZ)
+
+
+@pytest.mark.parametrize(
+    ("reply", "level", "comment"),
+    [
+        ("1", "very_satisfied", None),
+        ("５", "very_dissatisfied", None),  # full-width, as phone keyboards type it
+        ("4 等了好久都没人理", "dissatisfied", "等了好久都没人理"),
+        ("非常不满意，态度不好", "very_dissatisfied", "态度不好"),
+        ("不满意", "dissatisfied", None),
+        ("满意", "satisfied", None),
+        ("基本满意吧", "fairly_satisfied", "吧"),
+    ],
+)
+def test_a_reply_is_read_as_a_level_and_a_comment(
+    reply: str, level: str, comment: str | None
+) -> None:
+    answer = read_answer(reply)
+    assert answer is not None and (answer.level, answer.comment) == (level, comment)
+
+
+@pytest.mark.parametrize("reply", ["6", "12", "13812345678", "低保咋个申请", "", "满不满意都行"])
+def test_anything_else_is_no_rating(reply: str) -> None:
+    assert read_answer(reply) is None
+
+
+async def decided(client: TestClient) -> str:
+    number = (await create(client))["tracking_number"]
+    for status in ("township_review", "district_review", "approved"):
+        assert (await transition(client, number, status)).status == 200
+    return number
+
+
+async def route(client: TestClient, said: str, conversation: str = "rest:conv-1") -> Any:
+    response = await client.post(
+        "/handoffs/route",
+        json={"conversation_id": conversation, "text": said},
+        headers=SERVICE_HEADERS,
+    )
+    return await response.json()
+
+
+def rows(raw_db: Engine, query: str) -> list[Any]:
+    with raw_db.connect() as connection:
+        return connection.execute(text(query)).all()
+
+
+async def test_a_decided_application_invites_one_rating_on_its_channel(
+    client: TestClient, raw_db: Engine
+) -> None:
+    number = await decided(client)
+    await transition(client, number, "ready_for_pickup")
+    kinds = [kind for (kind,) in rows(raw_db, "SELECT kind FROM notifications ORDER BY id")]
+    assert kinds.count("rating_invite") == 1
+    assert kinds.index("rating_invite") == kinds.index("status_change") + 3  # after approved
+
+
+async def test_a_rating_is_recorded_and_a_good_one_opens_no_task(
+    client: TestClient, raw_db: Engine
+) -> None:
+    await decided(client)
+    assert (await route(client, "低保咋个申请"))["rated"] is None  # for the assistant
+    assert (await route(client, "2"))["rated"] == "satisfied"
+    assert (await route(client, "1"))["rated"] is None  # answered already: never twice
+    assert rows(raw_db, "SELECT level FROM ratings") == [("satisfied",)]
+    assert rows(raw_db, "SELECT count(*) FROM rectifications") == [(0,)]
+
+
+async def test_an_invitation_lapses_after_a_week(client: TestClient, clock: FakeClock) -> None:
+    await decided(client)
+    clock.advance(8 * 86400)
+    assert (await route(client, "5"))["rated"] is None
+
+
+async def test_a_bad_rating_is_called_back_put_right_and_followed_up(
+    client: TestClient, clock: FakeClock, raw_db: Engine
+) -> None:
+    clock.now = FRIDAY
+    await decided(client)
+    assert (await route(client, "5 电话打不通 13812345678"))["rated"] == "very_dissatisfied"
+    ((task_id, callback_due, rectify_due),) = rows(
+        raw_db, "SELECT id, callback_due, rectify_due FROM rectifications"
+    )
+    assert str(callback_due) == "2026-12-07"  # the next working day after a Friday
+    assert str(rectify_due) == str(date(2026, 12, 25))  # fifteen working days
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    listing = await (await client.get("/console/ratings")).text()
+    assert "非常不满意" in listing and "138****5678" in listing and "13812345678" not in listing
+    page = f"/console/ratings/{task_id}"
+    assert (await post_form(client, page, page, step="rectified", notes="跳步")).status == 409
+    assert (await post_form(client, page, page, step="called_back", notes="")).status == 400
+    assert (
+        await post_form(client, page, page, step="called_back", notes="已电话联系")
+    ).status == 303
+    assert (await post_form(client, page, page, step="rectified", notes="已补办")).status == 303
+    assert "已电话联系" in await (await client.get(page)).text()
+    invites = rows(raw_db, "SELECT round FROM ratings ORDER BY id")
+    assert invites == [(1,), (2,)]
+    assert (await route(client, "5"))["rated"] == "very_dissatisfied"  # the follow-up
+    assert rows(raw_db, "SELECT count(*) FROM rectifications") == [(1,)]  # no second task
+
+
+async def test_an_unhandled_bad_rating_is_overdue_after_its_working_day(
+    client: TestClient, clock: FakeClock
+) -> None:
+    clock.now = FRIDAY
+    await decided(client)
+    await route(client, "4")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    assert 'class="late"' not in await (await client.get("/console/ratings")).text()
+    clock.now = datetime(2026, 12, 8, 9, 0, tzinfo=CHINA_TZ)  # Monday was the deadline
+    await log_in(client, "wang")  # a new day, a new session
+    assert 'class="late"' in await (await client.get("/console/ratings")).text()
+
+
+async def test_staff_of_another_township_do_not_see_the_task(
+    client: TestClient, clock: FakeClock, raw_db: Engine
+) -> None:
+    clock.now = FRIDAY
+    await decided(client)  # the application is from 牛佛镇
+    await route(client, "5")
+    ((task_id,),) = rows(raw_db, "SELECT id FROM rectifications")
+    await make_account(client, "heshi", township="何市镇")
+    await log_in(client, "heshi")
+    assert "非常不满意" not in await (await client.get("/console/ratings")).text()
+    assert (await client.get(f"/console/ratings/{task_id}")).status == 404
