@@ -14,18 +14,17 @@ import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
-from datetime import datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 
-from bot.actions.plain_time import CHINA_TIME
 from connectors.guard import GuardTexts, guarded
 from connectors.handoff import HandoffDesk, HandoffStore, HandoffWords
 from connectors.options import OptionMemory
 from connectors.state import MemoryState
+from tests.office_hours import closed_all_through_the_test
 from tests.servers import StoreProcess, free_port, running_store, start_store
 from tests.staff_console import StaffConsole, create_admin
 
@@ -34,12 +33,6 @@ TEXTS = GuardTexts(empty="空", too_long="太长", too_fast="太快")
 WORDS = HandoffWords.load()
 ADMIN = "handoff-admin"
 LEFT = "我屋头房子漏雨，想找人来看一下"
-
-
-def closed_all_through_the_test() -> str:
-    """One minute of office hours about twelve hours from now (STORE_OFFICE_HOURS)."""
-    hour = (datetime.now(CHINA_TIME).hour + 12) % 24
-    return f"{hour:02d}:00-{hour:02d}:01"
 
 
 @pytest.fixture(scope="module")
