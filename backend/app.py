@@ -11,6 +11,7 @@ from aiohttp import web
 
 from backend.api import setup_routes
 from backend.api.common import (
+    DASHBOARD,
     HANDOFFS,
     INBOX,
     OPENAPI_SPEC,
@@ -22,6 +23,7 @@ from backend.api.middleware import auth_middleware, error_middleware
 from backend.config import Settings
 from backend.console.app import mount_console
 from backend.crypto import FieldCipher
+from backend.dashboard import Dashboard
 from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
@@ -55,6 +57,7 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         app[INBOX] = Inbox(sessions, cipher, clock, ratings)
         app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock, ratings)
         app[RATINGS] = ratings
+        app[DASHBOARD] = Dashboard(sessions, clock, settings.due_working_days)
         yield
         # Connections still open (requests cut off at shutdown) are closed: the database
         # rolls back whatever transaction they had not committed.

@@ -421,3 +421,24 @@ class Rectification(Base):
     rating = relationship("Rating")
 
     __table_args__ = (CheckConstraint(_in("state", TASK_STATES), name="state"),)
+
+
+class TurnCount(Base):
+    """How many resident turns each channel had per local day, by how they ended: the
+    denominator of the containment rate (answered directly, clarified, unanswered)."""
+
+    __tablename__ = "turn_counts"
+
+    day = Column(Date, primary_key=True)
+    channel = Column(String(32), primary_key=True)
+    outcome = Column(String(16), primary_key=True)
+    count = Column(Integer, nullable=False)
+
+
+class TurnBatch(Base):
+    """Batches of turn counts already added, so that a retried batch is not added twice."""
+
+    __tablename__ = "turn_batches"
+
+    batch_id = Column(String(64), primary_key=True)
+    received_at = Column(UTCDateTime, nullable=False, index=True)

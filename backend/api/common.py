@@ -10,6 +10,7 @@ from aiohttp import web
 
 from backend.api.body import parse_json_body
 from backend.config import Settings
+from backend.dashboard import Dashboard
 from backend.errors import ApiError
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
@@ -23,6 +24,7 @@ STORE = web.AppKey("store", Store)
 INBOX = web.AppKey("inbox", Inbox)
 HANDOFFS = web.AppKey("handoffs", Handoffs)
 RATINGS = web.AppKey("ratings", Ratings)
+DASHBOARD = web.AppKey("dashboard", Dashboard)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
 OPENAPI_SPEC = web.AppKey("openapi_spec", bytes)
 

@@ -23,6 +23,7 @@ from backend.console.views import (
     applications,
     audit,
     auth,
+    dashboard,
     handoffs,
     inbox,
     ratings,
@@ -95,7 +96,7 @@ def create_console(parent: web.Application) -> web.Application:
         TOWNSHIPS=TOWNSHIPS,
     )
     console.cleanup_ctx.append(_services(parent))
-    for module in (auth, inbox, handoffs, applications, ratings, accounts, audit):
+    for module in (auth, dashboard, inbox, handoffs, applications, ratings, accounts, audit):
         console.add_routes(module.routes)
     assets = console.router.add_static("/static/", HERE / "static", append_version=True)
     environment.globals["static"] = lambda name: str(assets.url_for(filename=name))

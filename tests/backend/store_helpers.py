@@ -45,6 +45,8 @@ DETAILS = {
 
 # Emptied before each test, children first.
 TABLES = (
+    "turn_counts",
+    "turn_batches",
     "rectifications",
     "ratings",
     "handoff_messages",

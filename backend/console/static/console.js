@@ -18,6 +18,31 @@ function drawPerDay() {
   window.addEventListener("resize", () => chart.resize());
 }
 
+function drawTurns() {
+  const element = document.getElementById("turns-chart");
+  const data = document.getElementById("turns-data");
+  if (!element || !data || !window.echarts) return;
+  const figures = JSON.parse(data.textContent);
+  const chart = window.echarts.init(element, null, { renderer: "svg" });
+  const colours = ["#1a7f37", "#0b5cad", "#b42318", "#8a4b00"];
+  chart.setOption({
+    grid: { left: 40, right: 16, top: 36, bottom: 28 },
+    legend: { top: 0 },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "category", data: figures.days },
+    yAxis: { type: "value", minInterval: 1 },
+    series: Object.entries(figures.series).map(([name, values], index) => ({
+      type: "bar",
+      stack: name === "转人工" ? "handoff" : "turns",
+      name,
+      data: values,
+      itemStyle: { color: colours[index] },
+    })),
+  });
+  element.dataset.drawn = "true";
+  window.addEventListener("resize", () => chart.resize());
+}
+
 // The handoff conversation: new messages appear without reloading; a change of state
 // (taken by someone, handed back) reloads the page so its actions match.
 function followConversation() {
@@ -53,5 +78,6 @@ function followConversation() {
 
 document.addEventListener("DOMContentLoaded", () => {
   drawPerDay();
+  drawTurns();
   followConversation();
 });
