@@ -66,7 +66,9 @@ SERVICES: dict[str, Service] = {
         (PYTHON, "-m", "rasa_runtime.serve", "--model", "{model}", "--interface", "127.0.0.1",
          "--port", "{rasa_port}", "--credentials", "{credentials}",
          "--endpoints", "{endpoints}", "--enable-api"),
-        RASA_SECRETS | RASA_INFRASTRUCTURE | WECHAT_SECRETS | {ACTION_SERVER_TOKEN},
+        # The store's service token: captured turns go to its inbox (rasa_runtime/capture.py).
+        RASA_SECRETS | RASA_INFRASTRUCTURE | WECHAT_SECRETS
+        | {ACTION_SERVER_TOKEN, "STORE_SERVICE_TOKEN"},
     ),
 }  # fmt: skip
 

@@ -113,6 +113,7 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
         "ACTION_SERVER_TOKEN": secrets.token_urlsafe(24),
         "WEBCHAT_SESSION_KEY": secrets.token_urlsafe(32),
         "SANIC_HOST": "127.0.0.1",
+        "CAPTURE_OUTBOX_FOLDER": str(folder),
     }
 
 
