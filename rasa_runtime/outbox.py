@@ -197,11 +197,18 @@ class Forwarder:
                 if entry is None:
                     await self._added.wait()
                     continue
-                if await self._forwarded(session, entry):
+                if await self._attempt(session, entry):
                     failures = 0
                 else:
                     failures += 1
                     await self._sleep(self._backoff.after(failures))
+
+    async def _attempt(self, session: aiohttp.ClientSession, entry: Entry) -> bool:
+        try:
+            return await self._forwarded(session, entry)
+        except Exception as error:  # the forwarder must outlive any one failure
+            logger.error("Capture: forwarding failed (%s); retrying", type(error).__name__)
+            return False
 
     async def _forwarded(self, session: aiohttp.ClientSession, entry: Entry) -> bool:
         """Delivers or buries the entry (True), or leaves it for a retry (False)."""
