@@ -14,6 +14,7 @@ from backend.api.common import (
     DASHBOARD,
     HANDOFFS,
     INBOX,
+    NOTIFICATIONS,
     OPENAPI_SPEC,
     RATINGS,
     SETTINGS,
@@ -28,6 +29,7 @@ from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
+from backend.notifications import DeliveryPolicy, Notifications
 from backend.ratings.operations import Deadlines, Ratings
 from backend.resident_texts import ResidentTexts
 from backend.store import Clock, Store, utc_now
@@ -58,6 +60,9 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock, ratings)
         app[RATINGS] = ratings
         app[DASHBOARD] = Dashboard(sessions, clock, settings.due_working_days)
+        app[NOTIFICATIONS] = Notifications(
+            sessions, cipher, DeliveryPolicy.from_settings(settings), clock
+        )
         yield
         # Connections still open (requests cut off at shutdown) are closed: the database
         # rolls back whatever transaction they had not committed.

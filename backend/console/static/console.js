@@ -8,6 +8,7 @@ function drawPerDay() {
   const series = JSON.parse(data.textContent);
   const chart = window.echarts.init(element, null, { renderer: "svg" });
   chart.setOption({
+    animation: false, // slow office computers, and what is shown is what is there
     grid: { left: 40, right: 16, top: 16, bottom: 28 },
     tooltip: { trigger: "axis" },
     xAxis: { type: "category", data: series.days },
@@ -26,6 +27,7 @@ function drawTurns() {
   const chart = window.echarts.init(element, null, { renderer: "svg" });
   const colours = ["#1a7f37", "#0b5cad", "#b42318", "#8a4b00"];
   chart.setOption({
+    animation: false,
     grid: { left: 40, right: 16, top: 36, bottom: 28 },
     legend: { top: 0 },
     tooltip: { trigger: "axis" },
