@@ -18,12 +18,13 @@ _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 _HANDOFF_LINK = re.compile(r'href="/console/handoffs/(\d+)"')
 
 
-def create_admin(stack: Stack, username: str) -> str:
+def create_admin(stack: Stack, username: str, display_name: str | None = None) -> str:
     """An admin account in the stack's store; its password."""
     password = secrets.token_urlsafe(16)
     env = {**processes.environment("store", stack.env), "STORE_ADMIN_PASSWORD": password}
+    named = ["--display-name", display_name] if display_name else []
     subprocess.run(
-        [*processes.command("store"), "create-admin", "--username", username],
+        [*processes.command("store"), "create-admin", "--username", username, *named],
         cwd=ROOT,
         env=env,
         check=True,

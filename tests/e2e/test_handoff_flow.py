@@ -1,0 +1,75 @@
+"""A resident handed to a person and back, through the running assistant's REST channel
+and the store's console: 「转人工」 queues the conversation (or, on a day the office is
+closed, asks for a message); a staff member takes it; the resident's messages reach the
+console and get no answer from the assistant; the staff member's reply reaches the
+resident (REST: with their next message); after the hand-back the assistant answers
+again, its conversation untouched by what was said to staff."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.actions.domain_text import DOMAIN
+from tests.e2e.rest import OPEN_REST, Resident
+from tests.servers import Stack, running_stack
+from tests.staff_console import StaffConsole, create_admin
+
+STAFF_NAME = "王芳"
+
+
+def text_of(response: str, **values: str) -> str:
+    return DOMAIN["responses"][response][0]["text"].format(**values)
+
+
+def user_texts(resident: Resident) -> list[str]:
+    return [event["text"] for event in resident.tracker()["events"] if event["event"] == "user"]
+
+
+@pytest.fixture(scope="module")
+def handoff_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    # Open all day; a weekend or a holiday still closes it (the test takes either way).
+    hours = {"STORE_OFFICE_HOURS": "00:00-23:59"}
+    with running_stack(
+        tmp_path_factory.mktemp("handoff"), model_path, OPEN_REST, extra_env=hours
+    ) as stack:
+        yield stack
+
+
+async def test_a_resident_is_handed_to_a_person_and_back(handoff_stack: Stack) -> None:
+    password = create_admin(handoff_stack, "wangfang", STAFF_NAME)
+    answer = Resident(handoff_stack).say("老年证咋个办")  # what the assistant says to it
+    resident = Resident(handoff_stack)
+    resident.say("老年证咋个办")
+
+    asked = resident.say("转人工")
+    if asked.startswith("现在是下班时间"):
+        # Not a working day: the next message is the one left for staff.
+        assert resident.say("我想问我妈的低保") == text_of("utter_handoff_message_taken")
+    else:
+        assert asked == text_of("utter_handoff_queued_next")
+    before = user_texts(resident)
+
+    async with StaffConsole(handoff_stack.store_url) as staff:
+        await staff.log_in("wangfang", password)
+        [handoff] = await staff.handoff_ids()
+        await staff.take(handoff)
+
+        # The assistant is silent: only the notice that a person took over comes.
+        said = "我妈住在牛佛镇，七十多了"
+        assert resident.say(said) == text_of("utter_notice_handoff_taken", text=STAFF_NAME)
+        assert (await staff.messages(handoff))["messages"][-1]["text"] == said
+
+        await staff.say(handoff, "好的，请问您妈妈办过老年证没有？")
+        reply = resident.say("还没有办过")
+        assert reply == text_of("utter_notice_handoff", text="好的，请问您妈妈办过老年证没有？")
+        await staff.hand_back(handoff)
+
+    # Nothing said to staff entered the assistant's conversation.
+    assert user_texts(resident) == before
+    after = resident.say("老年证咋个办").split("\n")
+    assert after[0] == text_of("utter_notice_handoff_closed", text=STAFF_NAME)
+    assert answer in "\n".join(after[1:])
+    assert user_texts(resident) == [*before, "老年证咋个办"]
