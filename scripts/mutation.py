@@ -123,7 +123,13 @@ TARGETS: dict[str, Target] = {
     "connectors/wechat/crypto.py": Target(
         MAIN_PYTEST, ("tests/connectors/test_wechat_envelopes.py",)
     ),
-    "connectors/guard.py": Target(MAIN_PYTEST, ("tests/connectors/test_guard.py",)),
+    # The survivors again with the handoff routing, through a real store process.
+    "connectors/guard.py": Target(
+        MAIN_PYTEST,
+        ("tests/connectors/test_guard.py",),
+        MAIN_SUITE,
+        ("tests/connectors/test_handoff_routing.py",),
+    ),
     "rasa_runtime/trackers.py": Target(MAIN_PYTEST, ("tests/rasa_runtime/test_trackers.py",)),
 }
 
