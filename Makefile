@@ -6,7 +6,7 @@ export RASA_TELEMETRY_ENABLED := false
 export RASA_MAX_CACHE_SIZE := 500
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: run test venv train lint format validate benchmark wechat-menu lock mutation
+.PHONY: run test venv train lint format validate benchmark wechat-menu lock mutation admin
 
 # Both venvs: .venv (Rasa and everything else) and .venv-store (the status store).
 venv:
@@ -35,6 +35,13 @@ validate: venv
 
 benchmark: train
 	$(BIN)/python scripts/benchmark.py
+	.venv-store/bin/python scripts/benchmark_console.py
+
+# The first staff-console admin of the embedded setup: make admin USERNAME=zhou
+admin: venv
+	@test -n "$(USERNAME)" || { echo "usage: make admin USERNAME=name"; exit 2; }
+	@$(BIN)/python scripts/local_secrets.py var/secrets.env
+	@set -a && . var/secrets.env && set +a && $(BIN)/python scripts/processes.py admin username=$(USERNAME)
 
 # Publish connectors/wechat/menu.py to the Official Account (needs WECHAT_APP_ID/SECRET).
 wechat-menu: venv

@@ -240,7 +240,16 @@ class InboxItem(Base):
 
     group = relationship("InboxGroup")
 
-    __table_args__ = (CheckConstraint(_in("reason", CAPTURE_REASONS), name="reason"),)
+    __table_args__ = (
+        CheckConstraint(_in("reason", CAPTURE_REASONS), name="reason"),
+        Index(
+            "ix_inbox_items_unresolved",
+            "group_id",
+            "occurred_at",
+            sqlite_where=text("resolved_label IS NULL"),
+            postgresql_where=text("resolved_label IS NULL"),
+        ),
+    )
 
 
 class StaffAccount(Base):

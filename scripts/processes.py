@@ -54,8 +54,14 @@ class Service:
 
 
 SERVICES: dict[str, Service] = {
+    # The Rasa API token: the console shows the conversation around a question.
     "store": Service(
         (STORE_PYTHON, "-m", "backend"),
+        STORE_SECRETS | STORE_DATABASE | {"RASA_API_TOKEN"},
+    ),
+    # The first console admin (`make admin USERNAME=…`; the password is asked for).
+    "admin": Service(
+        (STORE_PYTHON, "-m", "backend", "create-admin", "--username", "{username}"),
         STORE_SECRETS | STORE_DATABASE,
     ),
     "actions": Service(

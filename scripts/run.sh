@@ -32,7 +32,7 @@ wait_for() { # name, url
 .venv/bin/python scripts/local_secrets.py var/secrets.env
 set -a && . var/secrets.env && set +a
 
-start store store
+STORE_RASA_URL=http://127.0.0.1:5005 start store store
 SANIC_HOST=127.0.0.1 start actions actions actions_port=5055
 start rasa rasa model=bot/models rasa_port=5005 credentials=credentials.yml endpoints=endpoints.yml
 
@@ -48,6 +48,7 @@ cat <<MSG
   action server  http://127.0.0.1:5055
   status store   http://127.0.0.1:5100  (API: /openapi.yaml; staff token in var/secrets.env)
   web widget     http://127.0.0.1:5100/demo/  (the district page stand-in)
+  staff console  http://127.0.0.1:5100/console/  (first admin: make admin USERNAME=…)
   logs           var/log/
 MSG
 

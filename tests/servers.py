@@ -148,6 +148,8 @@ def running_stack(
     env = {
         **stack_environment(folder, store_port),
         "ACTION_ENDPOINT_URL": f"http://127.0.0.1:{actions_port}/webhook",
+        # The console reads conversations from the (first) Rasa server.
+        "STORE_RASA_URL": f"http://127.0.0.1:{rasa_ports[0]}",
         **(extra_env or {}),
     }
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -87,6 +88,13 @@ def _guesses_json(guesses: Sequence[Guess]) -> str:
         [{"name": guess.name, "confidence": round(guess.confidence, 4)} for guess in guesses],
         ensure_ascii=False,
     )
+
+
+def local_date(dialect: str, column: Any) -> Any:
+    """SQL for the local (China) date of a UTC timestamp column, as YYYY-MM-DD."""
+    if dialect == "sqlite":  # stored as naive UTC text
+        return func.date(column, "+8 hours")
+    return func.to_char(func.timezone("Asia/Shanghai", column), "YYYY-MM-DD")
 
 
 def local_midnight(day: date) -> datetime:
@@ -259,25 +267,17 @@ class Inbox:
         """Unresolved questions per local day over the last `days` days, oldest first."""
         today = local_day(self._clock())
         first = today - timedelta(days=days - 1)
-        window = InboxFilters(
-            channel=filters.channel,
-            township=filters.township,
-            reason=filters.reason,
-            state=None,
-            since=first,
-        )
+        window = replace(filters, state=None, since=first, until=None)
         async with self._sessions() as session:
-            moments = (
-                await session.scalars(
-                    self._matching_items(window).with_only_columns(InboxItem.occurred_at)
-                )
-            ).all()
-        counts = {first + timedelta(days=offset): 0 for offset in range(days)}
-        for moment in moments:
-            day = local_day(moment)
-            if day in counts:
-                counts[day] += 1
-        return sorted(counts.items())
+            day = local_date(session.bind.dialect.name, InboxItem.occurred_at)
+            rows = await session.execute(
+                self._matching_items(window)
+                .with_only_columns(day.label("day"), func.count())
+                .group_by(day)
+            )
+            counts = {str(row[0]): int(row[1]) for row in rows}
+        dates = [first + timedelta(days=offset) for offset in range(days)]
+        return [(day, counts.get(day.isoformat(), 0)) for day in dates]
 
     async def top_missed(self, filters: InboxFilters, limit: int) -> list[tuple[str, int]]:
         """The labels the model guessed best most often for unresolved questions."""

@@ -5,13 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
 from console_helpers import log_in, make_account, post_form
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from store_helpers import SERVICE_HEADERS, capture_body
+from store_helpers import SERVICE_HEADERS, FakeClock, capture_body
+
+from backend.api.common import INBOX
+from backend.inbox.operations import InboxFilters
+from backend.tracking import CHINA_TZ
 
 ID_NUMBER = "510304195503120042"
 PHONE = "13812345678"
@@ -219,3 +224,13 @@ async def test_the_chart_and_missed_topics_count_the_unanswered(client: TestClie
         and sum(int(n) for n in re.findall(r"\d+", data.split('"counts"')[1])) == 2
     )
     assert re.search(r"低保申请流程.*?<b>2</b>", page, re.S)
+
+
+async def test_questions_are_counted_on_their_day_in_china(
+    client: TestClient, clock: FakeClock
+) -> None:
+    clock.now = datetime(2026, 12, 1, 10, 0, tzinfo=CHINA_TZ)
+    await capture(client, "晚上问的", occurred_at="2026-11-30T23:30:00+08:00")
+    await capture(client, "半夜问的", occurred_at="2026-11-30T16:30:00+00:00")  # 00:30 in China
+    per_day = dict(await client.app[INBOX].per_day(InboxFilters(state=None), 3))
+    assert per_day == {date(2026, 11, 29): 0, date(2026, 11, 30): 1, date(2026, 12, 1): 1}

@@ -31,7 +31,7 @@ FAQ_QUESTION = "低保要带啥子材料"
 EXPECTED_SECRETS = {
     "store": {
         "STORE_SERVICE_TOKEN", "STORE_STAFF_TOKEN", "STORE_HASH_KEY", "STORE_ENCRYPTION_KEY",
-        "DATABASE_URL",
+        "DATABASE_URL", "RASA_API_TOKEN",
     },
     "actions": {"STORE_SERVICE_TOKEN", "ACTION_SERVER_TOKEN"},
     "rasa-0": {

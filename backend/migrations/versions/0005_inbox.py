@@ -90,6 +90,15 @@ def upgrade() -> None:
     op.create_index("ix_inbox_items_conversation_id", "inbox_items", ["conversation_id"])
     op.create_index("ix_inbox_items_top_label", "inbox_items", ["top_label"])
     op.create_index("ix_inbox_items_occurred_at", "inbox_items", ["occurred_at"])
+    # The inbox lists unresolved questions by group: an index of just those rows.
+    unresolved = sa.text("resolved_label IS NULL")
+    op.create_index(
+        "ix_inbox_items_unresolved",
+        "inbox_items",
+        ["group_id", "occurred_at"],
+        sqlite_where=unresolved,
+        postgresql_where=unresolved,
+    )
 
 
 def downgrade() -> None:
