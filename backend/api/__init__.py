@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from backend.api import applications, handoffs, health, inbox, metrics, notifications, pages, staff
+from backend.api import (
+    applications,
+    erasure,
+    handoffs,
+    health,
+    inbox,
+    metrics,
+    notifications,
+    pages,
+    staff,
+)
 
 
 def setup_routes(app: web.Application) -> None:
@@ -14,5 +24,6 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(inbox.routes)
     app.add_routes(handoffs.routes)
     app.add_routes(metrics.routes)
+    app.add_routes(erasure.routes)
     app.add_routes(notifications.routes)
     app.add_routes(pages.routes)
