@@ -7,13 +7,14 @@ again, its conversation untouched by what was said to staff."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.actions.domain_text import DOMAIN
-from tests.e2e.rest import OPEN_REST, Resident
+from tests.e2e.rest import OPEN_REST, Resident, post_json
 from tests.servers import Stack, running_stack
 from tests.staff_console import StaffConsole, create_admin
 
@@ -39,37 +40,47 @@ def handoff_stack(model_path: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 async def test_a_resident_is_handed_to_a_person_and_back(handoff_stack: Stack) -> None:
-    password = create_admin(handoff_stack, "wangfang", STAFF_NAME)
-    answer = Resident(handoff_stack).say("老年证咋个办")  # what the assistant says to it
-    resident = Resident(handoff_stack)
-    resident.say("老年证咋个办")
+    await handed_to_a_person_and_back(handoff_stack, Resident(handoff_stack), "wangfang")
 
-    asked = resident.say("转人工")
+
+async def handed_to_a_person_and_back(stack: Stack, resident: Resident, staff_login: str) -> None:
+    """The whole handoff; the resident's messages go to the stack's replicas in turn."""
+    urls = itertools.cycle(stack.rasa_urls)
+
+    def say(text: str) -> str:
+        body = {"sender": resident.sender, "message": text}
+        replies = post_json(f"{next(urls)}/webhooks/rest/webhook", body, client=resident.client)
+        return "\n".join(reply.get("text") or "" for reply in replies)
+
+    password = create_admin(stack, staff_login, STAFF_NAME)
+    answer = Resident(stack, client=resident.client).say("老年证咋个办")  # the assistant's
+    say("老年证咋个办")
+    asked = say("转人工")
     if asked.startswith("现在是下班时间"):
-        # Not a working day: the next message is the one left for staff.
-        assert resident.say("我想问我妈的低保") == text_of("utter_handoff_message_taken")
+        # Outside office hours: the next message is the one left for staff.
+        assert say("我想问我妈的低保") == text_of("utter_handoff_message_taken")
     else:
         assert asked == text_of("utter_handoff_queued_next")
     before = user_texts(resident)
 
-    async with StaffConsole(handoff_stack.store_url) as staff:
-        await staff.log_in("wangfang", password)
-        [handoff] = await staff.handoff_ids()
+    async with StaffConsole(stack.store_url) as staff:
+        await staff.log_in(staff_login, password)
+        handoff = (await staff.handoff_ids())[-1]
         await staff.take(handoff)
 
         # The assistant is silent: only the notice that a person took over comes.
         said = "我妈住在牛佛镇，七十多了"
-        assert resident.say(said) == text_of("utter_notice_handoff_taken", text=STAFF_NAME)
+        assert say(said) == text_of("utter_notice_handoff_taken", text=STAFF_NAME)
         assert (await staff.messages(handoff))["messages"][-1]["text"] == said
 
         await staff.say(handoff, "好的，请问您妈妈办过老年证没有？")
-        reply = resident.say("还没有办过")
+        reply = say("还没有办过")
         assert reply == text_of("utter_notice_handoff", text="好的，请问您妈妈办过老年证没有？")
         await staff.hand_back(handoff)
 
     # Nothing said to staff entered the assistant's conversation.
     assert user_texts(resident) == before
-    after = resident.say("老年证咋个办").split("\n")
+    after = say("老年证咋个办").split("\n")
     assert after[0] == text_of("utter_notice_handoff_closed", text=STAFF_NAME)
     assert answer in "\n".join(after[1:])
     assert user_texts(resident) == [*before, "老年证咋个办"]

@@ -19,6 +19,7 @@ from cryptography.fernet import Fernet
 from tests.conftest import ROOT
 from tests.connectors.wechat_platform import SimulatedPlatform
 from tests.e2e.rest import Resident, RestClient, post_json, tracking_number_in
+from tests.e2e.test_handoff_flow import handed_to_a_person_and_back
 from tests.servers import Stack, running_stack
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
@@ -169,3 +170,11 @@ def test_a_rest_digit_is_understood_on_the_other_replica(
     second = f"{production.rasa_urls[1]}/webhooks/rest/webhook"
     assert post_json(second, {"sender": resident.sender, "message": "1"}, client=INTEGRATION)
     assert stored_user_texts(production, trackers, resident.conversation_id)[-1] == "办老年证"
+
+
+async def test_a_handoff_silences_both_replicas_and_the_hand_back_resumes(
+    production: Stack,
+) -> None:
+    # Each message goes to the other replica: the store alone decides where it goes.
+    resident = Resident(production, client=INTEGRATION)
+    await handed_to_a_person_and_back(production, resident, "production-staff")
