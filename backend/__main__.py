@@ -4,8 +4,9 @@ Commands (all read the store's settings from the environment, backend/config.py)
   serve (default)  migrate, then serve the API until SIGTERM or SIGINT
   rotate-keys      re-encrypt every stored field with the newest STORE_ENCRYPTION_KEY
                    key (backend/keys.py explains the whole rotation)
-  purge            anonymise closed applications older than STORE_RETENTION_DAYS
-                   (backend/retention.py; nothing happens while it is unset)
+  purge            delete conversation data older than STORE_CONVERSATION_RETENTION_DAYS;
+                   anonymise closed applications older than STORE_RETENTION_DAYS
+                   (backend/retention.py; applications are kept while it is unset)
   create-admin     create a console admin (--username, --display-name); the password
                    is read from STORE_ADMIN_PASSWORD or asked for twice, never echoed
 """
@@ -35,7 +36,7 @@ from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.errors import ApiError
 from backend.keys import rotate_keys
 from backend.log import configure_logging
-from backend.retention import purge
+from backend.retention import purge, purge_conversations
 from backend.store import utc_now
 from backend.throttling import ThrottlePolicy
 
@@ -80,12 +81,19 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "rotate-keys":
         count = asyncio.run(_maintain(settings, rotate_keys))
         logger.info("rotate-keys: %d rows re-encrypted with the newest key", count)
-    elif settings.retention_days is None:
-        logger.info("purge: STORE_RETENTION_DAYS is not set, applications are kept")
     else:
-        task = partial(purge, retention_days=settings.retention_days, now=utc_now())
-        count = asyncio.run(_maintain(settings, task))
-        logger.info("purge: %d closed applications anonymised", count)
+        now = utc_now()
+        task = partial(
+            purge_conversations, retention_days=settings.conversation_retention_days, now=now
+        )
+        count = asyncio.run(_maintain(settings, lambda sessions, _cipher: task(sessions)))
+        logger.info("purge: %d rows of conversation data past retention deleted", count)
+        if settings.retention_days is None:
+            logger.info("purge: STORE_RETENTION_DAYS is not set, applications are kept")
+        else:
+            task = partial(purge, retention_days=settings.retention_days, now=now)
+            count = asyncio.run(_maintain(settings, task))
+            logger.info("purge: %d closed applications anonymised", count)
     return 0
 
 

@@ -9,6 +9,7 @@ Tunables: STORE_DB_POOL_SIZE and STORE_DB_TIMEOUT_SECONDS (connections to Postgr
 how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling, see
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
 STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
+STORE_CONVERSATION_RETENTION_DAYS (see backend/retention.py);
 STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py);
 STORE_DUE_WORKING_DAYS (when an open application is overdue),
 STORE_CALLBACK_WORKING_DAYS and STORE_RECTIFY_WORKING_DAYS (差评 follow-up deadlines);
@@ -59,6 +60,9 @@ class Settings:
     proof_backoff_base_seconds: int = 2
     proof_backoff_max_seconds: int = 900
     retention_days: int | None = None
+    # What residents said and were sent (questions, handoff messages, notices, rating
+    # comments) is kept as long as the Rasa server keeps idle conversations.
+    conversation_retention_days: int = 180
     shutdown_seconds: float = 5.0
     # A console session ends after this long without a request; cookies get `Secure`
     # when the console is served over TLS (behind the reverse proxy).
@@ -118,6 +122,12 @@ class Settings:
                 env, "STORE_PROOF_BACKOFF_MAX_SECONDS", cls.proof_backoff_max_seconds, minimum=1
             ),
             retention_days=_optional_int(env, "STORE_RETENTION_DAYS", minimum=1),
+            conversation_retention_days=_int(
+                env,
+                "STORE_CONVERSATION_RETENTION_DAYS",
+                cls.conversation_retention_days,
+                minimum=1,
+            ),
             shutdown_seconds=_int(env, "STORE_SHUTDOWN_SECONDS", 5, minimum=1),
             console_idle_minutes=_int(
                 env, "STORE_CONSOLE_IDLE_MINUTES", cls.console_idle_minutes, minimum=1

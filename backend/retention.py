@@ -1,4 +1,5 @@
-"""Retention of applications' personal fields: `python -m backend purge`.
+"""Retention: `python -m backend purge` anonymises applications' personal fields and deletes
+old conversation data (`purge_conversations`, STORE_CONVERSATION_RETENTION_DAYS).
 
 Rule assumed: an application is a government record. The district files it under the
 records rules for 机关 documents (《机关文件材料归档范围和文书档案保管期限规定》, 国家档案局令
@@ -22,13 +23,28 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.crypto import FieldCipher
+from backend.handoff.states import CLOSED
+from backend.inbox.states import ASSIGNED, DRAFTED
 from backend.lifecycle import CLOSED_STATUSES
-from backend.models import Application, StatusChange
+from backend.models import (
+    Application,
+    Handoff,
+    HandoffMessage,
+    InboxGroup,
+    InboxItem,
+    InboxShingle,
+    Notification,
+    Rating,
+    StatusChange,
+)
+from backend.notification_states import PENDING
 
+# Groups whose questions are training data (the learning loop reads them).
+TRAINING_STATES = (ASSIGNED, DRAFTED)
 # Erased fields keep a valid ciphertext (the columns are required and views decrypt them).
 ERASED = ""
 
@@ -69,3 +85,45 @@ async def purge(
             update(StatusChange).where(StatusChange.application_id.in_(ids)).values(note=None)
         )
     return len(ids)
+
+
+async def purge_conversations(
+    sessions: Callable[[], AsyncSession], retention_days: int, now: datetime
+) -> int:
+    """Delete what residents said and were sent, once older than the period (as the Rasa
+    server deletes idle conversations): captured questions — but those staff assigned or
+    drafted as training data, which the learning loop still needs —, the messages of
+    closed handoffs, notices delivered or given up, rating comments. Returns how many
+    rows went."""
+    cutoff = now - timedelta(days=retention_days)
+    async with sessions() as session, session.begin():
+        kept_groups = select(InboxGroup.id).where(InboxGroup.state.in_(TRAINING_STATES))
+        questions = await session.execute(
+            delete(InboxItem).where(
+                InboxItem.occurred_at <= cutoff, InboxItem.group_id.not_in(kept_groups)
+            )
+        )
+        empty = select(InboxGroup.id).where(
+            InboxGroup.last_seen_at <= cutoff,
+            ~exists().where(InboxItem.group_id == InboxGroup.id),
+        )
+        empty_ids = list(await session.scalars(empty))
+        await session.execute(delete(InboxShingle).where(InboxShingle.group_id.in_(empty_ids)))
+        await session.execute(delete(InboxGroup).where(InboxGroup.id.in_(empty_ids)))
+        closed = select(Handoff.id).where(Handoff.state == CLOSED, Handoff.closed_at <= cutoff)
+        messages = await session.execute(
+            delete(HandoffMessage).where(HandoffMessage.handoff_id.in_(closed))
+        )
+        notices = await session.execute(
+            delete(Notification).where(
+                Notification.state != PENDING, Notification.created_at <= cutoff
+            )
+        )
+        comments = await session.execute(
+            update(Rating)
+            .where(Rating.answered_at <= cutoff, Rating.comment_enc.is_not(None))
+            .values(comment_enc=None)
+        )
+    return sum(result.rowcount for result in (questions, messages, notices, comments)) + len(
+        empty_ids
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -33,7 +34,7 @@ from backend.config import Settings
 from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory
 from backend.keys import ENCRYPTED_COLUMNS, rotate_keys
-from backend.retention import purge
+from backend.retention import purge, purge_conversations
 
 DAY = 86400
 
@@ -150,3 +151,38 @@ async def test_purge_anonymises_closed_applications_past_the_period(
         numbers["open_long_ago"],
         numbers["withdrawn_lately"],
     }
+
+
+@pytest.mark.asyncio
+async def test_conversation_data_past_retention_is_deleted_but_training_data_kept(
+    client: TestClient, raw_db: Engine, sessions: Any
+) -> None:
+    old, recent = "2026-01-05T10:00:00+08:00", "2026-11-30T10:00:00+08:00"
+    for question, moment in (("很久以前问的", old), ("训练用的老问题", old), ("昨天问的", recent)):
+        response = await client.post(
+            "/inbox/items",
+            json=capture_body(question, occurred_at=moment),
+            headers=SERVICE_HEADERS,
+        )
+        assert response.status == 201
+    with raw_db.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE inbox_groups SET state = 'assigned', last_seen_at = :old WHERE id ="
+                " (SELECT group_id FROM inbox_items WHERE id = 2)"
+            ),
+            {"old": datetime(2026, 1, 5, tzinfo=timezone.utc)},
+        )
+        connection.execute(
+            text("UPDATE inbox_groups SET last_seen_at = :old WHERE id = 1"),
+            {"old": datetime(2026, 1, 5, tzinfo=timezone.utc)},
+        )
+    now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    deleted = await purge_conversations(sessions, 180, now)
+    with raw_db.connect() as connection:
+        left = connection.execute(text("SELECT id FROM inbox_items ORDER BY id")).all()
+        groups = connection.execute(text("SELECT count(*) FROM inbox_groups")).scalar()
+    assert [row.id for row in left] == [2, 3]  # the training example and the recent one
+    assert groups == 2
+    assert deleted == 2  # one question and its emptied group
+    assert await purge_conversations(sessions, 180, now) == 0
