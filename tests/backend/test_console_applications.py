@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
@@ -134,3 +135,33 @@ async def test_overdue_applications_are_counted_in_working_days(
     await signed_in(client)
     overdue = await (await client.get("/console/applications?overdue=1")).text()
     assert old in overdue and young not in overdue
+
+
+async def test_new_applications_are_taken_into_review_in_bulk_and_only_those(
+    client: TestClient, raw_db: Engine
+) -> None:
+    first = (await create(client, key="a"))["tracking_number"]
+    second = (await create(client, key="b", id_number="510304195503120042"))["tracking_number"]
+    elsewhere = (await create(client, key="c", id_number="510304194801150026", township="何市镇"))[
+        "tracking_number"
+    ]
+    await signed_in(client, township="牛佛镇")
+    page = f"/console/applications/{second}"
+    await post_form(client, f"{page}/transition", page, status="township_review")
+    token_page = await (await client.get("/console/applications")).text()
+    token = re.search(r'name="csrf_token" value="([^"]+)"', token_page).group(1)
+    response = await client.post(
+        "/console/applications/bulk",
+        data=[
+            ("csrf_token", token),
+            ("tracking_number", first),
+            ("tracking_number", second),  # already in review: left alone
+            ("tracking_number", elsewhere),  # another township's: left alone
+        ],
+        allow_redirects=False,
+    )
+    assert response.headers["Location"].endswith("moved=1")
+    statuses = dict(rows(raw_db, "SELECT tracking_number, status FROM applications"))
+    assert statuses == {first: "township_review", second: "township_review", elsewhere: "submitted"}
+    kinds = rows(raw_db, "SELECT kind FROM notifications")
+    assert len(kinds) == 2  # one notice per change: the single one and the bulk one

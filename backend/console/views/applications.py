@@ -132,7 +132,43 @@ async def _listing(request: web.Request, filters: SearchFilters, page: int) -> d
         "STATUS_LABELS": STATUS_LABELS,
         "due_days": due_days,
         "error": None,
+        "moved": request.query.get("moved"),
+        "bulk_from": BULK_FROM,
     }
+
+
+# The one change made in bulk: taking new applications into township review needs no
+# note and decides nothing; every other step is taken one application at a time.
+BULK_FROM, BULK_TO = "submitted", "township_review"
+BULK_MAX = 100
+
+
+@routes.post("/applications/bulk")
+async def bulk_review(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    numbers = [str(value) for value in form.getall("tracking_number", [])][:BULK_MAX]
+    staff = request[STAFF]
+    store = request.config_dict[STORE]
+    moved = 0
+    for number in numbers:
+        try:
+            application = await store.get(number)
+        except ApiError:
+            continue
+        if application.status != BULK_FROM or (
+            staff.township is not None and application.township != staff.township
+        ):
+            continue
+        change = Transition(status=BULK_TO, note=None, actor=f"staff:{staff.username}")
+        try:
+            await store.transition(number, change)
+        except ApiError:
+            continue  # changed meanwhile by someone else
+        moved += 1
+        await request.config_dict[AUDIT].record(
+            who(request), "application_transition", target=number, reason=BULK_TO
+        )
+    raise web.HTTPSeeOther(f"/console/applications?status={BULK_FROM}&moved={moved}")
 
 
 @routes.post("/applications/search")
