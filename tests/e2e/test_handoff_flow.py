@@ -84,3 +84,20 @@ async def handed_to_a_person_and_back(stack: Stack, resident: Resident, staff_lo
     assert after[0] == text_of("utter_notice_handoff_closed", text=STAFF_NAME)
     assert answer in "\n".join(after[1:])
     assert user_texts(resident) == [*before, "老年证咋个办"]
+
+
+async def test_a_form_stopped_after_three_unusable_answers_is_handed_to_a_person(
+    handoff_stack: Stack,
+) -> None:
+    resident = Resident(handoff_stack)
+    resident.say("我要给我妈办老年证")
+    resident.say(f"她叫王秀英 身份证{resident.id_number}")
+    for unusable in ("139123", "1381234", "12345"):
+        reply = resident.say(unusable)
+    stopped, handed = reply.split("\n")
+    assert stopped == text_of("utter_too_many_tries")
+    assert handed.startswith("已经帮您转给工作人员了") or handed.startswith("现在是下班时间")
+    password = create_admin(handoff_stack, "zhaoli")
+    async with StaffConsole(handoff_stack.store_url) as staff:
+        await staff.log_in("zhaoli", password)
+        assert "填表三次不成" in await staff.page("/console/handoffs")
