@@ -9,6 +9,12 @@ returns. The outbox's forwarder delivers the items to the store's
 service token, retrying while the store is down. So capture costs a turn one local
 insert at most, and an item is lost neither while the store is down nor when this
 server stops.
+
+The same outbox carries the turn counts of the dashboard (`rasa_runtime.turn_counts`)
+and a resident's erasure: when the tracker store erases a conversation it tells the
+broker (`conversation_erased`), which drops the conversation's items still waiting and
+queues `POST /conversations/erase` behind everything else, so an outage delays the
+store's erasure and never loses it.
 """
 
 from __future__ import annotations
@@ -25,11 +31,13 @@ from sanic import Sanic
 from rasa_runtime import settings
 from rasa_runtime.outbox import Backoff, Forwarder, Outbox, StoreEndpoint
 from rasa_runtime.trackers import cipher_from_environment
-from rasa_runtime.turns import Capture, Item, TurnWatcher
+from rasa_runtime.turn_counts import TurnCounter
+from rasa_runtime.turns import Capture, Item, TurnWatcher, is_channel_conversation
 
 logger = logging.getLogger(__name__)
 
 TOKEN_VARIABLE = "STORE_SERVICE_TOKEN"
+ERASE_PATH = "/conversations/erase"
 
 
 def destination(item: Item) -> str:
@@ -40,12 +48,19 @@ def destination(item: Item) -> str:
 
 
 class CaptureBroker(EventBroker):
-    """Turns the events of turns the assistant could not answer well into outbox items."""
+    """Turns the events of turns the assistant could not answer well into outbox items,
+    counts every turn, and passes erasures on."""
 
-    def __init__(self, watcher: TurnWatcher, outbox: Outbox, forwarder: Forwarder) -> None:
-        self._watcher = watcher
+    def __init__(
+        self,
+        outbox: Outbox,
+        forwarder: Forwarder,
+        flush_seconds: float = settings.TURN_COUNTS_FLUSH_SECONDS,
+    ) -> None:
         self._outbox = outbox
         self._forwarder = forwarder
+        self._counter = TurnCounter(outbox, flush_seconds, forwarder.wake)
+        self._watcher = TurnWatcher(on_turn=self._counter.count)
 
     @classmethod
     async def from_endpoint_config(
@@ -57,26 +72,52 @@ class CaptureBroker(EventBroker):
         outbox = Outbox(
             settings.capture_outbox_path(Sanic.get_app().state.port), cipher_from_environment()
         )
-        broker = cls(TurnWatcher(), outbox, Forwarder(outbox, store_endpoint(), backoff()))
+        broker = cls(outbox, Forwarder(outbox, store_endpoint(), backoff()))
         broker.start()
         return broker
 
     def start(self) -> None:
         self._forwarder.start()
+        self._counter.start()
 
     def publish(self, event: dict[str, Any]) -> None:
         """Called for every event saved, in order, on the thread that saved it."""
         try:
             items = self._watcher.observe(event)
             if items:
-                self._outbox.add((destination(item), item.body()) for item in items)
+                conversation = str(event.get("sender_id"))
+                self._outbox.add(((destination(item), item.body()) for item in items), conversation)
                 self._forwarder.wake()
         except Exception as error:  # capture must never fail a resident's turn
             # The type only: an exception's text may quote the message.
             logger.error("Capture: an event could not be captured (%s)", type(error).__name__)
 
+    def conversation_erased(self, conversation_id: str) -> None:
+        """The resident's conversation was erased here: the store erases its part, after
+        anything of it still waiting is dropped (called on the thread that erased)."""
+        self._watcher.forget(conversation_id)
+        if not is_channel_conversation(conversation_id):
+            return  # the store keeps nothing of conversations no channel named
+        try:
+            dropped = self._outbox.erase(
+                conversation_id, ERASE_PATH, {"conversation_id": conversation_id}
+            )
+        except Exception as error:  # the resident's own conversation is gone already
+            logger.error(
+                "Capture: an erasure could NOT be queued for the store (%s)", type(error).__name__
+            )
+            return
+        self._forwarder.wake()
+        logger.info("Capture: an erasure queued for the store (%d items dropped)", dropped)
+
+    def flush_counts(self) -> int:
+        """Seals the turns counted so far into batches now; returns how many."""
+        return self._counter.flush()
+
     async def close(self) -> None:
-        """Stops forwarding; the items not delivered are sent by the next start."""
+        """Stops forwarding; the items not delivered (the last counts among them) are
+        sent by the next start."""
+        await self._counter.stop()
         await self._forwarder.stop()
         self._outbox.close()
 

@@ -11,19 +11,31 @@ server's port (`rasa_runtime.settings.capture_outbox_path`).
 
 Items hold what residents wrote and what they were told: each body is encrypted with
 the conversations' key (`RASA_TRACKER_KEY`), and the file is created readable by its
-owner only.
+owner only. An item is tagged with a keyed hash of its conversation (the key is kept in
+the file, encrypted like the bodies), so that when a resident's conversation is erased
+its items still waiting are dropped in the same transaction that queues the store's
+erasure — behind everything else, so nothing of the conversation reaches the store
+after it.
+
+The file also holds the turn counts not yet sent (`count_turn`): `seal_counts` moves
+them into outbox items, each with a batch id of its own, so a retried batch is added
+once by the store and counts survive a restart like items do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import json
 import logging
 import os
+import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +53,17 @@ CREATE TABLE IF NOT EXISTS outbox (
     path TEXT NOT NULL,
     body BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS turn_counts (
+    day TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (day, channel, outcome)
+);
+CREATE TABLE IF NOT EXISTS keys (
+    name TEXT PRIMARY KEY,
+    token BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL,
@@ -49,6 +72,12 @@ CREATE TABLE IF NOT EXISTS dead_letters (
     error TEXT NOT NULL
 );
 """
+# Files written before conversations were tagged get the column (their items untagged).
+_CONVERSATION_COLUMN = "ALTER TABLE outbox ADD COLUMN conversation TEXT"
+_CONVERSATION_INDEX = "CREATE INDEX IF NOT EXISTS outbox_conversation ON outbox (conversation)"
+_PSEUDONYM_KEY = "conversation_pseudonyms"
+# The store's limit of rows per batch (backend/openapi.yaml, schema TurnCounts).
+MAX_COUNTS_PER_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -61,7 +90,7 @@ class Entry:
 
 
 class Outbox:
-    """The file's two tables; safe to use from several threads (Rasa saves conversations
+    """The file's tables; safe to use from several threads (Rasa saves conversations
     on the engine thread, the forwarder reads on the server's loop)."""
 
     def __init__(self, path: str, cipher: MultiFernet) -> None:
@@ -73,12 +102,64 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(outbox)")}
+        if "conversation" not in columns:
+            self._db.execute(_CONVERSATION_COLUMN)
+        self._db.execute(_CONVERSATION_INDEX)
+        self._pseudonym_key = self._read_pseudonym_key()
 
-    def add(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Appends (path, body) items in order, all or none."""
-        rows = [(path, self._cipher.encrypt(json.dumps(body).encode())) for path, body in items]
-        with self._lock, self._db:
-            self._db.executemany("INSERT INTO outbox (path, body) VALUES (?, ?)", rows)
+    def add(
+        self, items: Iterable[tuple[str, dict[str, Any]]], conversation: str | None = None
+    ) -> None:
+        """Appends (path, body) items in order, all or none, tagged with the conversation
+        they belong to (if any)."""
+        tag = self._pseudonym(conversation)
+        rows = [(path, self._sealed(body), tag) for path, body in items]
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO outbox (path, body, conversation) VALUES (?, ?, ?)", rows
+            )
+
+    def erase(self, conversation: str, path: str, body: dict[str, Any]) -> int:
+        """Drops the conversation's items still waiting and appends the erasure request
+        (path, body) after everything else, in one transaction; returns how many were
+        dropped."""
+        tag = self._pseudonym(conversation)
+        with self._transaction():
+            dropped = self._db.execute("DELETE FROM outbox WHERE conversation = ?", (tag,))
+            self._db.execute(
+                "INSERT INTO outbox (path, body, conversation) VALUES (?, ?, ?)",
+                (path, self._sealed(body), tag),
+            )
+        return int(dropped.rowcount)
+
+    def count_turn(self, day: str, channel: str, outcome: str) -> None:
+        """One more turn of that local day, channel and outcome, until `seal_counts`."""
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO turn_counts (day, channel, outcome, count) VALUES (?, ?, ?, 1) "
+                "ON CONFLICT (day, channel, outcome) DO UPDATE SET count = count + 1",
+                (day, channel, outcome),
+            )
+
+    def seal_counts(self, path: str) -> int:
+        """Moves the turn counts into items for `path` (at most MAX_COUNTS_PER_BATCH rows
+        each, every one with a batch id of its own); returns how many items."""
+        with self._transaction():
+            rows = self._db.execute(
+                "SELECT day, channel, outcome, count FROM turn_counts "
+                "ORDER BY day, channel, outcome"
+            ).fetchall()
+            self._db.execute("DELETE FROM turn_counts")
+            batches = [
+                _count_batch(rows[start : start + MAX_COUNTS_PER_BATCH])
+                for start in range(0, len(rows), MAX_COUNTS_PER_BATCH)
+            ]
+            self._db.executemany(
+                "INSERT INTO outbox (path, body) VALUES (?, ?)",
+                [(path, self._sealed(batch)) for batch in batches],
+            )
+        return len(batches)
 
     def oldest(self) -> Entry | None:
         with self._lock:
@@ -95,12 +176,12 @@ class Outbox:
         return Entry(entry_id, path, body)
 
     def delivered(self, entry: Entry) -> None:
-        with self._lock, self._db:
+        with self._lock:
             self._db.execute("DELETE FROM outbox WHERE id = ?", (entry.id,))
 
     def refused(self, entry: Entry, status: int, error: str) -> None:
         """Moves the entry to the dead letters, kept for staff to look at."""
-        with self._lock, self._db:
+        with self._transaction():
             self._db.execute(
                 "INSERT INTO dead_letters (id, path, body, status, error) "
                 "SELECT id, path, body, ?, ? FROM outbox WHERE id = ?",
@@ -122,6 +203,54 @@ class Outbox:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """All or none: the connection commits each statement on its own otherwise."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _sealed(self, body: dict[str, Any]) -> bytes:
+        return self._cipher.encrypt(json.dumps(body).encode())
+
+    def _pseudonym(self, conversation: str | None) -> str | None:
+        if conversation is None:
+            return None
+        return hmac.new(self._pseudonym_key, conversation.encode(), hashlib.sha256).hexdigest()
+
+    def _read_pseudonym_key(self) -> bytes:
+        """The file's key for conversation tags; a new one when there is none or no key of
+        RASA_TRACKER_KEY opens it any more (the items it tagged cannot be opened either)."""
+        with self._transaction():
+            row = self._db.execute(
+                "SELECT token FROM keys WHERE name = ?", (_PSEUDONYM_KEY,)
+            ).fetchone()
+            if row is not None:
+                with contextlib.suppress(InvalidToken):
+                    return self._cipher.decrypt(row[0])
+            key = secrets.token_bytes(32)
+            self._db.execute(
+                "INSERT OR REPLACE INTO keys (name, token) VALUES (?, ?)",
+                (_PSEUDONYM_KEY, self._cipher.encrypt(key)),
+            )
+            return key
+
+
+def _count_batch(rows: list[tuple[str, str, str, int]]) -> dict[str, Any]:
+    """The body of `POST /metrics/turns`."""
+    return {
+        "batch_id": uuid.uuid4().hex,
+        "counts": [
+            {"day": day, "channel": channel, "outcome": outcome, "count": count}
+            for day, channel, outcome, count in rows
+        ],
+    }
 
 
 def _create_private(path: str) -> None:

@@ -38,9 +38,15 @@ CAPTURE_RETRY_FIRST_SECONDS = float(os.environ.get("CAPTURE_RETRY_FIRST_SECONDS"
 CAPTURE_RETRY_MAX_SECONDS = float(os.environ.get("CAPTURE_RETRY_MAX_SECONDS", "60"))
 
 
+# Turn counts (rasa_runtime/turn_counts.py) are sealed into a batch for the store this
+# often: the dashboard's day figures lag by at most this much.
+TURN_COUNTS_FLUSH_SECONDS = float(os.environ.get("TURN_COUNTS_FLUSH_SECONDS", "60"))
+
+
 def capture_outbox_path(port: int) -> str:
     """The outbox file of the Rasa server listening on `port`."""
     return os.path.join(CAPTURE_OUTBOX_FOLDER, f"capture-outbox-{port}.db")
+
 
 # Notices for residents from the store's outbox (rasa_runtime/notices.py): how often this
 # server looks for due ones, how many it takes at a time, and how long each is leased

@@ -16,7 +16,9 @@ re-encrypted with the newest key), then drop the old key.
 
 A resident who asks for their conversation to be deleted ends the turn with the slot
 `erase_conversation` set; saving that tracker deletes every stored event of the
-conversation instead. Conversations untouched for `CONVERSATION_RETENTION_DAYS` are
+conversation instead, and tells the event broker (`conversation_erased`: the capture
+broker passes the erasure on to the status store). WeChat's unsubscribe erases the same
+way (connectors/wechat/privacy.py). Conversations untouched for `CONVERSATION_RETENTION_DAYS` are
 deleted by `delete_idle_conversations` (daily in the server, or as a command:
 `python -m rasa_runtime.retention`).
 
@@ -34,7 +36,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.fernet import Fernet, MultiFernet
 from rasa.core.tracker_store import SQLTrackerStore, TrackerStore, create_tracker_store
@@ -60,6 +62,13 @@ _cipher: MultiFernet | None = None
 _stored_events: ContextVar[tuple[Event, ...]] = ContextVar("stored_events", default=())
 
 
+@runtime_checkable
+class ErasureListener(Protocol):
+    """An event broker that passes a conversation's erasure on (rasa_runtime.capture)."""
+
+    def conversation_erased(self, conversation_id: str) -> None: ...
+
+
 def cipher_from_environment() -> MultiFernet:
     """The keys of `RASA_TRACKER_KEY`, newest first."""
     keys = [key.strip() for key in os.environ.get(KEY_VARIABLE, "").split(",") if key.strip()]
@@ -81,7 +90,7 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if tracker.get_slot(ERASE_SLOT) is True:
-            deleted = self.delete_conversation(tracker.sender_id)
+            deleted = self.erase_conversation(tracker.sender_id)
             logger.info("Conversation erased on the resident's request (%d events)", deleted)
             return
         await super().save(tracker)
@@ -97,6 +106,14 @@ class EncryptedSQLTrackerStore(SQLTrackerStore):
         events = tuple(super()._additional_events(session, tracker))
         _stored_events.set(events)
         return iter(events)
+
+    def erase_conversation(self, sender_id: str) -> int:
+        """Deletes the conversation and tells the event broker; returns how many events
+        were deleted."""
+        deleted = self.delete_conversation(sender_id)
+        if isinstance(self.event_broker, ErasureListener):
+            self.event_broker.conversation_erased(sender_id)
+        return deleted
 
     def delete_conversation(self, sender_id: str) -> int:
         """Deletes every stored event of one conversation; returns how many."""

@@ -15,6 +15,10 @@ unresolved. What a clarify offered is kept in memory for as long as a conversati
 session lasts, so a press that reaches another replica, or this one after a restart,
 is not resolved (the item stays in the inbox, nothing is lost).
 
+Every turn, captured or not, is also reported to `on_turn` with how it ended
+(`answered`, or the capture reason): the dashboard's containment rate counts them
+(`rasa_runtime.turn_counts`).
+
 Nothing here does I/O; `rasa_runtime.capture` writes what `TurnWatcher.observe` returns.
 """
 
@@ -46,6 +50,8 @@ REASONS = {
     "utter_out_of_scope": "out_of_scope",
     "utter_clarify": "clarified",
 }
+# How a turn that is not captured ended (backend/openapi.yaml, schema TurnCounts).
+ANSWERED = "answered"
 CHANNELS = ("rest", "socketio", "wechat")
 FAQ_ANSWER_PREFIX = "utter_faq/"
 TOWNSHIP_SLOT = "township"
@@ -85,7 +91,7 @@ class Capture:
 
     @property
     def channel(self) -> str:
-        return self.conversation_id.split(":", 1)[0]
+        return _channel(self.conversation_id)
 
     def body(self) -> dict[str, Any]:
         """The request body of `POST /inbox/items`."""
@@ -120,6 +126,15 @@ class Resolution:
 
 
 Item = Capture | Resolution
+
+
+@dataclass(frozen=True)
+class TurnEnded:
+    """A resident's turn and how it ended: `answered` or the reason it was captured."""
+
+    channel: str
+    occurred_at: float
+    outcome: str
 
 
 def _guess(name: str, confidence: float) -> dict[str, Any]:
@@ -157,8 +172,13 @@ class _Conversation:
 class TurnWatcher:
     """Follows every conversation's events in order; returns the items they make."""
 
-    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.time,
+        on_turn: Callable[[TurnEnded], None] | None = None,
+    ) -> None:
         self._clock = clock
+        self._on_turn = on_turn
         self._conversations: OrderedDict[str, _Conversation] = OrderedDict()
 
     def observe(self, event: Mapping[str, Any]) -> list[Item]:
@@ -178,6 +198,10 @@ class TurnWatcher:
         elif kind == "action" and event.get("name") == "action_listen":
             return self._ended(sender, conversation)
         return []
+
+    def forget(self, sender: str) -> None:
+        """The conversation was erased: nothing of it is followed any more."""
+        self._conversations.pop(sender, None)
 
     def _conversation(self, sender: str) -> _Conversation:
         conversation = self._conversations.pop(sender, None) or _Conversation()
@@ -203,6 +227,8 @@ class TurnWatcher:
         if resolution is not None:
             items.append(resolution)
         reason = next((why for why in REASONS.values() if why in turn.reasons), None)
+        if self._on_turn is not None:
+            self._on_turn(TurnEnded(_channel(sender), _occurred_at(turn), reason or ANSWERED))
         if reason is None:
             return items
         capture = _capture(sender, turn, reason, conversation.township)
@@ -221,6 +247,14 @@ def is_channel_conversation(sender: str) -> bool:
         and len(sender) <= MAX_CONVERSATION_ID_CHARS
         and sender.isprintable()
     )
+
+
+def _channel(sender: str) -> str:
+    return sender.partition(":")[0]
+
+
+def _occurred_at(turn: _Turn) -> float:
+    return float(turn.message.get("timestamp") or time.time())
 
 
 def _said(turn: _Turn, event: Mapping[str, Any]) -> None:
@@ -260,7 +294,7 @@ def _capture(sender: str, turn: _Turn, reason: str, township: str | None) -> Cap
         reason=reason,
         conversation_id=sender,
         text=str(message.get("text") or ""),
-        occurred_at=float(message.get("timestamp") or time.time()),
+        occurred_at=_occurred_at(turn),
         intents=_ranked(parse_data.get("intent_ranking") or [], "name"),
         topics=_topics(parse_data.get("response_selector") or {}),
         model=(message.get("metadata") or {}).get("model_id"),

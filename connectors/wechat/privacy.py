@@ -7,6 +7,8 @@ import logging
 from rasa.core.agent import Agent
 from rasa.core.tracker_store import InMemoryTrackerStore, SQLTrackerStore, TrackerStore
 
+from rasa_runtime.trackers import EncryptedSQLTrackerStore
+
 logger = logging.getLogger(__name__)
 
 
@@ -32,6 +34,9 @@ def _concrete_stores(store: TrackerStore) -> list[TrackerStore]:
 
 
 def _delete(store: TrackerStore, sender_id: str) -> int:
+    if isinstance(store, EncryptedSQLTrackerStore):
+        # Its erasure reaches the status store too (rasa_runtime/capture.py).
+        return store.erase_conversation(sender_id)
     if isinstance(store, SQLTrackerStore):
         with store.session_scope() as session:
             deleted = (

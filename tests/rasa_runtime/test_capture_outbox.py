@@ -21,7 +21,6 @@ from rasa_runtime import trackers
 from rasa_runtime.capture import CaptureBroker
 from rasa_runtime.outbox import Backoff, Forwarder, Outbox, StoreEndpoint
 from rasa_runtime.trackers import EncryptedSQLTrackerStore
-from rasa_runtime.turns import TurnWatcher
 from tests.rasa_runtime.capture_turns import (
     ELIGIBILITY,
     ELIGIBILITY_TITLE,
@@ -67,10 +66,12 @@ class RecordingOutbox(Outbox):
         super().__init__(path, cipher)
         self.written: list[tuple[str, dict[str, Any]]] = []
 
-    def add(self, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    def add(
+        self, items: Iterable[tuple[str, dict[str, Any]]], conversation: str | None = None
+    ) -> None:
         items = list(items)
         self.written.extend(items)
-        super().add(items)
+        super().add(items, conversation)
 
 
 def forwarder_for(outbox: Outbox, store_url: str, token: str = TOKEN) -> Forwarder:
@@ -78,7 +79,7 @@ def forwarder_for(outbox: Outbox, store_url: str, token: str = TOKEN) -> Forward
 
 
 def broker_for(outbox: Outbox, store_url: str) -> CaptureBroker:
-    return CaptureBroker(TurnWatcher(), outbox, forwarder_for(outbox, store_url))
+    return CaptureBroker(outbox, forwarder_for(outbox, store_url))
 
 
 def publish(broker: CaptureBroker, turns: Iterable[list[Any]], sender: str) -> None:
@@ -115,7 +116,7 @@ async def test_nothing_is_lost_or_doubled_while_the_store_is_down(
     folder = store.stack.folder
     outbox = RecordingOutbox(str(tmp_path / "outbox.db"), cipher)
     forwarder = forwarder_for(outbox, store.url)
-    broker = CaptureBroker(TurnWatcher(), outbox, forwarder)
+    broker = CaptureBroker(outbox, forwarder)
     broker.start()
     store.stop()
     count = 30
@@ -170,7 +171,8 @@ async def test_a_stopped_broker_keeps_what_it_could_not_send(
     publish(broker, questions(3), "rest:stopped")
     await asyncio.sleep(0.3)
     await broker.close()
-    assert Outbox(path, cipher).waiting() == 3
+    # The three items and the batch of their turns' counts, sealed at close.
+    assert Outbox(path, cipher).waiting() == 3 + 1
 
 
 async def test_an_item_the_store_refuses_goes_to_dead_letters_and_the_next_still_goes(
@@ -197,7 +199,7 @@ async def test_a_wrong_token_is_retried_not_dropped(
     tmp_path: Path, cipher: MultiFernet, store: StoreProcess
 ) -> None:
     outbox = Outbox(str(tmp_path / "outbox.db"), cipher)
-    broker = CaptureBroker(TurnWatcher(), outbox, forwarder_for(outbox, store.url, "wrong"))
+    broker = CaptureBroker(outbox, forwarder_for(outbox, store.url, "wrong"))
     broker.start()
     publish(broker, [fallback_turn()], "rest:token")
     await asyncio.sleep(1)
