@@ -165,6 +165,10 @@ class HandoffDesk:
         except StoreUnavailable as error:
             self._pause(error)
             return None
+        except Exception as error:  # routing must never cost a resident their answer
+            # The type only: an exception's text may quote the message.
+            logger.error("Handoff routing failed, the assistant answers (%s)", type(error).__name__)
+            return None
         self._resumed()
         if not route.to_staff:
             return None
