@@ -13,7 +13,8 @@ queue everyone shares. Admitted messages are handled on the engine's thread
 (rasa_runtime/engine.py).
 
 In its turn, a message is first routed by the handoff state (connectors/handoff.py):
-while a person has the conversation it goes to staff, not to Rasa. Otherwise a message
+while a person has the conversation it goes to staff, not to Rasa, and a reply to a
+rating invitation is recorded and thanked without Rasa. Otherwise a message
 that picks one of the buttons of the sender's last reply becomes that button's payload
 (connectors/options.py), and the buttons of the reply to it are remembered for the
 next one.

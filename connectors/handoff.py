@@ -9,6 +9,10 @@ conversation — on every channel and every replica, since only the store knows.
   back resumes it where it was. A message left outside office hours is acknowledged
   (`utter_handoff_message_taken`); one to a staff member is not: staff answer through
   the notices (rasa_runtime/notices.py).
+- A reply to an open rating invitation (好差评: 「4 太慢了」) is recorded by the store
+  (`rated`): the assistant never sees it, and the resident is thanked
+  (`utter_rating_thanks`), or told that staff will call back when the level is
+  dissatisfied or very dissatisfied (`utter_rating_sorry`).
 - Words that call the wait off (`handoff_cancel_words` in bot/lexicon/words.yml:
   「不等了」) close a handoff no staff member has taken yet (`utter_handoff_cancelled`).
   They are read here, not by the model: they must work when the message would otherwise
@@ -46,6 +50,10 @@ WORDS_FILE = Path(__file__).resolve().parents[1] / "bot" / "lexicon" / "words.ym
 CANCEL_WORDS = "handoff_cancel_words"
 MESSAGE_TAKEN_RESPONSE = "utter_handoff_message_taken"
 CANCELLED_RESPONSE = "utter_handoff_cancelled"
+RATING_THANKS_RESPONSE = "utter_rating_thanks"
+RATING_SORRY_RESPONSE = "utter_rating_sorry"
+# The levels of 差评 (backend/openapi.yaml, schema Route): a rectification follows.
+BAD_LEVELS = frozenset({"dissatisfied", "very_dissatisfied"})
 # Spaces and punctuation between the words (「不 等 了！」) do not hide them.
 _NOT_A_WORD = re.compile(r"[\W_]+")
 
@@ -62,23 +70,34 @@ class StoreRefused(RuntimeError):
 class Route:
     to_staff: bool
     message_taken: bool
+    rated: str | None  # the level recorded when the message answered a rating invitation
 
 
 @dataclass(frozen=True)
 class HandoffWords:
     message_taken: str
     cancelled: str
+    rating_thanks: str
+    rating_sorry: str
     cancel_words: tuple[str, ...]
 
     @classmethod
     def load(cls, domain_file: Path = DOMAIN_FILE, words_file: Path = WORDS_FILE) -> HandoffWords:
-        texts = first_texts([MESSAGE_TAKEN_RESPONSE, CANCELLED_RESPONSE], domain_file)
+        names = [
+            MESSAGE_TAKEN_RESPONSE,
+            CANCELLED_RESPONSE,
+            RATING_THANKS_RESPONSE,
+            RATING_SORRY_RESPONSE,
+        ]
+        texts = first_texts(names, domain_file)
         lexicon = yaml.safe_load(words_file.read_text(encoding="utf-8"))
         return cls(
-            texts[MESSAGE_TAKEN_RESPONSE],
-            texts[CANCELLED_RESPONSE],
+            *(texts[name] for name in names),
             tuple(str(word) for word in lexicon[CANCEL_WORDS]),
         )
+
+    def after_rating(self, level: str) -> str:
+        return self.rating_sorry if level in BAD_LEVELS else self.rating_thanks
 
     def asks_to_cancel(self, text: str) -> bool:
         plain = _NOT_A_WORD.sub("", text)
@@ -99,7 +118,12 @@ class HandoffStore:
         body = {"conversation_id": conversation_id, "text": text}
         answer = await self._post("/handoffs/route", body)
         # Anything but a plain yes leaves the message to the assistant.
-        return Route(answer.get("to_staff") is True, answer.get("message_taken") is True)
+        rated = answer.get("rated")
+        return Route(
+            answer.get("to_staff") is True,
+            answer.get("message_taken") is True,
+            rated if isinstance(rated, str) and rated else None,
+        )
 
     async def cancel(self, conversation_id: str) -> bool:
         answer = await self._post("/handoffs/cancel", {"conversation_id": conversation_id})
@@ -170,9 +194,11 @@ class HandoffDesk:
             logger.error("Handoff routing failed, the assistant answers (%s)", type(error).__name__)
             return None
         self._resumed()
-        if not route.to_staff:
-            return None
-        return self._words.message_taken if route.message_taken else ""
+        if route.to_staff:
+            return self._words.message_taken if route.message_taken else ""
+        if route.rated is not None:
+            return self._words.after_rating(route.rated)
+        return None
 
     async def close(self) -> None:
         if self._store is not None:
