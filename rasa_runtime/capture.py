@@ -20,8 +20,10 @@ store's erasure and never loses it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from rasa.core.brokers.broker import EventBroker
@@ -56,11 +58,12 @@ class CaptureBroker(EventBroker):
         outbox: Outbox,
         forwarder: Forwarder,
         flush_seconds: float = settings.TURN_COUNTS_FLUSH_SECONDS,
+        model_name: Callable[[str | None], str | None] = lambda model_id: model_id,
     ) -> None:
         self._outbox = outbox
         self._forwarder = forwarder
         self._counter = TurnCounter(outbox, flush_seconds, forwarder.wake)
-        self._watcher = TurnWatcher(on_turn=self._counter.count)
+        self._watcher = TurnWatcher(on_turn=self._counter.count, model_name=model_name)
 
     @classmethod
     async def from_endpoint_config(
@@ -69,10 +72,10 @@ class CaptureBroker(EventBroker):
         event_loop: asyncio.AbstractEventLoop | None = None,
     ) -> CaptureBroker:
         """The server's broker; its forwarder starts on the server's loop."""
-        outbox = Outbox(
-            settings.capture_outbox_path(Sanic.get_app().state.port), cipher_from_environment()
-        )
-        broker = cls(outbox, Forwarder(outbox, store_endpoint(), backoff()))
+        app = Sanic.get_app()
+        outbox = Outbox(settings.capture_outbox_path(app.state.port), cipher_from_environment())
+        forwarder = Forwarder(outbox, store_endpoint(), backoff())
+        broker = cls(outbox, forwarder, model_name=functools.partial(model_file_name, app))
         broker.start()
         return broker
 
@@ -120,6 +123,15 @@ class CaptureBroker(EventBroker):
         await self._counter.stop()
         await self._forwarder.stop()
         self._outbox.close()
+
+
+def model_file_name(app: Sanic, model_id: str | None) -> str | None:
+    """The file of the server's model (`model-<hash of its inputs>.tar.gz`, as in
+    bot/models) when it is the one that read the message, else Rasa's id for it."""
+    processor = getattr(getattr(app.ctx, "agent", None), "processor", None)
+    if processor is not None and processor.model_metadata.model_id == model_id:
+        return str(processor.model_filename)
+    return model_id
 
 
 def store_endpoint() -> StoreEndpoint:

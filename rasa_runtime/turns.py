@@ -176,9 +176,12 @@ class TurnWatcher:
         self,
         clock: Callable[[], float] = time.time,
         on_turn: Callable[[TurnEnded], None] | None = None,
+        model_name: Callable[[str | None], str | None] = lambda model_id: model_id,
     ) -> None:
         self._clock = clock
         self._on_turn = on_turn
+        # The name staff know a model by (its file), from the id Rasa tags messages with.
+        self._model_name = model_name
         self._conversations: OrderedDict[str, _Conversation] = OrderedDict()
 
     def observe(self, event: Mapping[str, Any]) -> list[Item]:
@@ -231,7 +234,7 @@ class TurnWatcher:
             self._on_turn(TurnEnded(_channel(sender), _occurred_at(turn), reason or ANSWERED))
         if reason is None:
             return items
-        capture = _capture(sender, turn, reason, conversation.township)
+        capture = _capture(sender, turn, reason, conversation.township, self._model_name)
         items.append(capture)
         if reason == "clarified" and turn.offered:
             conversation.clarified = _Clarified(capture.capture_id, turn.offered, self._clock())
@@ -286,7 +289,13 @@ def _resolution(turn: _Turn) -> Resolution | None:
     return None
 
 
-def _capture(sender: str, turn: _Turn, reason: str, township: str | None) -> Capture:
+def _capture(
+    sender: str,
+    turn: _Turn,
+    reason: str,
+    township: str | None,
+    model_name: Callable[[str | None], str | None],
+) -> Capture:
     message = turn.message
     parse_data = message.get("parse_data") or {}
     return Capture(
@@ -297,7 +306,7 @@ def _capture(sender: str, turn: _Turn, reason: str, township: str | None) -> Cap
         occurred_at=_occurred_at(turn),
         intents=_ranked(parse_data.get("intent_ranking") or [], "name"),
         topics=_topics(parse_data.get("response_selector") or {}),
-        model=(message.get("metadata") or {}).get("model_id"),
+        model=model_name((message.get("metadata") or {}).get("model_id")),
         reply="\n".join(turn.replies),
         township=township,
     )

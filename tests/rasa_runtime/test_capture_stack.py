@@ -37,13 +37,16 @@ def items_of(stack: Stack, conversation_id: str) -> list[dict[str, Any]]:
         time.sleep(0.2)
 
 
-def test_a_message_the_assistant_cannot_answer_becomes_an_inbox_item(stack: Stack) -> None:
+def test_a_message_the_assistant_cannot_answer_becomes_an_inbox_item(
+    stack: Stack, model_path: Path
+) -> None:
     resident = Resident(stack)
     assert resident.say("呜呜呜") == response_text("utter_default")
     [item] = items_of(stack, resident.conversation_id)
     assert item["reason"] == "fallback"
     assert item["channel"] == "rest"
-    assert item["model"]
+    # The model file staff find in bot/models, not Rasa's id for it.
+    assert item["model"] == model_path.name
     assert "呜呜呜" not in item["text_enc"]  # stored encrypted by the store
 
 

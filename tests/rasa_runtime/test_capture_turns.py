@@ -93,6 +93,11 @@ def test_the_item_holds_what_the_contract_asks_for() -> None:
     assert len(body["capture_id"]) >= 8
 
 
+def test_the_model_is_named_as_the_server_knows_it() -> None:
+    watcher = TurnWatcher(model_name={MODEL_ID: "model-4c338e670a866c1f.tar.gz"}.get)
+    assert only_capture(observe(watcher, fallback_turn())).model == "model-4c338e670a866c1f.tar.gz"
+
+
 def test_the_township_named_in_the_conversation_goes_with_the_item() -> None:
     watcher = TurnWatcher()
     assert only_capture(observe(watcher, form_stopped_turn())).township == "牛佛镇"
