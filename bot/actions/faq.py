@@ -59,6 +59,18 @@ def topic_title(domain: dict[str, Any], key: str) -> str | None:
     return None
 
 
+def titled_topic(text: str, domain: dict[str, Any]) -> str | None:
+    """The topic whose title the text is: a did-you-mean button pressed (its payload is
+    the title) or the title typed. Titles are short statements (「老年证办理条件」) that
+    the words of a request would otherwise read as asking for the application."""
+    wanted = text.strip()
+    for name in domain.get("responses") or {}:
+        key = name.removeprefix("utter_")
+        if key.startswith("faq/") and topic_title(domain, key) == wanted:
+            return key
+    return None
+
+
 def suggestions(latest_message: dict[str, Any], domain: dict[str, Any]) -> list[str]:
     """Titles of the likeliest topics worth offering, best first."""
     titles = []
@@ -246,6 +258,10 @@ class ActionTriage(Action):
         text = message.get("text") or ""
         if asks_to_withdraw(text):
             return [FollowupAction("action_offer_withdrawal")]  # 「撤回DA202612010006」
+        titled = titled_topic(text, domain)
+        if titled:
+            dispatcher.utter_message(response=f"utter_{titled}")
+            return [SlotSet("understanding", ANSWERED), SlotSet("last_topic", titled)]
         last_topic = tracker.get_slot("last_topic")
         if requested_application(text) or application_of_bare_request(text, last_topic):
             # 「不办低保 办老年证」 read as a question, or 「我要申请」 after an answer: it

@@ -203,3 +203,26 @@ async def test_a_bare_request_without_an_applicable_answer_is_triaged_as_usual(t
     )
     events = await faq.ActionTriage().run(CollectingDispatcher(), tracker, DOMAIN)
     assert not [e for e in events if e["event"] == "followup"]
+
+
+@pytest.mark.parametrize(
+    "title, topic",
+    [
+        ("老年证办理条件", "faq/elderly_card_eligibility"),
+        ("危房改造申请条件", "faq/housing_renovation_eligibility"),
+        ("危房改造申请流程", "faq/housing_renovation_process"),
+        ("低保申请流程", "faq/subsistence_process"),
+    ],
+)
+async def test_a_did_you_mean_title_pressed_is_answered_not_applied_for(title, topic):
+    # Titles name a service beside 办/申请 and ask nothing: read as words, a request.
+    latest = message(title, [(topic, 0.99)])
+    tracker = Tracker("resident-1", {}, latest, [], False, None, {}, "action_listen")
+    dispatcher = CollectingDispatcher()
+    events = await faq.ActionTriage().run(dispatcher, tracker, {"responses": responses()})
+    assert not [e for e in events if e["event"] == "followup"]
+    assert [m["response"] for m in dispatcher.messages] == [f"utter_{topic}"]
+    assert {e["name"]: e["value"] for e in events if e["event"] == "slot"} == {
+        "understanding": "answered",
+        "last_topic": topic,
+    }
