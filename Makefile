@@ -35,6 +35,8 @@ validate: venv
 
 benchmark: train
 	$(BIN)/python scripts/benchmark.py
+	$(BIN)/python scripts/benchmark_capture.py
+	$(BIN)/python scripts/benchmark_handoff.py
 	.venv-store/bin/python scripts/benchmark_console.py
 
 # The first staff-console admin of the embedded setup: make admin USERNAME=zhou

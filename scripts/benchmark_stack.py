@@ -31,9 +31,11 @@ class Assistant:
 
 @contextmanager
 def running_assistant(
-    folder: Path, model: Path, channels: str, extra_env: dict[str, str]
+    folder: Path, model: Path, channels: str, extra_env: dict[str, str], capture: bool = True
 ) -> Iterator[Assistant]:
-    """The three processes with the given channels (credentials.yml text); stopped after."""
+    """The three processes with the given channels (credentials.yml text); stopped after.
+    Without `capture` the Rasa server runs with no event broker (no inbox capture, no
+    turn counts)."""
     store_port, actions_port, rasa_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
@@ -44,6 +46,7 @@ def running_assistant(
         "DATABASE_URL": f"sqlite:///{folder}/store.db",
         "STORE_PORT": str(store_port),
         "STORE_URL": f"http://127.0.0.1:{store_port}",
+        "CAPTURE_OUTBOX_FOLDER": str(folder),
         **extra_env,
     }
     credentials = folder / "credentials.yml"
@@ -52,7 +55,7 @@ def running_assistant(
         "model": str(model),
         "rasa_port": str(rasa_port),
         "credentials": str(credentials),
-        "endpoints": str(_endpoints(folder, actions_port)),
+        "endpoints": str(_endpoints(folder, actions_port, capture)),
     }
     services = [
         ("store", {}, f"http://127.0.0.1:{store_port}/health"),
@@ -67,9 +70,11 @@ def running_assistant(
         yield Assistant(f"http://127.0.0.1:{rasa_port}", f"http://127.0.0.1:{store_port}", env)
 
 
-def _endpoints(folder: Path, actions_port: int) -> Path:
+def _endpoints(folder: Path, actions_port: int, capture: bool) -> Path:
     """The project's endpoints.yml with this run's action server and tracker file."""
     config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    if not capture:
+        del config["event_broker"]
     config["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
     config["tracker_store"]["db"] = str(folder / "tracker.db")
     path = folder / "endpoints.yml"
