@@ -1,10 +1,12 @@
 """The five national levels of 政务服务"好差评" (国办发〔2019〕51号), and reading a
-resident's reply to an invitation: a digit 1–5 in the order the invitation lists them, or
-the level's words, optionally followed by a comment."""
+resident's reply to an invitation: the level's words (a button of the invitation, or
+typed), optionally followed by a comment. A bare digit is never a rating: it may pick a
+button of a later reply or answer a form's question (the channels turn a digit that picks
+one of the invitation's buttons into its words), and whether 5 is the best or the worst is
+anyone's guess."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -33,7 +35,6 @@ LEVEL_LABELS = {
 BAD: frozenset[str] = frozenset({DISSATISFIED, VERY_DISSATISFIED})
 COMMENT_MAX = 500
 
-_DIGIT = re.compile(r"^\s*([1-5])(?![0-9])[\s、.．。,，:：]*(.*)$", re.S)
 # Longest words first, so that 非常不满意 is not read as 不满意 or 满意.
 _WORDS = sorted(LEVEL_LABELS.items(), key=lambda item: -len(item[1]))
 _SEPARATORS = "\u3000 ，,。.、:：!！"
@@ -48,9 +49,6 @@ class Answer:
 def read_answer(text: str) -> Answer | None:
     """The rating a reply gives, or None when it is not one (it goes to the assistant)."""
     normal = unicodedata.normalize("NFKC", text).strip()
-    match = _DIGIT.match(normal)
-    if match:
-        return Answer(LEVELS[int(match[1]) - 1], _comment(match[2]))
     for level, words in _WORDS:
         if normal.startswith(words):
             return Answer(level, _comment(normal[len(words) :]))

@@ -22,8 +22,6 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
-from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -36,11 +34,10 @@ from backend.console.accounts import Accounts
 from backend.console.audit import Actor
 from backend.throttling import ThrottlePolicy
 from backend.tracking import CHINA_TZ
+from tests.chromium import start_chromium
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "console"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 OFFICE = (1366, 768)
 TABLET = (768, 1024)
 PASSWORD = "browser test password"
@@ -103,26 +100,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install -y chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--no-first-run",
-        "--lang=zh-CN",
-        f"--window-size={OFFICE[0]},{OFFICE[1]}",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"), OFFICE, "--lang=zh-CN")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     try:
         yield driver
@@ -269,7 +247,7 @@ def test_a_staff_day_in_the_console(console: Console, browser: WebDriver) -> Non
             token=STAFF_TOKEN,
         )
     rated = console.api(
-        "/handoffs/route", {"conversation_id": "rest:browser", "text": "5 等太久了"}
+        "/handoffs/route", {"conversation_id": "rest:browser", "text": "非常不满意 等太久了"}
     )
     assert rated["rated"] == "very_dissatisfied"
     browser.get(console.url + "/console/ratings")

@@ -98,7 +98,7 @@ async def test_applications_satisfaction_and_rectification_follow_the_data(
         await transition(client, number, status)
     answer = await client.post(
         "/handoffs/route",
-        json={"conversation_id": "rest:conv-1", "text": "4 太慢了"},
+        json={"conversation_id": "rest:conv-1", "text": "不满意 太慢了"},
         headers=SERVICE_HEADERS,
     )
     assert (await answer.json())["rated"] == "dissatisfied"

@@ -37,7 +37,7 @@ async def test_erasing_a_conversation_removes_what_the_store_keeps_of_it(
     number = (await create(client))["tracking_number"]  # from rest:conv-1
     for status in ("township_review", "district_review", "approved"):
         await transition(client, number, status)
-    await post(client, "/handoffs/route", {"conversation_id": mine, "text": "2 很好 谢谢王姐"})
+    await post(client, "/handoffs/route", {"conversation_id": mine, "text": "满意 很好 谢谢王姐"})
     erased = await post(client, "/conversations/erase", {"conversation_id": mine})
     assert erased == {"questions": 2, "handoffs": 1, "notices": 4, "ratings": 1}
     assert count(raw_db, "inbox_items") == 1  # the other resident's

@@ -1,4 +1,5 @@
-"""好差评: one invitation per finished service, answers read from plain replies, a 差评
+"""好差评: one invitation per finished service, answers read from the level's words (a
+button of the invitation, or typed), a 差评
 called back and put right on time in working days, then one follow-up invitation."""
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ FRIDAY = datetime(2026, 12, 4, 10, 0, tzinfo=CHINA_TZ)
 @pytest.mark.parametrize(
     ("reply", "level", "comment"),
     [
-        ("1", "very_satisfied", None),
-        ("５", "very_dissatisfied", None),  # full-width, as phone keyboards type it
-        ("4 等了好久都没人理", "dissatisfied", "等了好久都没人理"),
+        ("非常满意", "very_satisfied", None),
+        ("不满意 等了好久都没人理", "dissatisfied", "等了好久都没人理"),
+        ("　非常不满意！", "very_dissatisfied", None),  # full-width space and mark
         ("非常不满意，态度不好", "very_dissatisfied", "态度不好"),
         ("不满意", "dissatisfied", None),
         ("满意", "satisfied", None),
@@ -38,7 +39,12 @@ def test_a_reply_is_read_as_a_level_and_a_comment(
     assert answer is not None and (answer.level, answer.comment) == (level, comment)
 
 
-@pytest.mark.parametrize("reply", ["6", "12", "13812345678", "低保咋个申请", "", "满不满意都行"])
+@pytest.mark.parametrize(
+    "reply",
+    # A digit is a button pick, a household size, a menu choice: never a rating by itself
+    # (a trial found each of these recorded as one). The invitation's buttons carry words.
+    ["1", "3", "4 等太久了", "5", "６", "13812345678", "低保咋个申请", "", "满不满意都行"],
+)
 def test_anything_else_is_no_rating(reply: str) -> None:
     assert read_answer(reply) is None
 
@@ -79,8 +85,9 @@ async def test_a_rating_is_recorded_and_a_good_one_opens_no_task(
 ) -> None:
     await decided(client)
     assert (await route(client, "低保咋个申请"))["rated"] is None  # for the assistant
-    assert (await route(client, "2"))["rated"] == "satisfied"
-    assert (await route(client, "1"))["rated"] is None  # answered already: never twice
+    assert (await route(client, "3"))["rated"] is None  # a number: a form's answer, a pick
+    assert (await route(client, "满意"))["rated"] == "satisfied"
+    assert (await route(client, "非常满意"))["rated"] is None  # answered already: never twice
     assert rows(raw_db, "SELECT level FROM ratings") == [("satisfied",)]
     assert rows(raw_db, "SELECT count(*) FROM rectifications") == [(0,)]
 
@@ -88,7 +95,7 @@ async def test_a_rating_is_recorded_and_a_good_one_opens_no_task(
 async def test_an_invitation_lapses_after_a_week(client: TestClient, clock: FakeClock) -> None:
     await decided(client)
     clock.advance(8 * 86400)
-    assert (await route(client, "5"))["rated"] is None
+    assert (await route(client, "非常不满意"))["rated"] is None
 
 
 async def test_a_bad_rating_is_called_back_put_right_and_followed_up(
@@ -96,7 +103,9 @@ async def test_a_bad_rating_is_called_back_put_right_and_followed_up(
 ) -> None:
     clock.now = FRIDAY
     await decided(client)
-    assert (await route(client, "5 电话打不通 13812345678"))["rated"] == "very_dissatisfied"
+    assert (await route(client, "非常不满意 电话打不通 13812345678"))[
+        "rated"
+    ] == "very_dissatisfied"
     ((task_id, callback_due, rectify_due),) = rows(
         raw_db, "SELECT id, callback_due, rectify_due FROM rectifications"
     )
@@ -116,7 +125,7 @@ async def test_a_bad_rating_is_called_back_put_right_and_followed_up(
     assert "已电话联系" in await (await client.get(page)).text()
     invites = rows(raw_db, "SELECT round FROM ratings ORDER BY id")
     assert invites == [(1,), (2,)]
-    assert (await route(client, "5"))["rated"] == "very_dissatisfied"  # the follow-up
+    assert (await route(client, "非常不满意"))["rated"] == "very_dissatisfied"  # the follow-up
     assert rows(raw_db, "SELECT count(*) FROM rectifications") == [(1,)]  # no second task
 
 
@@ -125,7 +134,7 @@ async def test_an_unhandled_bad_rating_is_overdue_after_its_working_day(
 ) -> None:
     clock.now = FRIDAY
     await decided(client)
-    await route(client, "4")
+    await route(client, "不满意")
     await make_account(client, "wang")
     await log_in(client, "wang")
     assert 'class="late"' not in await (await client.get("/console/ratings")).text()
@@ -139,7 +148,7 @@ async def test_staff_of_another_township_do_not_see_the_task(
 ) -> None:
     clock.now = FRIDAY
     await decided(client)  # the application is from 牛佛镇
-    await route(client, "5")
+    await route(client, "非常不满意")
     ((task_id,),) = rows(raw_db, "SELECT id FROM rectifications")
     await make_account(client, "heshi", township="何市镇")
     await log_in(client, "heshi")
