@@ -37,6 +37,7 @@ MAX_PASSWORD_LENGTH = 256
 ACCOUNT_SCOPE = "login_account"
 CLIENT_SCOPE = "login_client"
 CLIENT_ALLOWANCE = 4
+UNKNOWN_NAME = "（不存在的用户名）"
 _HASHER = PasswordHasher()
 # Verified when the name is unknown, so that a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _HASHER.hash("no such account, no such password")
@@ -177,12 +178,13 @@ class Accounts:
                 session.add_all(failures)
             async with session.begin():
                 retry_after = await self._retry_after(session, failures, now)
-                if retry_after:
-                    await self._forget(session, failures)
-                    add_entry(session, client, "login_throttled", now, target=f"user:{name}")
                 account = await session.scalar(
                     select(StaffAccount).where(StaffAccount.username == name)
                 )
+                if retry_after:
+                    await self._forget(session, failures)
+                    tried = name if account is not None else UNKNOWN_NAME
+                    add_entry(session, client, "login_throttled", now, target=f"user:{tried}")
                 stored_hash = _DUMMY_HASH if account is None else account.password_hash
             if retry_after:
                 raise LoginRefused(retry_after)
@@ -191,7 +193,9 @@ class Accounts:
             async with session.begin():
                 account = None if account is None else await session.get(StaffAccount, account.id)
                 if account is None or not matches or not account.active:
-                    add_entry(session, client, "login_failed", now, target=f"user:{name}")
+                    # A name no account has may be a password typed in the wrong box.
+                    tried = name if account is not None else UNKNOWN_NAME
+                    add_entry(session, client, "login_failed", now, target=f"user:{tried}")
                     failed = True
                 else:
                     failed = False

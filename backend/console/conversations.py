@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 import aiohttp
 
-from personaldata.masks import mask_personal_data, pseudonym
+from backend.console.display import for_staff
+from personaldata.masks import pseudonym
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def messages_of(events: list[dict]) -> list[Message]:
         messages.append(
             Message(
                 from_resident=event["event"] == "user",
-                text=mask_personal_data(event["text"]),
+                text=for_staff(event["text"]),
                 at=datetime.fromtimestamp(float(event.get("timestamp", 0)), timezone.utc),
             )
         )

@@ -134,7 +134,9 @@ async def require_login(request: web.Request, handler: Handler) -> web.StreamRes
     if staff is None:
         session.invalidate()
         return _to_login(request, "ended")
-    session["seen"] = now
+    if not request.path.endswith(".json"):
+        # A page a person opened; a tab polling by itself is not someone at work.
+        session["seen"] = now
     request[STAFF] = staff
     return await handler(request)
 
@@ -144,7 +146,9 @@ async def require_csrf_token(request: web.Request, handler: Handler) -> web.Stre
     if request.method in SAFE_METHODS:
         return await handler(request)
     origin = request.headers.get("Origin")
-    if origin is not None and origin != f"{request.scheme}://{request.host}":
+    # Behind the TLS proxy the browser is on https while the store serves plain http.
+    scheme = "https" if request.config_dict[SETTINGS].console_secure_cookies else request.scheme
+    if origin is not None and origin != f"{scheme}://{request.host}":
         raise web.HTTPForbidden(text="来源不对，请从工作台页面操作")
     session = await get_session(request)
     expected = session.get(CSRF_FIELD, "")

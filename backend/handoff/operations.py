@@ -336,4 +336,10 @@ class Handoffs:
 
 
 def _visible(handoff: Handoff, staff: Staff) -> bool:
-    return staff.township is None or handoff.township in (None, staff.township)
+    """District staff see every handoff; township staff their township's, and the
+    unplaced ones while they wait in the shared queue or are their own."""
+    if staff.township is None or handoff.township == staff.township:
+        return True
+    return handoff.township is None and (
+        handoff.state in QUEUED_STATES or handoff.taken_by == staff.id
+    )

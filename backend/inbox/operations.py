@@ -197,6 +197,16 @@ class Inbox:
             raise not_found()  # nothing of it is theirs to see
         return group, items
 
+    async def places(self, group_id: int) -> set[str | None]:
+        """The townships of a group's unresolved questions (None: no place named)."""
+        async with self._sessions() as session:
+            rows = await session.scalars(
+                select(InboxItem.township)
+                .where(InboxItem.group_id == group_id, InboxItem.resolved_label.is_(None))
+                .distinct()
+            )
+            return set(rows.all())
+
     async def item(self, item_id: int) -> InboxItem:
         async with self._sessions() as session:
             item = await session.get(InboxItem, item_id)

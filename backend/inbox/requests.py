@@ -86,10 +86,12 @@ def _guesses(body: dict[str, Any], field: str) -> tuple[Guess, ...]:
 
 
 def _text(body: dict[str, Any]) -> str:
+    """What the resident wrote; control characters become spaces rather than a refusal,
+    which would lose the question (the sender gives up on a 400)."""
     value = body.get("text")
-    if not isinstance(value, str) or len(value) > TEXT_MAX or _CONTROL.search(value):
+    if not isinstance(value, str) or len(value) > TEXT_MAX:
         raise invalid_field("text", f"text 应为不超过 {TEXT_MAX} 个字符的文本")
-    return value
+    return _CONTROL.sub(" ", value)
 
 
 def _occurred_at(value: Any) -> datetime:

@@ -234,3 +234,55 @@ async def test_questions_are_counted_on_their_day_in_china(
     await capture(client, "半夜问的", occurred_at="2026-11-30T16:30:00+00:00")  # 00:30 in China
     per_day = dict(await client.app[INBOX].per_day(InboxFilters(state=None), 3))
     assert per_day == {date(2026, 11, 29): 0, date(2026, 11, 30): 1, date(2026, 12, 1): 1}
+
+
+async def test_a_long_listing_is_paged_keeping_its_filters(client: TestClient) -> None:
+    for index in range(31):  # PAGE_SIZE + 1 questions that share no bigram
+        question = "".join(chr(0x4E00 + index * 97 + offset) for offset in range(4))
+        await capture(client, question, channel="wechat", conversation_id=f"wechat:r{index}")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    first = await (await client.get("/console/inbox?channel=wechat")).text()
+    assert "第 1 / 2 页" in first and "?channel=wechat&page=2" in first
+    second = await (await client.get("/console/inbox?channel=wechat&page=2")).text()
+    assert second.count('class="num"') == 1
+
+
+async def test_township_staff_cannot_settle_a_group_other_places_share(
+    client: TestClient, raw_db: Engine
+) -> None:
+    """A trial: a 牛佛镇 account dismissed a group of four questions, three of them from
+    no place, and the district's inbox lost them all."""
+    group = await capture(client, "转人工", township="牛佛镇", conversation_id="rest:default:n")
+    await capture(client, "转人工", conversation_id="rest:default:x")
+    await make_account(client, "niufo", township="牛佛镇")
+    await log_in(client, "niufo")
+    page = f"/console/inbox/{group}"
+    for action in (
+        {"action": "dismiss", "reason": "测试"},
+        {"action": "reply", "reply": "您好"},
+        {"action": "assign", "label": "ask_human"},
+    ):
+        response = await post_form(client, page, page, **action)
+        assert response.status == 403, action
+        assert "其他乡镇" in await response.text()
+    assert rows(raw_db, "SELECT state FROM inbox_groups") == [("open",)]
+    assert rows(raw_db, "SELECT count(*) FROM notifications") == [(0,)]
+
+
+async def test_bidirectional_controls_in_residents_text_are_not_shown(client: TestClient) -> None:
+    group = await capture(client, "查\u202euohz\u202c 低保")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = await (await client.get(f"/console/inbox/{group}")).text()
+    assert "\u202e" not in page and "查uohz 低保" in page
+
+
+async def test_a_question_with_control_characters_is_kept_not_refused(
+    client: TestClient, raw_db: Engine
+) -> None:
+    """A refused capture went to the outbox's dead letters: the question was lost."""
+    await capture(client, "低保\x07咋个\x00申请")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    assert "低保 咋个 申请" in await (await client.get("/console/inbox")).text()

@@ -260,3 +260,58 @@ async def test_handoff_calls_need_the_service_token(client: TestClient) -> None:
     for path in ("/handoffs", "/handoffs/route", "/handoffs/cancel"):
         response = await client.post(path, json={})
         assert response.status == 401
+
+
+async def test_forwarding_to_oneself_does_not_get_round_a_forward(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """A trial: forwarded to a colleague, another staff member forwarded it to themself
+    and took it."""
+    clock.now = TUESDAY_MORNING
+    _, ticket = await ask(client, "wechat:a")
+    page = f"/console/handoffs/{ticket['id']}"
+    li = await make_account(client, "li")
+    wang = await make_account(client, "wang")
+    await make_account(client, "boss", role="admin")
+    await log_in(client, "boss")
+    await post_form(client, f"{page}/forward", page, colleague=str(li.id))
+    client.session.cookie_jar.clear()
+    await log_in(client, "wang")
+    mine = await post_form(client, f"{page}/forward", page, colleague=str(wang.id))
+    assert mine.status == 400
+    assert (await post_form(client, f"{page}/take", page)).status == 409
+
+
+async def test_a_closed_handoff_with_no_place_is_not_for_every_township(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """A trial: a 牛佛镇 account read a closed conversation of a 回龙镇 resident by id."""
+    clock.now = TUESDAY_MORNING
+    _, ticket = await ask(client, "wechat:a")
+    page = f"/console/handoffs/{ticket['id']}"
+    await make_account(client, "wang")
+    await make_account(client, "niufo", township="牛佛镇")
+    await log_in(client, "niufo")
+    assert (await client.get(page)).status == 200  # open and unplaced: in the pool
+    client.session.cookie_jar.clear()
+    await log_in(client, "wang")
+    await post_form(client, f"{page}/take", page)
+    await post_form(client, f"{page}/close", page)
+    client.session.cookie_jar.clear()
+    await log_in(client, "niufo")
+    assert (await client.get(page)).status == 404
+    assert (await client.get(f"{page}/messages.json?after=0")).status == 404
+
+
+async def test_an_absurd_message_cursor_is_no_server_error(
+    client: TestClient, clock: FakeClock
+) -> None:
+    clock.now = TUESDAY_MORNING
+    _, ticket = await ask(client, "wechat:a")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    response = await client.get(
+        f"/console/handoffs/{ticket['id']}/messages.json?after=99999999999999999999999"
+    )
+    assert response.status == 200
+    assert (await response.json())["messages"] == []

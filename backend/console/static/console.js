@@ -55,6 +55,10 @@ function followConversation() {
       const response = await fetch(`${list.dataset.url}?after=${list.dataset.after}`, {
         credentials: "same-origin",
       });
+      if (response.status === 401) {
+        window.location.reload(); // the session ended: the page sends to the login
+        return;
+      }
       if (!response.ok) return;
       const data = await response.json();
       if (data.state !== list.dataset.state) {

@@ -16,6 +16,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from backend.api.common import SETTINGS, STORE
+from backend.console.display import for_staff
 from backend.console.keys import AUDIT
 from backend.console.security import STAFF
 from backend.console.views.auth import who
@@ -35,7 +36,7 @@ from backend.models import Application
 from backend.store import SearchFilters
 from backend.tracking import CHINA_TZ, local_day, normalize_tracking_number
 from backend.validation import Transition, normalize_id_number, normalize_phone
-from personaldata.masks import mask_id_number, mask_name, mask_personal_data, mask_phone
+from personaldata.masks import mask_id_number, mask_name, mask_phone
 
 routes = web.RouteTableDef()
 
@@ -79,8 +80,7 @@ def filters_from(
 
 def _masked_details(details: dict[str, Any]) -> dict[str, Any]:
     return {
-        key: mask_personal_data(value) if isinstance(value, str) else value
-        for key, value in details.items()
+        key: for_staff(value) if isinstance(value, str) else value for key, value in details.items()
     }
 
 

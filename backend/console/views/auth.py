@@ -66,7 +66,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     target = safe_next(str(form.get("next", "")))
     try:
         staff = await request.config_dict[ACCOUNTS].login(
-            username, password, actor(None, username[:64] or "-", request.remote)
+            username, password, actor(None, "-", request.remote)
         )
     except LoginRefused as refused:
         error = (

@@ -13,6 +13,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from backend.api.common import HANDOFFS, STORE
+from backend.console.display import for_staff
 from backend.console.keys import ACCOUNTS, CONVERSATIONS
 from backend.console.security import STAFF
 from backend.console.views.auth import who
@@ -24,11 +25,11 @@ from backend.handoff.states import REASON_LABELS
 from backend.handoff.states import STATE_LABELS as HANDOFF_STATE_LABELS
 from backend.models import HandoffMessage
 from backend.tracking import local_day
-from personaldata.masks import mask_personal_data
 
 routes = web.RouteTableDef()
 
 HANDOFF_ID = "{handoff_id:[0-9]{1,12}}"
+MAX_MESSAGE_ID = 2**31 - 1  # the column's range: a larger cursor finds nothing
 
 
 def _message(handoffs: Any, message: HandoffMessage) -> dict[str, Any]:
@@ -38,7 +39,7 @@ def _message(handoffs: Any, message: HandoffMessage) -> dict[str, Any]:
         "staff_name": message.staff_name,
         # Staff handling the conversation see what the resident wrote; ID and phone
         # numbers stay masked even here (they are unmasked only in an application).
-        "text": mask_personal_data(handoffs.text_of(message)),
+        "text": for_staff(handoffs.text_of(message)),
         "at": message.at.isoformat(),
     }
 
@@ -101,7 +102,7 @@ async def new_messages(request: web.Request) -> web.Response:
     handoff, messages = await handoffs.messages_after(
         int(request.match_info["handoff_id"]),
         request[STAFF],
-        int(after) if after.isdigit() else 0,
+        min(int(after), MAX_MESSAGE_ID) if after.isdigit() else 0,
     )
     return web.json_response(
         {"state": handoff.state, "messages": [_message(handoffs, m) for m in messages]}
@@ -143,6 +144,8 @@ async def _forward(request: web.Request, handoffs: Any, handoff_id: int, form: A
     colleague_id = str(form.get("colleague", ""))
     township = str(form.get("township", "")) or None
     if colleague_id.isdigit():
+        if int(colleague_id) == staff.id:
+            raise ApiError(400, "invalid_field", "不能转给自己；要接就直接接入")
         colleague = await request.config_dict[ACCOUNTS].get(int(colleague_id))
         await handoffs.forward(handoff_id, staff, who(request), colleague=colleague)
     elif township in TOWNSHIPS:

@@ -21,6 +21,7 @@ from aiohttp import web
 from multidict import MultiMapping
 
 from backend.api.common import INBOX, STORE
+from backend.console.display import for_staff, plain
 from backend.console.keys import AUDIT, CONVERSATIONS, LABELS
 from backend.console.security import STAFF
 from backend.console.views.auth import who
@@ -30,7 +31,6 @@ from backend.inbox.operations import GroupRow, Handling, InboxFilters
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, INBOX_GROUP_STATES, OPEN, REPLIED
 from backend.models import InboxItem
 from backend.tracking import local_day
-from personaldata.masks import mask_personal_data
 
 routes = web.RouteTableDef()
 
@@ -42,6 +42,7 @@ CONTEXTS = 3  # samples shown with the conversation around them
 EXPORT_LIMIT = 5000
 DRAFT_TOPIC = re.compile(r"[a-z][a-z0-9_]{2,40}")
 ANSWER_MAX = 200  # the knowledge base's limit for an answer
+SHARED_GROUP = "这组问题里也有其他乡镇或没说乡镇的居民，请区里的同事处理。"
 
 
 def _choice(value: str | None, allowed: tuple[str, ...] | frozenset[str]) -> str | None:
@@ -74,7 +75,7 @@ def page_number(query: MultiMapping[str]) -> int:
 
 
 def masked(cipher: Any, token: str | None) -> str:
-    return "" if token is None else mask_personal_data(cipher.decrypt(token))
+    return "" if token is None else for_staff(cipher.decrypt(token))
 
 
 def _row(row: GroupRow, cipher: Any) -> dict[str, Any]:
@@ -229,8 +230,11 @@ async def handle_group(request: web.Request) -> web.StreamResponse:
     today = local_day(request.config_dict[STORE].clock())
     inbox = request.config_dict[INBOX]
     try:
-        # A limited staff member acts only on a group they can see.
+        # A limited staff member acts only on a group they can see, and settles it only
+        # when every question in it is from their township: the group is everyone's.
         await inbox.group(group_id, staff.township, 1)
+        if staff.township is not None and await inbox.places(group_id) != {staff.township}:
+            raise ApiError(403, "shared_group", SHARED_GROUP)
         handling = handling_from(await request.post(), staff.township, known, today)
         await inbox.handle(group_id, handling, who(request))
     except ApiError as refused:
@@ -258,8 +262,8 @@ async def unmask_item(request: web.Request) -> web.StreamResponse:
     cipher = request.config_dict[STORE].cipher
     context = {
         "item": item,
-        "text": cipher.decrypt(item.text_enc),
-        "reply": "" if item.reply_enc is None else cipher.decrypt(item.reply_enc),
+        "text": plain(cipher.decrypt(item.text_enc)),
+        "reply": "" if item.reply_enc is None else plain(cipher.decrypt(item.reply_enc)),
         "reason": reason,
         "staff_place": staff.place_label,
     }

@@ -8,6 +8,7 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from backend.api.common import RATINGS, STORE
+from backend.console.display import for_staff
 from backend.console.security import STAFF
 from backend.console.views.auth import who
 from backend.errors import ApiError
@@ -15,7 +16,6 @@ from backend.ratings.levels import LEVEL_LABELS
 from backend.ratings.operations import overdue
 from backend.ratings.states import SUBJECT_LABELS, TASK_LABELS, TASK_STATES
 from backend.tracking import local_day
-from personaldata.masks import mask_personal_data
 
 routes = web.RouteTableDef()
 
@@ -38,7 +38,7 @@ async def tasks_page(request: web.Request) -> dict[str, Any]:
         {
             "task": task,
             "overdue": overdue(task, today),
-            "comment": mask_personal_data(ratings.comment(task.rating) or ""),
+            "comment": for_staff(ratings.comment(task.rating) or ""),
         }
         for task in tasks
     ]
@@ -54,7 +54,7 @@ async def _task_context(request: web.Request, error: str | None = None) -> dict[
         "nav": "ratings",
         "task": task,
         "overdue": overdue(task, today),
-        "comment": mask_personal_data(ratings.comment(task.rating) or ""),
+        "comment": for_staff(ratings.comment(task.rating) or ""),
         "notes": ratings.notes(task) or "",
         "error": error,
         **_labels(),
