@@ -2,10 +2,12 @@
 
 Logins are throttled per account name and per client (backend/throttling.py): after
 `login_max_failures` failures in the window each further try waits, doubling up to
-`login_backoff_max_seconds`. Nobody is locked out for good, so an attacker cannot lock a
-staff member out; the client limit is four times the account limit, because behind a
-reverse proxy many staff share one address. A try is recorded as a failure before the
-password is checked, so that concurrent guesses all count.
+`login_backoff_max_seconds`; the client limit is four times the account limit, because
+behind a reverse proxy many staff share one address. Someone who knows a name could keep
+its owner waiting that way, so a browser the account signed in with before carries a
+device cookie (OWASP's "device cookies") and is throttled on its own failures only. A try
+is recorded as a failure before the password is checked, so that concurrent guesses all
+count.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ MIN_PASSWORD_LENGTH = 10
 MAX_PASSWORD_LENGTH = 256
 ACCOUNT_SCOPE = "login_account"
 CLIENT_SCOPE = "login_client"
+DEVICE_SCOPE = "login_device"
 CLIENT_ALLOWANCE = 4
 UNKNOWN_NAME = "（不存在的用户名）"
 _HASHER = PasswordHasher()
@@ -161,21 +164,21 @@ class Accounts:
         async with self._sessions() as session:
             return len((await session.scalars(select(StaffAccount.id))).all())
 
-    async def login(self, username: str, password: str, client: Actor) -> Staff:
-        """The account, if the name and password match; LoginRefused otherwise."""
+    async def login(
+        self, username: str, password: str, client: Actor, device: str | None = None
+    ) -> Staff:
+        """The account, if the name and password match; LoginRefused otherwise.
+
+        `device` is the nonce of a device cookie this account signed in with before
+        (backend/console/security.py): such a browser is throttled on its own failures
+        only, so that nobody who knows a staff member's name can keep them out.
+        """
         name = normalise_username(username)
         now = self._clock()
-        failures = [
-            ProofFailure(
-                scope=ACCOUNT_SCOPE, subject=self._subject("account", name), failed_at=now
-            ),
-            ProofFailure(
-                scope=CLIENT_SCOPE, subject=self._subject("client", client.client), failed_at=now
-            ),
-        ]
+        failures = self._attempt(name, client, device, now)
         async with self._sessions() as session:
             async with session.begin():
-                session.add_all(failures)
+                session.add_all(row for row, _ in failures)
             async with session.begin():
                 retry_after = await self._retry_after(session, failures, now)
                 account = await session.scalar(
@@ -261,14 +264,33 @@ class Accounts:
                 raise ApiError(404, "not_found", "没有这个账号")
             add_entry(session, by, action, self._clock(), target=f"account:{account_id}")
 
+    def _attempt(
+        self, name: str, client: Actor, device: str | None, now: datetime
+    ) -> list[tuple[ProofFailure, ThrottlePolicy]]:
+        """The failures this try counts as, each with the policy that limits it."""
+        if device is not None:
+            subject = self._subject("device", device)
+            return [
+                (ProofFailure(scope=DEVICE_SCOPE, subject=subject, failed_at=now), self._policy)
+            ]
+        account = self._subject("account", name)
+        origin = self._subject("client", client.client)
+        return [
+            (ProofFailure(scope=ACCOUNT_SCOPE, subject=account, failed_at=now), self._policy),
+            (ProofFailure(scope=CLIENT_SCOPE, subject=origin, failed_at=now), self._client_policy),
+        ]
+
     def _subject(self, purpose: str, value: str | None) -> str:
         return self._cipher.keyed_hash(f"login_{purpose}", value or "")
 
     async def _retry_after(
-        self, session: AsyncSession, failures: list[ProofFailure], now: datetime
+        self,
+        session: AsyncSession,
+        failures: list[tuple[ProofFailure, ThrottlePolicy]],
+        now: datetime,
     ) -> int:
         waits = []
-        for failure, policy in zip(failures, (self._policy, self._client_policy), strict=True):
+        for failure, policy in failures:
             others = await session.scalars(
                 select(ProofFailure.failed_at)
                 .where(
@@ -282,10 +304,11 @@ class Accounts:
             waits.append(policy.subject_retry_after(list(others.all()), now))
         return max(waits)
 
-    async def _forget(self, session: AsyncSession, failures: list[ProofFailure]) -> None:
-        await session.execute(
-            delete(ProofFailure).where(ProofFailure.id.in_([row.id for row in failures]))
-        )
+    async def _forget(
+        self, session: AsyncSession, failures: list[tuple[ProofFailure, ThrottlePolicy]]
+    ) -> None:
+        ids = [row.id for row, _ in failures]
+        await session.execute(delete(ProofFailure).where(ProofFailure.id.in_(ids)))
 
 
 def _verify(password_hash: str, password: str) -> bool:

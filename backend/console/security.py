@@ -6,6 +6,8 @@
   logout, password change or deactivation, which ends every session of the account on
   every instance of the store), a CSRF token and when it was last used. A session idle
   longer than STORE_CONSOLE_IDLE_MINUTES, or older than MAX_SESSION_HOURS, is over.
+- A browser an account signed in with keeps a device cookie (signed, 90 days): its login
+  tries are throttled on their own, so others' failures never keep that staff member out.
 - Every state-changing request needs the session's CSRF token (form field `csrf_token`
   or header `X-CSRF-Token`) and, when the browser sends `Origin`, the console's own.
 - Pages are not cached, may not be framed and run only the console's own scripts.
@@ -31,6 +33,8 @@ from backend.console.keys import ACCOUNTS
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 COOKIE_NAME = "daan_console"
+DEVICE_COOKIE = "daan_console_device"
+DEVICE_DAYS = 90
 MAX_SESSION_HOURS = 12
 STAFF = web.RequestKey("staff", Staff)  # the signed-in account
 CSRF_FIELD = "csrf_token"
@@ -68,6 +72,38 @@ def sessions(settings: Settings) -> web.Middleware:
         max_age=None,
     )
     return session_middleware(storage)
+
+
+def _device_mac(settings: Settings, name: str, nonce: str) -> str:
+    key = hmac.new(settings.hash_key.encode(), b"console-device", hashlib.sha256).digest()
+    return hmac.new(key, f"{name}|{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def device_cookie(settings: Settings, name: str) -> str:
+    """A browser's proof that this account signed in with it before."""
+    nonce = secrets.token_urlsafe(16)
+    return f"{name}.{nonce}.{_device_mac(settings, name, nonce)}"
+
+
+def trusted_device(settings: Settings, cookie: str | None, name: str) -> str | None:
+    """The device's nonce when `cookie` is one this account was given; None otherwise."""
+    parts = (cookie or "").rsplit(".", 2)
+    if len(parts) != 3 or parts[0] != name:
+        return None
+    expected = _device_mac(settings, name, parts[1])
+    return parts[1] if hmac.compare_digest(parts[2], expected) else None
+
+
+def set_device_cookie(response: web.StreamResponse, settings: Settings, name: str) -> None:
+    response.set_cookie(
+        DEVICE_COOKIE,
+        device_cookie(settings, name),
+        max_age=DEVICE_DAYS * 86400,
+        path="/console",
+        httponly=True,
+        samesite="Strict",
+        secure=settings.console_secure_cookies,
+    )
 
 
 def csrf_token(session: Session) -> str:

@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 from store_helpers import FakeClock, start_client
 
 from backend.config import Settings
+from backend.console.security import device_cookie, trusted_device
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ["/console/", "/console/inbox", "/console/inbox/1", "/console/inbox.csv"]
@@ -285,3 +286,37 @@ async def test_the_live_handoff_poll_does_not_keep_an_idle_session_alive(
     assert polls[-1] == 401  # the session ended while only the tab was polling
     response = await client.get("/console/inbox", allow_redirects=False)
     assert response.status == 302 and "/console/login" in response.headers["Location"]
+
+
+async def test_a_browser_that_signed_in_before_is_not_kept_out_by_others_guesses(
+    client: TestClient, settings: Settings, clock: FakeClock
+) -> None:
+    """A trial: one wrong try a minute kept an account throttled nearly all the time."""
+    await make_account(client, "wang")
+    assert (await log_in(client, "wang")).status == 303
+    device = client.session.cookie_jar.filter_cookies(client.make_url("/console/"))[
+        "daan_console_device"
+    ].value
+    attacker = await start_client(settings, clock)  # another browser, no device cookie
+    try:
+        for _ in range(6):
+            await log_in(attacker, "wang", "guess guess guess")
+        assert (await log_in(attacker, "wang")).status == 429  # they are throttled
+    finally:
+        await attacker.close()
+    client.session.cookie_jar.clear()
+    client.session.cookie_jar.update_cookies(
+        {"daan_console_device": device}, response_url=client.make_url("/console/")
+    )
+    assert (await log_in(client, "wang")).status == 303  # its owner is not
+
+
+async def test_a_device_cookie_is_for_its_account_only_and_cannot_be_forged(
+    client: TestClient, settings: Settings, clock: FakeClock
+) -> None:
+    cookie = device_cookie(settings, "wang")
+    assert trusted_device(settings, cookie, "wang") is not None
+    assert trusted_device(settings, cookie, "li") is None
+    name, nonce, mac = cookie.rsplit(".", 2)
+    assert trusted_device(settings, f"{name}.{nonce}.{'0' * len(mac)}", "wang") is None
+    assert trusted_device(settings, None, "wang") is None

@@ -8,16 +8,20 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from backend.console.accounts import LoginRefused, Staff
+from backend.api.common import SETTINGS
+from backend.console.accounts import LoginRefused, Staff, normalise_username
 from backend.console.audit import Actor, actor
 from backend.console.keys import ACCOUNTS
 from backend.console.security import (
     CSRF_FIELD,
+    DEVICE_COOKIE,
     STAFF,
     csrf_token,
     public,
     safe_next,
+    set_device_cookie,
     start_session,
+    trusted_device,
 )
 from backend.errors import ApiError
 
@@ -64,9 +68,13 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     username, password = str(form.get("username", "")), str(form.get("password", ""))
     target = safe_next(str(form.get("next", "")))
+    settings = request.config_dict[SETTINGS]
+    device = trusted_device(
+        settings, request.cookies.get(DEVICE_COOKIE), normalise_username(username)
+    )
     try:
         staff = await request.config_dict[ACCOUNTS].login(
-            username, password, actor(None, "-", request.remote)
+            username, password, actor(None, "-", request.remote), device
         )
     except LoginRefused as refused:
         error = (
@@ -79,7 +87,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         response.set_status(429 if refused.retry_after else 401)
         return response
     start_session(request, await new_session(request), staff)
-    raise web.HTTPSeeOther(target)
+    response = web.HTTPSeeOther(target)
+    if device is None:
+        set_device_cookie(response, settings, staff.username)
+    raise response
 
 
 @routes.post("/logout")
