@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.inbox.operations import delete_groups
 from backend.models import (
     Handoff,
     HandoffMessage,
-    InboxGroup,
     InboxItem,
-    InboxShingle,
     Notification,
     Rating,
 )
@@ -51,13 +50,14 @@ async def erase_conversation(sessions: Callable[[], AsyncSession], conversation_
         questions = await session.execute(
             delete(InboxItem).where(InboxItem.conversation_id == conversation_id)
         )
-        for group_id in groups:
-            left = await session.scalar(
-                select(InboxItem.id).where(InboxItem.group_id == group_id).limit(1)
-            )
-            if left is None:
-                await session.execute(delete(InboxShingle).where(InboxShingle.group_id == group_id))
-                await session.execute(delete(InboxGroup).where(InboxGroup.id == group_id))
+        left = set(
+            (
+                await session.scalars(
+                    select(InboxItem.group_id).where(InboxItem.group_id.in_(groups)).distinct()
+                )
+            ).all()
+        )
+        await delete_groups(session, sorted(groups - left))
         handoff_ids = select(Handoff.id).where(Handoff.conversation_id == conversation_id)
         await session.execute(
             delete(HandoffMessage).where(HandoffMessage.handoff_id.in_(handoff_ids))

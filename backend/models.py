@@ -193,6 +193,8 @@ class InboxGroup(Base):
     # review date (the metadata the knowledge base requires), for the learning loop.
     draft = Column(Text, nullable=True)
     dismiss_reason = Column(String(200), nullable=True)
+    # A group already answered that this one resembles: its reply is offered to staff.
+    similar_to = Column(Integer, ForeignKey("inbox_groups.id"), nullable=True)
     handled_by = Column(String(64), nullable=True)
     handled_at = Column(UTCDateTime, nullable=True)
 

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.crypto import FieldCipher
 from backend.handoff.states import CLOSED
+from backend.inbox.operations import delete_groups
 from backend.inbox.states import ASSIGNED, DRAFTED
 from backend.lifecycle import CLOSED_STATUSES
 from backend.models import (
@@ -36,7 +37,6 @@ from backend.models import (
     HandoffMessage,
     InboxGroup,
     InboxItem,
-    InboxShingle,
     Notification,
     Rating,
     StatusChange,
@@ -108,8 +108,7 @@ async def purge_conversations(
             ~exists().where(InboxItem.group_id == InboxGroup.id),
         )
         empty_ids = list(await session.scalars(empty))
-        await session.execute(delete(InboxShingle).where(InboxShingle.group_id.in_(empty_ids)))
-        await session.execute(delete(InboxGroup).where(InboxGroup.id.in_(empty_ids)))
+        await delete_groups(session, empty_ids)
         closed = select(Handoff.id).where(Handoff.state == CLOSED, Handoff.closed_at <= cutoff)
         messages = await session.execute(
             delete(HandoffMessage).where(HandoffMessage.handoff_id.in_(closed))

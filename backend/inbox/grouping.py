@@ -4,7 +4,15 @@ Residents ask one thing in many ways (「低保咋个申请嘛」, 「低保怎�
 and one staff reply should serve them all. A question is normalised (full-width forms,
 case, punctuation and spaces, the particles that end spoken questions, numbers, which are
 personal or incidental), cut into character bigrams, and joins the open group whose
-first question shares enough of them (Jaccard similarity at least SIMILARITY).
+first question shares enough of them: Jaccard similarity at least SIMILARITY, or — a short
+question inside a long one (「路灯坏了找哪个」 in 「我们村口那个路灯坏了半个月了找哪个修嘛」)
+— nearly all of the shorter one's bigrams (CONTAINMENT, for questions of MIN_CONTAINED
+bigrams or more: 「低保」 alone is in everything).
+
+Bigrams cannot see that 「今年过年社区发不发米发油嘛」 and 「春节慰问品啥时候发哦」 are one
+question; the resident who rephrases after 「能换个说法再问一次吗」 can: a conversation's
+next unanswered question within REPHRASE_MINUTES joins the group of its last
+(backend/inbox/operations.py).
 """
 
 from __future__ import annotations
@@ -13,6 +21,9 @@ import re
 import unicodedata
 
 SIMILARITY = 0.5
+CONTAINMENT = 0.8
+MIN_CONTAINED = 4
+REPHRASE_MINUTES = 10
 # Spoken sentence endings and fillers that carry no meaning for grouping.
 _PARTICLES = re.compile(r"[嘛哈呢吗啊呀哦嘞噻撒喃咯哇吧呐唛嗦]+")
 _NOT_WORDS = re.compile(r"[\W_]+")
@@ -42,4 +53,6 @@ def jaccard(shared: int, left: int, right: int) -> float:
 
 
 def similar(shared: int, left: int, right: int) -> bool:
-    return jaccard(shared, left, right) >= SIMILARITY
+    smaller = min(left, right)
+    contained = smaller >= MIN_CONTAINED and shared / smaller >= CONTAINMENT
+    return contained or jaccard(shared, left, right) >= SIMILARITY

@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.console.audit import Actor, add_entry
 from backend.crypto import FieldCipher
 from backend.errors import ApiError
-from backend.inbox.grouping import shingles, similar
+from backend.inbox.grouping import REPHRASE_MINUTES, shingles, similar
 from backend.inbox.requests import Capture, Guess
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, OPEN, REPLIED
 from backend.models import InboxGroup, InboxItem, InboxShingle
@@ -34,6 +34,10 @@ Clock = Callable[[], datetime]
 # and a question rarely shares many with more than a few groups.
 CANDIDATE_GROUPS = 20
 SHINGLE_HASH_LENGTH = 16
+# Questions that a rephrasing may follow, and the turns after which the assistant asked
+# for one (the fallback) or offered its guesses.
+QUESTION_REASONS = frozenset({"fallback", "clarified", "out_of_scope"})
+REPHRASE_ASKED = ("fallback", "clarified")
 STAFF_REPLY = "staff_reply"  # the notification kind of a staff answer
 
 
@@ -88,6 +92,18 @@ def _guesses_json(guesses: Sequence[Guess]) -> str:
         [{"name": guess.name, "confidence": round(guess.confidence, 4)} for guess in guesses],
         ensure_ascii=False,
     )
+
+
+async def delete_groups(session: AsyncSession, group_ids: list[int]) -> None:
+    """Delete groups left without questions (erasure, retention), in the caller's
+    transaction; a group that pointed at one as its answered look-alike forgets it."""
+    if not group_ids:
+        return
+    await session.execute(
+        update(InboxGroup).where(InboxGroup.similar_to.in_(group_ids)).values(similar_to=None)
+    )
+    await session.execute(delete(InboxShingle).where(InboxShingle.group_id.in_(group_ids)))
+    await session.execute(delete(InboxGroup).where(InboxGroup.id.in_(group_ids)))
 
 
 def local_date(dialect: str, column: Any) -> Any:
@@ -196,6 +212,16 @@ class Inbox:
         if township is not None and not items:
             raise not_found()  # nothing of it is theirs to see
         return group, items
+
+    async def earlier_reply(self, group: InboxGroup) -> str | None:
+        """The reply staff gave the answered group this one resembles, if any."""
+        if group.similar_to is None:
+            return None
+        async with self._sessions() as session:
+            token = await session.scalar(
+                select(InboxGroup.reply_enc).where(InboxGroup.id == group.similar_to)
+            )
+        return None if token is None else self._cipher.decrypt(token)
 
     async def places(self, group_id: int) -> set[str | None]:
         """The townships of a group's unresolved questions (None: no place named)."""
@@ -330,10 +356,17 @@ class Inbox:
             self._cipher.keyed_hash("shingle", shingle)[:SHINGLE_HASH_LENGTH]
             for shingle in shingles(capture.text)
         }
-        group = await self._similar_open_group(session, hashed)
+        group = await self._rephrased_group(session, capture) or await self._similar_group(
+            session, hashed, (OPEN,)
+        )
         if group is None:
+            answered = await self._similar_group(session, hashed, (REPLIED,))
             group = InboxGroup(
-                shingle_count=len(hashed), state=OPEN, created_at=now, last_seen_at=now
+                shingle_count=len(hashed),
+                state=OPEN,
+                created_at=now,
+                last_seen_at=now,
+                similar_to=None if answered is None else answered.id,
             )
             session.add(group)
             await session.flush()
@@ -359,15 +392,35 @@ class Inbox:
         await session.flush()
         return item
 
-    async def _similar_open_group(
-        self, session: AsyncSession, hashed: set[str]
+    async def _rephrased_group(self, session: AsyncSession, capture: Capture) -> InboxGroup | None:
+        """The open group of the conversation's last question, when this one came soon
+        after the assistant asked to rephrase it or guessed (backend/inbox/grouping.py)."""
+        if capture.reason not in QUESTION_REASONS:
+            return None
+        since = capture.occurred_at - timedelta(minutes=REPHRASE_MINUTES)
+        return await session.scalar(
+            select(InboxGroup)
+            .join(InboxItem, InboxItem.group_id == InboxGroup.id)
+            .where(
+                InboxItem.conversation_id == capture.conversation_id,
+                InboxItem.reason.in_(REPHRASE_ASKED),
+                InboxItem.occurred_at >= since,
+                InboxItem.occurred_at <= capture.occurred_at,
+                InboxGroup.state == OPEN,
+            )
+            .order_by(InboxItem.occurred_at.desc(), InboxItem.id.desc())
+            .limit(1)
+        )
+
+    async def _similar_group(
+        self, session: AsyncSession, hashed: set[str], states: tuple[str, ...]
     ) -> InboxGroup | None:
         shared = func.count().label("shared")
         candidates = (
             await session.execute(
                 select(InboxGroup, shared)
                 .join(InboxShingle, InboxShingle.group_id == InboxGroup.id)
-                .where(InboxShingle.shingle.in_(hashed), InboxGroup.state == OPEN)
+                .where(InboxShingle.shingle.in_(hashed), InboxGroup.state.in_(states))
                 .group_by(InboxGroup.id)
                 .order_by(shared.desc(), InboxGroup.id)
                 .limit(CANDIDATE_GROUPS)

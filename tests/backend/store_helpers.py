@@ -95,7 +95,9 @@ def capture_body(text_: str = "我家猫跑了咋个办", **overrides: Any) -> d
         "capture_id": uuid.uuid4().hex,
         "reason": "fallback",
         "channel": "rest",
-        "conversation_id": "rest:default:resident-1",
+        # A resident of their own each time: questions of one conversation minutes apart
+        # are grouped as rephrasings (backend/inbox/grouping.py).
+        "conversation_id": f"rest:default:{uuid.uuid4().hex[:12]}",
         "text": text_,
         "occurred_at": "2026-12-01T10:00:00+08:00",
         "intents": [

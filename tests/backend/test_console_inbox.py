@@ -286,3 +286,58 @@ async def test_a_question_with_control_characters_is_kept_not_refused(
     await make_account(client, "wang")
     await log_in(client, "wang")
     assert "低保 咋个 申请" in await (await client.get("/console/inbox")).text()
+
+
+async def test_a_resident_rephrasing_after_the_fallback_stays_in_one_group(
+    client: TestClient,
+) -> None:
+    """A trial: one resident's three wordings of one question made three groups."""
+    wordings = ["今年过年社区发不发米发油嘛", "听说过年慰问有东西领 我们老年人领得到不"]
+    resident = "wechat:elderly-resident"
+    first, again, later = [
+        await capture(client, words, conversation_id=resident, channel="wechat", occurred_at=at)
+        for words, at in (
+            (wordings[0], "2026-12-01T10:00:00+08:00"),
+            (wordings[1], "2026-12-01T10:02:00+08:00"),
+            (wordings[1], "2026-12-01T10:30:00+08:00"),
+        )
+    ]
+    other = await capture(
+        client,
+        "春节慰问品啥时候发",
+        conversation_id="rest:default:someone",
+        occurred_at="2026-12-01T10:03:00+08:00",
+    )
+    assert first == again
+    # Half an hour later is a new question, unless its words resemble the group's first.
+    assert later != again
+    assert other != first  # another resident: no rephrasing to follow
+
+
+async def test_a_short_question_inside_a_longer_one_joins_its_group(client: TestClient) -> None:
+    long = await capture(client, "我们村口那个路灯坏了半个月了找哪个修嘛")
+    short = await capture(client, "路灯坏了找哪个", conversation_id="rest:default:b")
+    unrelated = await capture(client, "低保", conversation_id="rest:default:c")
+    assert long == short and unrelated != long
+
+
+async def test_a_question_like_one_answered_before_offers_that_reply(
+    client: TestClient, raw_db: Engine
+) -> None:
+    group = await capture(client, "路灯坏了找哪个修", conversation_id="rest:default:first")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    answer = "路灯请找村委会（社区），或打12345报修。"
+    await post_form(client, page, page, action="reply", reply=answer)
+    newer = await capture(client, "路灯坏了找哪个修嘛", conversation_id="rest:default:new")
+    assert newer != group  # an answered group takes no more questions
+    shown = await (await client.get(f"/console/inbox/{newer}")).text()
+    assert "以前回复过" in shown and answer in shown
+    # Erasing the answered group's only resident leaves the newer group intact.
+    await client.post(
+        "/conversations/erase",
+        json={"conversation_id": "rest:default:first"},
+        headers=SERVICE_HEADERS,
+    )
+    assert rows(raw_db, "SELECT similar_to FROM inbox_groups") == [(None,)]

@@ -158,31 +158,33 @@ async def test_conversation_data_past_retention_is_deleted_but_training_data_kep
     client: TestClient, raw_db: Engine, sessions: Any
 ) -> None:
     old, recent = "2026-01-05T10:00:00+08:00", "2026-11-30T10:00:00+08:00"
-    for question, moment in (("很久以前问的", old), ("训练用的老问题", old), ("昨天问的", recent)):
+    for capture_id, question, moment in (
+        ("old-question", "很久以前问的", old),
+        ("training-example", "训练用的老问题", old),
+        ("recent-question", "昨天问的", recent),
+    ):
         response = await client.post(
             "/inbox/items",
-            json=capture_body(question, occurred_at=moment),
+            json=capture_body(question, capture_id=capture_id, occurred_at=moment),
             headers=SERVICE_HEADERS,
         )
         assert response.status == 201
+    long_ago = datetime(2026, 1, 5, tzinfo=timezone.utc)
     with raw_db.begin() as connection:
-        connection.execute(
-            text(
-                "UPDATE inbox_groups SET state = 'assigned', last_seen_at = :old WHERE id ="
-                " (SELECT group_id FROM inbox_items WHERE id = 2)"
-            ),
-            {"old": datetime(2026, 1, 5, tzinfo=timezone.utc)},
-        )
-        connection.execute(
-            text("UPDATE inbox_groups SET last_seen_at = :old WHERE id = 1"),
-            {"old": datetime(2026, 1, 5, tzinfo=timezone.utc)},
-        )
+        for capture_id, state in (("training-example", "assigned"), ("old-question", "open")):
+            connection.execute(
+                text(
+                    "UPDATE inbox_groups SET state = :state, last_seen_at = :old WHERE id ="
+                    " (SELECT group_id FROM inbox_items WHERE capture_id = :capture)"
+                ),
+                {"state": state, "old": long_ago, "capture": capture_id},
+            )
     now = datetime(2026, 12, 1, tzinfo=timezone.utc)
     deleted = await purge_conversations(sessions, 180, now)
     with raw_db.connect() as connection:
-        left = connection.execute(text("SELECT id FROM inbox_items ORDER BY id")).all()
+        left = connection.execute(text("SELECT capture_id FROM inbox_items")).scalars().all()
         groups = connection.execute(text("SELECT count(*) FROM inbox_groups")).scalar()
-    assert [row.id for row in left] == [2, 3]  # the training example and the recent one
+    assert sorted(left) == ["recent-question", "training-example"]
     assert groups == 2
     assert deleted == 2  # one question and its emptied group
     assert await purge_conversations(sessions, 180, now) == 0

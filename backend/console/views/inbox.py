@@ -162,6 +162,7 @@ async def _group_context(request: web.Request, group_id: int) -> dict[str, Any]:
         "labels": labels,
         "titles": {label.name: label.title for label in labels},
         "reply": masked(cipher, group.reply_enc),
+        "earlier_reply": await request.config_dict[INBOX].earlier_reply(group),
         "draft": json.loads(group.draft) if group.draft else None,
         "error": None,
         "today": local_day(request.config_dict[STORE].clock()).isoformat(),

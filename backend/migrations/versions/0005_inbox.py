@@ -36,6 +36,12 @@ def upgrade() -> None:
         sa.Column("reply_enc", sa.Text, nullable=True),
         sa.Column("draft", sa.Text, nullable=True),
         sa.Column("dismiss_reason", sa.String(200), nullable=True),
+        sa.Column(
+            "similar_to",
+            sa.Integer,
+            sa.ForeignKey("inbox_groups.id", name="fk_inbox_groups_similar_to_inbox_groups"),
+            nullable=True,
+        ),
         sa.Column("handled_by", sa.String(64), nullable=True),
         sa.Column("handled_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_inbox_groups"),
