@@ -138,6 +138,9 @@ class ActionSubmitApplication(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        if tracker.get_slot("confirmed") is False:
+            # Declined at the summary (「不办了 我先去镇上问问」): the rules leave it.
+            return [outcome("stopped")]
         if tracker.get_slot("confirmed") is not True:
             return [SlotSet("gave_up", False), outcome("gave_up")]
         try:

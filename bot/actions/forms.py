@@ -221,11 +221,18 @@ class ApplicationFormValidation(FormValidationAction):
 
     def summary_events(self, tracker: Tracker, slots: list[str]) -> list[EventType]:
         """At the summary: every field corrected is taken, every field said to be wrong
-        without a new value is asked again; other text is explained."""
+        without a new value is asked again; a message opening with a stop word declines
+        the application whatever follows it; other text is explained."""
         message = tracker.latest_message
         intent = (message.get("intent") or {}).get("name")
         text = message.get("text") or ""
         correction = reading.correction_in(text, slots)
+        stops = validation.opens_with_stop(text)
+        if stops:
+            # 「不办了 房子的事我再商量下」 tells no new account: after a stop word only a
+            # field named or a value given is a correction.
+            for slot in ACCOUNTS:
+                correction.values.pop(slot, None)
         # 「还有厨房那边也垮了一角 加上」 adds to the account the resident already gave.
         for slot in ACCOUNTS & set(correction.values):
             before = tracker.get_slot(slot)
@@ -238,10 +245,14 @@ class ApplicationFormValidation(FormValidationAction):
                 if slot in correction.values
             ]
             return changed + [SlotSet(slot, None) for slot in correction.asked_again]
+        if intent in INTERRUPTIONS:
+            return []  # the rules answer (「不办了」 read as cancel stops the form there)
+        if stops:
+            # Whatever the classifier read (a question, thanks, goodbye, no).
+            return [SlotSet("confirmed", False)]  # validate_confirmed ends the form
         if "confirmed" in tracker.slots_to_validate():
             return []  # a plain yes or no, which the domain's mappings have read
-        leaves_form = intent in INTERRUPTIONS or understanding(message) == CONFIDENT
-        if intent in ("affirm", "deny") or leaves_form:
+        if intent in ("affirm", "deny") or understanding(message) == CONFIDENT:
             return []
         return [SlotSet("confirmed", False)]
 
@@ -331,7 +342,13 @@ class ApplicationFormValidation(FormValidationAction):
             # A correction, even one read as a yes (「是 电话改成…」): the summary is shown
             # again with the new values before anything is submitted.
             return {"confirmed": None}
-        if value is True and validation.hesitates(tracker.latest_message.get("text") or ""):
+        text = tracker.latest_message.get("text") or ""
+        if value is False and validation.opens_with_stop(text):
+            # 「不办了 我先去镇上问问」: the form ends, and the application is left as a
+            # stop leaves it (action_submit_application).
+            return {"confirmed": False, "requested_slot": None}
+        # A yes holding a stop word (「好的 算了」) submits nothing either.
+        if value is True and (validation.hesitates(text) or validation.says_stop(text)):
             dispatcher.utter_message(response="utter_take_your_time")
             return {"confirmed": None}
         if value is True:

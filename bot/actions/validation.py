@@ -153,6 +153,8 @@ def talks_about_the_phone(text: str) -> bool:
 
 # Parts of a message: a question and an account are often said one after the other.
 CLAUSE_BREAK = re.compile(r"[，,。！!？?；;\s]+")
+# Spaces and punctuation between words (「哎呀，算了」).
+NOT_A_WORD = re.compile(r"[\W_]+")
 # Questions about the help itself rather than an account of the situation: how much
 # (「能救助好多钱嘛」, 「那个钱一个月有好多」, 「一个月能拿多少钱」) or how long (「要得好久哦」,
 # 「补助好久能到账」, 「要等几年哦」). 「花了好多钱」 and 「漏雨好多年了」 are accounts.
@@ -185,6 +187,16 @@ def asks_about_the_help(text: str, topic_words: Iterable[str] = ()) -> bool:
 
 def says_stop(text: str) -> bool:
     return any(word in text for word in lexicon()["stop_words"])
+
+
+def opens_with_stop(text: str) -> bool:
+    """「不办了 我先去镇上问问」, 「那就算了 下次再说」: a stop word opens the message,
+    maybe after a lead-in, whatever follows it."""
+    words = lexicon()
+    openings = tuple(
+        lead_in + stop for lead_in in ("", *words["stop_lead_ins"]) for stop in words["stop_words"]
+    )
+    return NOT_A_WORD.sub("", normalise_width(text)).startswith(openings)
 
 
 def hesitates(text: str) -> bool:

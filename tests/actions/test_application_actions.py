@@ -470,7 +470,7 @@ async def test_a_second_application_of_one_person_is_submitted_like_any_other(
     assert slots["tracking_number"] != earlier.tracking_number
     assert played_after_submission("submitted") == "utter_application_submitted"
     assert set(DOMAIN["slots"]["application_outcome"]["values"]) == {
-        "submitted", "unavailable", "refused", "gave_up"
+        "submitted", "unavailable", "refused", "gave_up", "stopped"
     }  # fmt: skip
 
 
