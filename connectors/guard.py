@@ -12,12 +12,15 @@ script or a stuck key: they are asked to slow down, so one sender cannot fill th
 queue everyone shares. Admitted messages are handled on the engine's thread
 (rasa_runtime/engine.py).
 
-In its turn, a message is first routed by the handoff state (connectors/handoff.py):
-while a person has the conversation it goes to staff, not to Rasa, and a reply to a
-rating invitation is recorded and thanked without Rasa. Otherwise a message
-that picks one of the buttons of the sender's last reply becomes that button's payload
-(connectors/options.py), and the buttons of the reply to it are remembered for the
-next one.
+In its turn, a message that picks one of the buttons of the sender's last reply first
+becomes that button's payload (connectors/options.py): 「1」 after the rating
+invitation's buttons is 「非常满意」, 「1」 after a menu is its first question, and 「3」
+answering a question without buttons stays 「3」. Only then is it routed by the handoff
+state (connectors/handoff.py), so the store reads what the resident chose: while a
+person has the conversation it goes to staff (a pressed button in its words), not to
+Rasa, and a rating (the level's words) is recorded and thanked without Rasa. Whatever
+the resident is told in return — Rasa's reply, or the thanks — is their last reply,
+and its buttons are remembered for the next message.
 """
 
 from __future__ import annotations
@@ -134,16 +137,17 @@ def guarded(
 async def _take_turn(
     on_new_message: MessageHandler, options: OptionMemory, desk: HandoffDesk, message: UserMessage
 ) -> None:
+    # Only now, after the sender's earlier messages were answered, is their last
+    # reply the one a digit answers.
+    message.text = await options.resolve(message.sender_id, message.text)
+    reply = ReplyRecorder(message.output_channel)
     # Before Rasa, so that a conversation staff have is not changed by the message.
     instead = await desk.answer(message.sender_id, message.text)
-    if instead is not None:
-        if instead:
-            await message.output_channel.send_text_message(message.sender_id, instead)
-        return
-    # Only now, after the sender's earlier messages were answered, is their last
-    # reply the one a digit answers. A payload is screened like typed text.
-    message.text = neutralise_command(await options.resolve(message.sender_id, message.text))
-    reply = ReplyRecorder(message.output_channel)
-    message.output_channel = reply
-    await handle_in_engine(on_new_message, message)
+    if instead is None:
+        # A payload is screened like typed text; staff read what was typed.
+        message.text = neutralise_command(message.text)
+        message.output_channel = reply
+        await handle_in_engine(on_new_message, message)
+    elif instead:
+        await reply.send_text_message(message.sender_id, instead)
     await options.remember(message.sender_id, reply.messages)

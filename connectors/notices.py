@@ -13,12 +13,21 @@ store's outbox and attaches itself to every channel that has `attach_notices`:
 
 A channel never lets a notice fail a resident's turn: with the store unreachable,
 `take` returns nothing and the notices wait in the store.
+
+A notice may come with buttons (the rating invitation's five levels, from the domain):
+each channel shows them as it shows a reply's, and a notice that is the last thing the
+resident sees — pushed, or given on reconnecting — leaves its buttons as the resident's
+options (connectors/options.py), so 「1」 picks the first. A notice given before the
+answer to the resident's message is not the last thing shown: the answer is, and a
+digit picks from the answer's buttons (or is plain text when it has none).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
+
+from connectors.options import Option
 
 # Why a push did not reach the resident (NotificationError in backend/openapi.yaml).
 CHANNEL_UNAVAILABLE = "channel_unavailable"
@@ -35,6 +44,14 @@ class Notice:
     kind: str
     # Ready to show: the staff member's words framed with the kind's (domain.yml).
     text: str
+    buttons: tuple[Option, ...] = ()
+
+    def message(self) -> dict[str, Any]:
+        """As a bot message of Rasa's: its text, and its buttons when it has any."""
+        message: dict[str, Any] = {"text": self.text}
+        if self.buttons:
+            message["buttons"] = [dict(button._asdict()) for button in self.buttons]
+        return message
 
 
 class NoticeSource(Protocol):

@@ -332,7 +332,9 @@ class RestInput(InputChannel):
         except Exception:
             # The traceback only: the message may hold personal data.
             logger.exception("rest: a turn failed")
-        replies = [{"recipient_id": sender, "text": notice.text} for notice in notices]
+        # Before the answer, which is the last reply: its buttons are the ones a digit
+        # picks from, not a notice's (connectors/notices.py).
+        replies = [{**notice.message(), "recipient_id": sender} for notice in notices]
         replies += [{**reply, "recipient_id": sender} for reply in collector.messages]
         if notices and self._notices is not None:
             await self._notices.given(notices)

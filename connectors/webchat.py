@@ -153,6 +153,18 @@ def conversation_id(session_id: str) -> str:
     return f"socketio:{session_id}"
 
 
+def widget_message(notice: Notice) -> dict[str, Any]:
+    """A notice as the widget receives a bot reply: buttons as Rasa's socket.io output
+    sends them (`quick_replies`)."""
+    message: dict[str, Any] = {"text": notice.text}
+    if notice.buttons:
+        message["quick_replies"] = [
+            {"content_type": "text", "title": button.title, "payload": button.payload}
+            for button in notice.buttons
+        ]
+    return message
+
+
 def session_tokens(credentials: Mapping[str, Any], environ: Mapping[str, str]) -> SessionTokens:
     hours = float(credentials.get("session_token_hours", DEFAULT_SESSION_TOKEN_HOURS))
     if hours <= 0:
@@ -204,12 +216,15 @@ class WebChatInput(socketio.SocketIOInput):
         ]
 
     async def push_notice(self, notice: Notice) -> str | None:
-        """Emitted like a bot reply to the session's sockets, if one is connected here."""
+        """Emitted like a bot reply to the session's sockets, if one is connected here;
+        the last thing shown, so its buttons are what a digit picks from."""
         if notice.conversation_id not in self.notice_reach():
             return NOT_CONNECTED
+        # Before the emit: a resident answering at once must find the options.
+        await self.options.remember(notice.conversation_id, [notice.message()])
         await self.sio.emit(
             self.bot_message_evt,
-            {"text": notice.text},
+            widget_message(notice),
             room=notice.conversation_id,
             namespace=self.namespace,
         )
@@ -282,12 +297,14 @@ class WebChatInput(socketio.SocketIOInput):
     async def _give_waiting_notices(self, source: NoticeSource, sid: str, room: str) -> None:
         """What staff sent while the widget was closed, to the socket that came back."""
         notices = await source.take(room)
+        if not notices:
+            return
+        await self.options.remember(room, [notice.message() for notice in notices])
         for notice in notices:
             await self.sio.emit(
-                self.bot_message_evt, {"text": notice.text}, room=sid, namespace=self.namespace
+                self.bot_message_evt, widget_message(notice), room=sid, namespace=self.namespace
             )
-        if notices:
-            await source.given(notices)
+        await source.given(notices)
 
     async def handle_message(self, sid: str, data: Any) -> None:
         """A message from a socket, in the conversation of the session it holds."""

@@ -35,7 +35,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ import aiohttp
 import yaml
 
 from connectors.notices import CHANNEL_UNAVAILABLE, Notice
+from connectors.options import Option, option
 from rasa_runtime import settings
 
 logger = logging.getLogger(__name__)
@@ -82,27 +83,43 @@ def worker_id() -> str:
 
 @dataclass(frozen=True)
 class NoticeWords:
-    """The words around each kind of notice: `utter_notice_<kind>` with `{text}`."""
+    """The words around each kind of notice: `utter_notice_<kind>` with `{text}`, and the
+    buttons that come with it (the rating invitation's levels)."""
 
     templates: dict[str, str]
+    buttons: dict[str, tuple[Option, ...]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, domain_file: Path = DOMAIN_FILE) -> NoticeWords:
         responses = yaml.safe_load(domain_file.read_text(encoding="utf-8")).get("responses") or {}
-        templates = {}
+        templates, buttons = {}, {}
         for name, variants in responses.items():
             if not name.startswith(WORDS_PREFIX):
                 continue
-            template = str((variants or [{}])[0].get("text") or "")
+            first = (variants or [{}])[0]
+            template = str(first.get("text") or "")
             if "{text}" not in template:
                 raise ValueError(f"{domain_file}: {name} needs a text with {{text}} in it")
-            templates[name.removeprefix(WORDS_PREFIX)] = template.strip()
-        return cls(templates)
+            kind = name.removeprefix(WORDS_PREFIX)
+            templates[kind] = template.strip()
+            buttons[kind] = tuple(option(button) for button in first.get("buttons") or [])
+        return cls(templates, buttons)
 
     def frame(self, kind: str, text: str) -> str:
         # replace, not format: what staff wrote may contain braces. A kind newer than
         # this server's domain still reaches the resident, in staff's words alone.
         return self.templates.get(kind, "{text}").replace("{text}", text)
+
+    def notice(self, item: dict[str, Any]) -> Notice:
+        """A notice the store gave (NotificationClaimed), in the domain's words."""
+        kind = str(item["kind"])
+        return Notice(
+            id=int(item["id"]),
+            conversation_id=str(item["conversation_id"]),
+            kind=kind,
+            text=self.frame(kind, str(item["text"])),
+            buttons=self.buttons.get(kind, ()),
+        )
 
 
 class NoticeStore:
@@ -211,7 +228,7 @@ class NoticeWorker:
             self._store_down_until = self._clock() + settings.NOTICE_POLL_SECONDS
             logger.warning("Notices: none taken, the store is unavailable (%s)", error)
             return []
-        return [self._notice(item) for item in claimed]
+        return [self._words.notice(item) for item in claimed]
 
     async def given(self, notices: list[Notice]) -> None:
         """Report them delivered (NoticeSource)."""
@@ -260,7 +277,7 @@ class NoticeWorker:
             conversation_ids=scope,
         )
         for item in claimed:
-            await self._push(channel, self._notice(item))
+            await self._push(channel, self._words.notice(item))
         return len(claimed)
 
     async def _push(self, channel: PushingChannel, notice: Notice) -> None:
@@ -280,14 +297,6 @@ class NoticeWorker:
         except StoreUnavailable as error:
             # Its lease passes and it is claimed again: given twice rather than lost.
             logger.warning("Notices: notice %d not reported (%s)", notice.id, error)
-
-    def _notice(self, item: dict[str, Any]) -> Notice:
-        return Notice(
-            id=int(item["id"]),
-            conversation_id=str(item["conversation_id"]),
-            kind=str(item["kind"]),
-            text=self._words.frame(str(item["kind"]), str(item["text"])),
-        )
 
 
 @dataclass

@@ -112,7 +112,13 @@ class WeChatInput(InputChannel):
         return None if self.settings.enabled and self._delivery.can_push else []
 
     async def push_notice(self, notice: Notice) -> str | None:
-        return await self._delivery.push_notice(notice.conversation_id, notice.text)
+        """Through the customer-service API. Once sent it is the last thing the resident
+        sees, so its numbered options are what a digit picks from; one not sent leaves
+        the options alone (it comes with the resident's next message, before the answer)."""
+        reason = await self._delivery.push_notice(notice.conversation_id, notice.message())
+        if reason is None:
+            await self._options.remember(notice.conversation_id, [notice.message()])
+        return reason
 
     def get_output_channel(self) -> OutputChannel | None:
         if not self.settings.enabled:
@@ -171,7 +177,10 @@ class WeChatInput(InputChannel):
 
     async def _notices_for(self, inbound: Inbound) -> list[Notice]:
         """The notices waiting for a resident whose message gets a reply, kept for that
-        reply (the outbox puts what waits before the answer)."""
+        reply (the outbox puts what waits before the answer). Their text only: the answer
+        comes after them in the same reply, and a digit picks from the answer's options,
+        so numbered options here would be picked by nobody (the rating invitation's text
+        names its levels' words, which are a rating typed)."""
         answered = inbound.msg_type != "event" or inbound.event in ("subscribe", "scan", "click")
         if self._notices is None or not answered:
             return []

@@ -69,9 +69,10 @@ class Delivery:
         """Whether messages can reach residents outside a request (customer-service API)."""
         return self._outbox.customer_service is not None
 
-    async def push_notice(self, conversation: str, text: str) -> str | None:
-        """A staff notice now: None once sent, else why not (connectors/notices.py)."""
-        return await self._outbox.send_now(conversation, text)
+    async def push_notice(self, conversation: str, message: dict[str, Any]) -> str | None:
+        """A staff notice now, its buttons as numbered options: None once sent, else why
+        not (connectors/notices.py)."""
+        return await self._outbox.send_now(conversation, render([message], self._options_hint))
 
     async def keep_for_reply(self, conversation: str, text: str) -> None:
         """Given in the resident's passive reply, before the answer to their message."""

@@ -1,7 +1,8 @@
 """Every channel's turn asks the store where a message goes before Rasa sees it (the
 guard with a real store process on loopback, a staff member at its console): a message
 left outside office hours and everything said while staff have the conversation reach
-staff and never Rasa; 「不等了」 leaves the queue; a store that is down, frozen or
+staff and never Rasa (a button picked by number in the button's words, as the options
+read it first); 「不等了」 leaves the queue; a store that is down, frozen or
 refusing leaves every message to Rasa, logged without personal data.
 
 The store's office is closed all through these tests (one minute of office hours twelve
@@ -33,6 +34,14 @@ TEXTS = GuardTexts(empty="空", too_long="太长", too_fast="太快")
 WORDS = HandoffWords.load()
 ADMIN = "handoff-admin"
 LEFT = "我屋头房子漏雨，想找人来看一下"
+# The assistant's answer to 「你好」: a menu whose buttons a digit picks.
+MENU = {
+    "text": "您好！请直接说您的问题，或点下面的按钮。",
+    "buttons": [
+        {"title": "办老年证", "payload": "办老年证"},
+        {"title": "转人工", "payload": "转人工"},
+    ],
+}
 
 
 @pytest.fixture(scope="module")
@@ -73,6 +82,9 @@ class Assistant:
 
     async def _rasa(self, message: UserMessage) -> None:
         self.reached.append(message.text)
+        if message.text == "你好":
+            await message.output_channel.send_response(message.sender_id, dict(MENU))
+            return
         await message.output_channel.send_text_message(message.sender_id, f"助手：{message.text}")
 
     async def says(self, conversation: str, text: str) -> list[str]:
@@ -138,6 +150,25 @@ async def test_while_staff_have_the_conversation_only_staff_hear_the_resident(
     await staff.hand_back(handoff)
     assert await assistant.says(conversation, "老年证咋个办") == ["助手：老年证咋个办"]
     assert assistant.reached == ["老年证咋个办"]
+
+
+async def test_a_button_picked_by_number_reaches_staff_in_its_words(
+    store: StoreProcess, desk: HandoffDesk, staff: StaffConsole
+) -> None:
+    conversation = new_conversation("picked")
+    assistant = Assistant(desk)
+    assert await assistant.says(conversation, "你好") == [MENU["text"]]
+    await ask_for_a_person(store, conversation)
+
+    # Read by the options before the store routes it: the message left is the button's.
+    assert await assistant.says(conversation, "1") == [WORDS.message_taken]
+    handoff = (await staff.handoff_ids())[-1]
+    await staff.take(handoff)
+    # The acknowledgement has no buttons: a number now is the resident's own.
+    assert await assistant.says(conversation, "2") == []
+    said = [m["text"] for m in (await staff.messages(handoff))["messages"]]
+    assert said == ["办老年证", "2"]
+    assert assistant.reached == ["你好"]
 
 
 async def test_cancel_words_leave_the_queue_before_anyone_has_taken_it(
