@@ -267,7 +267,9 @@ class Inbox:
                         now=now,
                     )
                     if self._ratings is not None:
-                        subject = Subject(INBOX_SUBJECT, f"notice:{notice.id}", conversation)
+                        # The group names what was answered; the notice makes it one per resident.
+                        ref = f"{group_id}:{notice.id}"
+                        subject = Subject(INBOX_SUBJECT, ref, conversation)
                         await self._ratings.invite(session, subject, now)
                 group.reply_enc = self._cipher.encrypt(handling.reply)
             group.state = handling.state

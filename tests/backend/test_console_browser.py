@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+from selenium.common.exceptions import NoSuchElementException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -120,7 +121,10 @@ def shot(driver: WebDriver, name: str) -> None:
 
 
 def wait_for(driver: WebDriver, condition: Any) -> Any:
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition)
+    # A page being replaced by the next one makes its elements stale for a moment.
+    return WebDriverWait(
+        driver, WAIT_SECONDS, ignored_exceptions=(NoSuchElementException, WebDriverException)
+    ).until(condition)
 
 
 def page_fits(driver: WebDriver) -> bool:
@@ -165,9 +169,11 @@ def test_a_staff_day_in_the_console(console: Console, browser: WebDriver) -> Non
     log_in(browser, console)
 
     # The inbox: three wordings are one row with its count, the chart is drawn.
+    # The click's navigation may still be loading: wait for the listing itself.
+    rows = wait_for(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "table.groups tbody tr a"))
     rows = browser.find_elements(By.CSS_SELECTOR, "table.groups tbody tr")
     shot(browser, "02-inbox")
-    assert len(rows) == 2, browser.page_source[:3000]
+    assert len(rows) == 2
     assert {row.find_element(By.CSS_SELECTOR, "td.num").text for row in rows} == {"1", "3"}
     wait_for(browser, lambda d: d.find_element(By.ID, "per-day-chart").get_attribute("data-drawn"))
     shot(browser, "02-inbox")
@@ -253,10 +259,10 @@ def test_a_staff_day_in_the_console(console: Console, browser: WebDriver) -> Non
     browser.get(console.url + "/console/ratings")
     browser.find_element(By.CSS_SELECTOR, "table a.button").click()
     fill(browser, "textarea[name=notes]", "已电话回访，居民反映窗口排队太久。")
-    browser.find_element(By.CSS_SELECTOR, "form.card button").click()
+    browser.find_element(By.CSS_SELECTOR, "form.step button").click()
     wait_for(browser, lambda d: "整改中" in d.find_element(By.TAG_NAME, "h1").text)
     fill(browser, "textarea[name=notes]", "增开一个窗口，已告知居民。")
-    browser.find_element(By.CSS_SELECTOR, "form.card button").click()
+    browser.find_element(By.CSS_SELECTOR, "form.step button").click()
     wait_for(browser, lambda d: "已整改" in d.find_element(By.TAG_NAME, "h1").text)
     shot(browser, "06-rating")
 

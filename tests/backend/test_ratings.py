@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from console_helpers import log_in, make_account, post_form
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from store_helpers import SERVICE_HEADERS, FakeClock, create, transition
+from store_helpers import SERVICE_HEADERS, FakeClock, capture_body, create, transition
 
 from backend.ratings.levels import read_answer
 from backend.tracking import CHINA_TZ
@@ -154,3 +154,34 @@ async def test_staff_of_another_township_do_not_see_the_task(
     await log_in(client, "heshi")
     assert "非常不满意" not in await (await client.get("/console/ratings")).text()
     assert (await client.get(f"/console/ratings/{task_id}")).status == 404
+
+
+async def test_a_bad_rating_of_a_reply_leads_to_the_question_and_its_resident(
+    client: TestClient, clock: FakeClock, raw_db: Engine
+) -> None:
+    """A trial: a 差评 of a staff reply showed no way to the question or the resident,
+    although the resident is promised a call-back."""
+    clock.now = FRIDAY
+    response = await client.post(
+        "/inbox/items",
+        json=capture_body("路灯坏了找哪个修", channel="wechat", conversation_id="wechat:lamp"),
+        headers=SERVICE_HEADERS,
+    )
+    group = (await response.json())["group_id"]
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/inbox/{group}"
+    await post_form(client, page, page, action="reply", reply="请找村委会或打12345。")
+    rated = await route(client, "不满意 说了等于没说", conversation="wechat:lamp")
+    assert rated["rated"] == "dissatisfied"
+    ((task_id,),) = rows(raw_db, "SELECT id FROM rectifications")
+    task_page = f"/console/ratings/{task_id}"
+    assert f'href="/console/inbox/{group}"' in await (await client.get(task_page)).text()
+    sent = await post_form(
+        client, task_page, task_page, step="message", text="您好，方便留个电话吗？我们回访您。"
+    )
+    assert sent.status == 303
+    kinds = rows(
+        raw_db, "SELECT kind FROM notifications WHERE conversation_id = 'wechat:lamp' ORDER BY id"
+    )
+    assert [kind for (kind,) in kinds] == ["staff_reply", "rating_invite", "staff_reply"]

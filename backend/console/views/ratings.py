@@ -14,12 +14,28 @@ from backend.console.views.auth import who
 from backend.errors import ApiError
 from backend.ratings.levels import LEVEL_LABELS
 from backend.ratings.operations import overdue
-from backend.ratings.states import SUBJECT_LABELS, TASK_LABELS, TASK_STATES
+from backend.ratings.states import (
+    APPLICATION,
+    INBOX,
+    SUBJECT_LABELS,
+    TASK_LABELS,
+    TASK_STATES,
+)
 from backend.tracking import local_day
 
 routes = web.RouteTableDef()
 
 TASK = "{task_id:[0-9]{1,12}}"
+
+
+def about(subject: str, ref: str) -> str:
+    """Where in the console the rated service is: the application, the answered group
+    of questions, or the handoff."""
+    if subject == APPLICATION:
+        return f"/console/applications/{ref}"
+    if subject == INBOX:
+        return f"/console/inbox/{ref.partition(':')[0]}"
+    return f"/console/handoffs/{ref}"
 
 
 def _labels() -> dict[str, Any]:
@@ -53,6 +69,7 @@ async def _task_context(request: web.Request, error: str | None = None) -> dict[
     return {
         "nav": "ratings",
         "task": task,
+        "about": about(task.rating.subject, task.rating.subject_ref),
         "overdue": overdue(task, today),
         "comment": for_staff(ratings.comment(task.rating) or ""),
         "notes": ratings.notes(task) or "",
@@ -77,7 +94,9 @@ async def advance(request: web.Request) -> web.StreamResponse:
     task_id = int(request.match_info["task_id"])
     notes = str(form.get("notes", ""))
     try:
-        if form.get("step") == "called_back":
+        if form.get("step") == "message":
+            await ratings.message(task_id, request[STAFF], str(form.get("text", "")), who(request))
+        elif form.get("step") == "called_back":
             await ratings.called_back(task_id, request[STAFF], notes, who(request))
         else:
             await ratings.rectified(task_id, request[STAFF], notes, who(request))
