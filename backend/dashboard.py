@@ -121,7 +121,15 @@ class Dashboard:
         return Table(
             "turns",
             "每天的问题：直接答上 / 猜了几个 / 没答上（直接答上的比例即自助解决率）",
-            ("日期", "问题数", "直接答上", "猜了几个", "没答上", "转人工", "直接答上比例"),
+            (
+                "日期",
+                "问题数",
+                "直接答上",
+                "猜了几个",
+                "没答上",
+                "要求转人工（次）",
+                "直接答上比例",
+            ),
             table,
         )
 
@@ -143,7 +151,14 @@ class Dashboard:
         return Table(
             "handoffs",
             "转人工",
-            ("期间", "转人工次数", "占问题数", "已接入", "等待中位数（分钟）", "最长等待（分钟）"),
+            (
+                "期间",
+                "转人工（人次）",
+                "占问题数",
+                "已接入",
+                "等待中位数（分钟）",
+                "最长等待（分钟）",
+            ),
             [
                 (
                     f"{first.isoformat()} 至 {today.isoformat()}",
@@ -197,8 +212,12 @@ class Dashboard:
         )
         if township is not None:
             query = query.where(Rating.township == township)
+        # After a 差评 was put right, the follow-up rating replaces the first one.
+        latest: dict[tuple[str, str], Rating] = {}
+        for rating in (await session.scalars(query.order_by(Rating.round))).all():
+            latest[(rating.subject, rating.subject_ref)] = rating
         groups: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-        for rating in (await session.scalars(query)).all():
+        for rating in latest.values():
             item = (
                 SERVICE_LABELS[rating.service_type]
                 if rating.service_type
@@ -219,7 +238,7 @@ class Dashboard:
         ]
         return Table(
             "satisfaction",
-            "满意度（按事项、乡镇和月份；满意率 = 非常满意 + 满意 + 基本满意）",
+            "满意度（按事项、乡镇和月份；满意率 = 非常满意 + 满意 + 基本满意；整改后的再评价代替第一次）",
             (
                 "月份",
                 "事项",

@@ -23,6 +23,7 @@ class ResidentTexts:
     status_line: str
     next_steps: dict[str, str]
     rating_invite: str
+    rating_follow_up: str
     rating_subjects: dict[str, str]
 
     @classmethod
@@ -37,11 +38,14 @@ class ResidentTexts:
             status_line=first("utter_status_line"),
             next_steps={status: first(f"utter_next_step_{status}") for status in STATUSES},
             rating_invite=first("utter_rating_invite"),
+            rating_follow_up=first("utter_rating_invite_follow_up"),
             rating_subjects={kind: first(f"utter_rating_subject_{kind}") for kind in SUBJECTS},
         )
 
-    def invitation(self, subject: str) -> str:
-        return self.rating_invite.format(subject=subject)
+    def invitation(self, subject: str, follow_up: bool = False) -> str:
+        """The invitation to rate; the follow-up one says the problem was dealt with."""
+        template = self.rating_follow_up if follow_up else self.rating_invite
+        return template.format(subject=subject)
 
     def rating_subject(self, kind: str, application: Application | None = None) -> str:
         if application is None:

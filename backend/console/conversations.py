@@ -63,7 +63,12 @@ def around(messages: list[Message], moment: datetime) -> tuple[Message, ...]:
     if not said:
         return tuple(messages[-(BEFORE + AFTER) :])
     nearest = min(said, key=lambda index: abs((messages[index].at - moment).total_seconds()))
-    return tuple(messages[max(0, nearest - BEFORE) : nearest + AFTER + 1])
+    end = nearest + AFTER + 1
+    # Never end on the resident's words without the assistant's answer to them.
+    if messages[end - 1 : end] and messages[end - 1].from_resident:
+        while end < len(messages) and not messages[end].from_resident:
+            end += 1
+    return tuple(messages[max(0, nearest - BEFORE) : end])
 
 
 class Conversations:
@@ -76,7 +81,11 @@ class Conversations:
         if self._http is not None:
             await self._http.close()
 
-    async def excerpt(self, conversation_id: str, moment: datetime) -> Excerpt:
+    async def excerpt(
+        self, conversation_id: str, moment: datetime, *, until: bool = False
+    ) -> Excerpt:
+        """The messages around `moment`, or (`until`) those up to it only: what was said
+        before a handoff, without what the assistant said meanwhile."""
         if self._rasa_url is None:
             return Excerpt(problem="未配置对话服务地址（STORE_RASA_URL），看不到上下文")
         try:
@@ -87,6 +96,8 @@ class Conversations:
             )
             return Excerpt(problem="对话服务暂时连不上，上下文稍后再看")
         messages = messages_of(events)
+        if until:
+            messages = [message for message in messages if message.at <= moment]
         if not messages:
             return Excerpt(problem="没有对话记录（居民可能已删除聊天记录）")
         return Excerpt(messages=around(messages, moment))

@@ -13,6 +13,8 @@ import yaml
 from backend.config import REPO_ROOT
 
 RETRIEVAL_INTENTS = ("faq", "out_of_scope")
+REFERRAL = "不归乡镇管"
+OTHER_REFERRALS = "不归乡镇管的其他事"
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,12 @@ class Label:
 def _responses(path: Path) -> dict:
     document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     return document.get("responses") or {}
+
+
+def _referral_title(topic: str, title: str) -> str:
+    """A referral's button title is an example question (「今天天气咋样」 for the rest):
+    staff need to see that it is a referral, and of what."""
+    return OTHER_REFERRALS if topic == "other" else f"{REFERRAL}：{title}"
 
 
 def read_labels(root: Path = REPO_ROOT) -> tuple[Label, ...]:
@@ -40,5 +48,8 @@ def read_labels(root: Path = REPO_ROOT) -> tuple[Label, ...]:
             retrieval, _, topic = key.removeprefix("utter_").partition("/")
             if retrieval in RETRIEVAL_INTENTS and topic:
                 metadata = (variants[0] or {}).get("metadata") or {}
-                topics[f"{retrieval}/{topic}"] = str(metadata.get("title") or topic)
+                title = str(metadata.get("title") or topic)
+                topics[f"{retrieval}/{topic}"] = (
+                    title if retrieval == "faq" else _referral_title(topic, title)
+                )
     return tuple(intents) + tuple(Label(name, topics[name]) for name in sorted(topics))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +34,7 @@ from backend.handoff.states import (
     STAFF,
     WAITING,
 )
-from backend.models import Handoff, HandoffMessage
+from backend.models import Handoff, HandoffMessage, InboxItem
 from backend.notifications import enqueue
 from backend.ratings.operations import Ratings, Subject
 from backend.ratings.states import HANDOFF as HANDOFF_SUBJECT
@@ -47,6 +47,9 @@ SAID = "handoff"
 TAKEN = "handoff_taken"
 CLOSED_NOTICE = "handoff_closed"
 MESSAGE_MAX = 500
+# The capture reason of a request for a person, and the intent it is an example of.
+HANDOFF_REASON = "handoff"
+ASK_HUMAN = "ask_human"
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,7 @@ class Handoffs:
             now = self._clock()
             was_active = handoff.state == ACTIVE
             handoff.state, handoff.closed_at = CLOSED, now
+            await self._settle_requests(session, handoff.conversation_id, now)
             if was_active:
                 await self._notify(session, handoff, CLOSED_NOTICE, staff.display_name, now)
                 if self._ratings is not None:
@@ -274,6 +278,21 @@ class Handoffs:
                 reason=f"转给 {target}",
             )
             return handoff
+
+    @staticmethod
+    async def _settle_requests(session: AsyncSession, conversation_id: str, now: datetime) -> None:
+        """The resident's requests for a person in the inbox were answered by the handoff:
+        they leave the inbox as confirmed examples of asking for a person."""
+        await session.execute(
+            update(InboxItem)
+            .where(
+                InboxItem.conversation_id == conversation_id,
+                InboxItem.reason == HANDOFF_REASON,
+                InboxItem.resolved_label.is_(None),
+                InboxItem.occurred_at <= now,
+            )
+            .values(resolved_label=ASK_HUMAN, resolved_at=now)
+        )
 
     async def _open(self, session: AsyncSession, conversation_id: str) -> Handoff | None:
         return await session.scalar(

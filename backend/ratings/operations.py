@@ -117,7 +117,9 @@ class Ratings:
             self._cipher,
             conversation_id=subject.conversation_id,
             kind=RATING_INVITE,
-            text=self._texts.invitation(self._texts.rating_subject(subject.kind, application)),
+            text=self._texts.invitation(
+                self._texts.rating_subject(subject.kind, application), round_ == FOLLOW_UP
+            ),
             now=now,
         )
         return rating

@@ -83,7 +83,7 @@ async def test_the_containment_rate_counts_referrals_as_answers(
         "直接答上": "8",
         "猜了几个": "1",
         "没答上": "1",
-        "转人工": "0",
+        "要求转人工（次）": "0",
         "直接答上比例": "80.0%",
     }
 

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from console_helpers import log_in, make_account, post_form
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from store_helpers import SERVICE_HEADERS, FakeClock
+from store_helpers import SERVICE_HEADERS, FakeClock, capture_body
 
 from backend.handoff.calendar import (
     OfficeHours,
@@ -315,3 +315,28 @@ async def test_an_absurd_message_cursor_is_no_server_error(
     )
     assert response.status == 200
     assert (await response.json())["messages"] == []
+
+
+async def test_handing_back_settles_the_residents_requests_in_the_inbox(
+    client: TestClient, clock: FakeClock, raw_db: Engine
+) -> None:
+    """A trial: requests for a person stayed 待处理 in the inbox after the handoff."""
+    clock.now = TUESDAY_MORNING
+    for words in ("转人工", "我要找真人"):
+        await client.post(
+            "/inbox/items",
+            json=capture_body(
+                words, reason="handoff", channel="wechat", conversation_id="wechat:a"
+            ),
+            headers=SERVICE_HEADERS,
+        )
+    _, ticket = await ask(client, "wechat:a")
+    page = f"/console/handoffs/{ticket['id']}"
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    await post_form(client, f"{page}/take", page)
+    await post_form(client, f"{page}/close", page)
+    with raw_db.connect() as connection:
+        labels = connection.execute(text("SELECT resolved_label FROM inbox_items")).all()
+    assert [label for (label,) in labels] == ["ask_human", "ask_human"]
+    assert "没有符合条件的问题" in await (await client.get("/console/inbox")).text()

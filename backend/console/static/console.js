@@ -35,7 +35,7 @@ function drawTurns() {
     yAxis: { type: "value", minInterval: 1 },
     series: Object.entries(figures.series).map(([name, values], index) => ({
       type: "bar",
-      stack: name === "转人工" ? "handoff" : "turns",
+      stack: name === "要求转人工" ? "handoff" : "turns",
       name,
       data: values,
       itemStyle: { color: colours[index] },

@@ -36,7 +36,7 @@ async def dashboard_page(request: web.Request) -> dict[str, Any]:
         "days": [row[0][5:] for row in turns.rows],
         "series": {
             name: [row[index] for row in turns.rows]
-            for index, name in ((2, "直接答上"), (3, "猜了几个"), (4, "没答上"), (5, "转人工"))
+            for index, name in ((2, "直接答上"), (3, "猜了几个"), (4, "没答上"), (5, "要求转人工"))
         },
     }
     return {

@@ -73,7 +73,7 @@ async def _conversation(request: web.Request, error: str | None) -> dict[str, An
     handoffs = request.config_dict[HANDOFFS]
     handoff, messages = await handoffs.get(int(request.match_info["handoff_id"]), staff)
     before = await request.config_dict[CONVERSATIONS].excerpt(
-        handoff.conversation_id, handoff.requested_at
+        handoff.conversation_id, handoff.requested_at, until=True
     )
     colleagues = [
         account
