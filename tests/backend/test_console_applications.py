@@ -69,7 +69,9 @@ async def test_searching_by_id_number_is_a_post_and_finds_the_persons_applicatio
         client, "/console/applications/search", "/console/applications", term=number.lower()
     )
     assert by_number.headers["Location"] == f"/console/applications/{number}"
-    assert rows(raw_db, "SELECT action FROM audit_log WHERE action='search_person'")
+    assert rows(raw_db, "SELECT target FROM audit_log WHERE action='search_person'") == [
+        ("id:5103**********1234",)
+    ]
 
 
 async def test_moving_an_application_on_notifies_the_resident_with_the_next_step(

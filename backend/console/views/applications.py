@@ -183,14 +183,19 @@ async def search_by_person(request: web.Request) -> dict[str, Any]:
     township = request[STAFF].township
     try:
         if len(raw.replace(" ", "")) == 18:
-            filters = SearchFilters(id_number=normalize_id_number(raw), township=township)
+            id_number = normalize_id_number(raw)
+            filters = SearchFilters(id_number=id_number, township=township)
+            searched = f"id:{mask_id_number(id_number)}"
         else:
-            filters = SearchFilters(phone=normalize_phone(raw), township=township)
+            phone = normalize_phone(raw)
+            filters = SearchFilters(phone=phone, township=township)
+            searched = f"phone:{mask_phone(phone)}"
     except ApiError:
         context = await _listing(request, SearchFilters(township=township), 1)
         context["error"] = "请输入办件编号、18 位身份证号或 11 位手机号。"
         return context
-    await request.config_dict[AUDIT].record(who(request), "search_person", target="applications")
+    # Whose number was looked up, masked as everywhere else.
+    await request.config_dict[AUDIT].record(who(request), "search_person", target=searched)
     return await _listing(request, filters, 1)
 
 
