@@ -26,21 +26,18 @@ from typing import Any
 
 import pytest
 import yaml
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from connectors.webchat import STATIC_DIR
+from tests.chromium import start_chromium
 from tests.servers import Stack, free_port, running_stack
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # The demo page embeds the widget from the embedded setup's Rasa server.
 DEMO_RASA_HOST = "127.0.0.1:5005"
 # An empty page on the demo's origin, to set localStorage before the widget loads.
@@ -123,28 +120,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory, model_path: Path) -> Itera
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    missing = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if missing:
-        pytest.fail(f"missing {', '.join(missing)}: apt-get install -y chromium chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        # Headless windows are at least 500 px wide: tests that need a phone's screen
-        # set it exactly with `phone`.
-        "--window-size=360,800",
-        f"--user-data-dir={tmp_path_factory.mktemp('chromium')}",
-    ):
-        options.add_argument(flag)
-    # Both paths given: Selenium Manager (which would download drivers) is not used.
-    driver = webdriver.Chrome(options=options, service=Service(str(CHROMEDRIVER)))
+    # Headless windows are at least 500 px wide: tests that need a phone's screen set it
+    # exactly with `phone`.
+    driver = start_chromium(tmp_path_factory.mktemp("chromium"), (360, 800))
     driver.set_script_timeout(REPLY_SECONDS)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
