@@ -112,6 +112,17 @@ def test_cancelling_submits_nothing(stack: Stack):
     assert list_applications(stack, conversation_of(resident)) == []
 
 
+@pytest.mark.parametrize("stop", ["不办了 我先去镇上问问", "算了不办了 下次再说", "不办了哈 谢谢"])
+def test_stopping_at_the_summary_with_words_after_it_submits_nothing(stack: Stack, stop: str):
+    # A trial's 「不办了 我先去镇上问问」 was read as a correction of the summary.
+    resident = Resident(stack)
+    assert "请核对" in fill_elderly_card_form(resident)
+    assert "没有提交" in resident.say(stop)
+    # The form is over: a yes now has nothing to submit.
+    resident.say("对的")
+    assert list_applications(stack, conversation_of(resident)) == []
+
+
 def test_a_field_can_be_corrected_before_confirming(stack: Stack):
     resident = Resident(stack)
     fill_elderly_card_form(resident)
