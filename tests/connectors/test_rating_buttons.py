@@ -308,3 +308,21 @@ async def test_on_rest_the_answers_buttons_come_last_and_a_digit_with_a_comment_
         ]
     assert recorded_levels(store, conversation) == ["dissatisfied"]
     assert running.heard == ["你好", "办老年证", "4 等太久了"]
+
+
+async def test_a_widget_reconnecting_gets_the_invitation_with_its_buttons_and_1_rates(
+    store: StoreProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with assistant(store, None, monkeypatch) as running:
+        async with raw_socket(running.url, ALLOWED) as widget:
+            confirmed = await widget.confirm({"token": None})
+        conversation = f"socketio:{confirmed['session_id']}"
+        await invite(store, conversation)
+        async with raw_socket(running.url, ALLOWED) as widget:
+            assert await widget.session(confirmed["token"]) == conversation
+            given = [await widget.receive("bot_uttered") for _ in range(4)]
+            assert [b["payload"] for b in given[-1]["quick_replies"]] == LEVELS
+            await widget.emit("user_uttered", {"message": "第一个"})
+            assert await widget.receive("bot_uttered") == {"text": HANDOFF_WORDS.rating_thanks}
+    assert recorded_levels(store, conversation) == ["very_satisfied"]
+    assert running.heard == []
