@@ -29,7 +29,7 @@ from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
-from backend.notifications import DeliveryPolicy, Notifications
+from backend.notifications.operations import DeliveryPolicy, Notifications
 from backend.ratings.operations import Deadlines, Ratings
 from backend.resident_texts import ResidentTexts
 from backend.store import Clock, Store, utc_now

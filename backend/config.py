@@ -10,7 +10,7 @@ how long a request waits for one or for a lock); STORE_PROOF_* (proof throttling
 backend/throttling.py); STORE_RETENTION_DAYS (see backend/retention.py);
 STORE_SHUTDOWN_SECONDS (how long requests in flight may finish after SIGTERM);
 STORE_CONVERSATION_RETENTION_DAYS (see backend/retention.py);
-STORE_NOTICE_* (the notification outbox's retries, see backend/notifications.py);
+STORE_NOTICE_* (the notification outbox's retries, see backend/notifications/operations.py);
 STORE_DUE_WORKING_DAYS (when an open application is overdue),
 STORE_CALLBACK_WORKING_DAYS and STORE_RECTIFY_WORKING_DAYS (差评 follow-up deadlines);
 STORE_OFFICE_HOURS (when staff answer

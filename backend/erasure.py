@@ -23,7 +23,7 @@ from backend.models import (
     Notification,
     Rating,
 )
-from backend.notification_states import PENDING
+from backend.notifications.states import PENDING
 
 
 @dataclass(frozen=True)

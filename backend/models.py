@@ -33,9 +33,9 @@ from backend.handoff.states import HANDOFF_STATES
 from backend.handoff.states import REASONS as HANDOFF_REASONS
 from backend.inbox.states import INBOX_GROUP_STATES
 from backend.lifecycle import STATUSES
-from backend.notification_states import CHANNELS as NOTIFICATION_CHANNELS
-from backend.notification_states import KINDS as NOTIFICATION_KINDS
-from backend.notification_states import STATES as NOTIFICATION_STATES
+from backend.notifications.states import CHANNELS as NOTIFICATION_CHANNELS
+from backend.notifications.states import KINDS as NOTIFICATION_KINDS
+from backend.notifications.states import STATES as NOTIFICATION_STATES
 from backend.ratings.levels import LEVELS as RATING_LEVELS
 from backend.ratings.states import SUBJECTS as RATING_SUBJECTS
 from backend.ratings.states import TASK_STATES
@@ -296,7 +296,7 @@ class AuditEntry(Base):
 
 class Notification(Base):
     """A message for a resident, kept until their channel has delivered it
-    (backend/notifications.py): a staff reply, a status change, a handoff message, a
+    (backend/notifications/operations.py): a staff reply, a status change, a handoff message, a
     rating invitation. The text is encrypted (it may name the resident); the error
     recorded is a code from the contract, never the channel's own words."""
 

@@ -41,7 +41,7 @@ from backend.models import (
     Rating,
     StatusChange,
 )
-from backend.notification_states import PENDING
+from backend.notifications.states import PENDING
 
 # Groups whose questions are training data (the learning loop reads them).
 TRAINING_STATES = (ASSIGNED, DRAFTED)

@@ -31,7 +31,7 @@ from backend.lifecycle import (
     can_transition,
 )
 from backend.models import Application, ProofFailure, StatusChange, TrackingCounter
-from backend.notifications import enqueue
+from backend.notifications.operations import enqueue
 from backend.ratings.operations import Ratings, Subject
 from backend.ratings.states import APPLICATION as APPLICATION_SUBJECT
 from backend.resident_texts import ResidentTexts

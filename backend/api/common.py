@@ -14,7 +14,7 @@ from backend.dashboard import Dashboard
 from backend.errors import ApiError
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
-from backend.notifications import Notifications
+from backend.notifications.operations import Notifications
 from backend.ratings.operations import Ratings
 from backend.store import Store
 from backend.tracking import normalize_tracking_number

@@ -18,8 +18,8 @@ from backend.api.views import timestamp
 from backend.contract import SPEC
 from backend.errors import invalid_field
 from backend.models import Notification
-from backend.notification_states import CHANNELS, ERRORS
-from backend.notifications import Claim, ClaimedNotice
+from backend.notifications.operations import Claim, ClaimedNotice
+from backend.notifications.states import CHANNELS, ERRORS
 from backend.validation import conversation_id, json_object
 
 routes = web.RouteTableDef()

@@ -3,7 +3,7 @@
 The Rasa replicas ask `route` for every resident message before the assistant sees it:
 the store is the one place that knows whether a person has the conversation, so the
 assistant is silent for it on every channel and every replica. Everything staff say
-reaches the resident through the notification outbox (backend/notifications.py), in the
+reaches the resident through the notification outbox (backend/notifications/operations.py), in the
 same transaction as the change it tells of.
 """
 
@@ -35,7 +35,7 @@ from backend.handoff.states import (
     WAITING,
 )
 from backend.models import Handoff, HandoffMessage, InboxItem
-from backend.notifications import enqueue
+from backend.notifications.operations import enqueue
 from backend.ratings.operations import Ratings, Subject
 from backend.ratings.states import HANDOFF as HANDOFF_SUBJECT
 

@@ -23,7 +23,7 @@ from backend.inbox.grouping import REPHRASE_MINUTES, shingles, similar
 from backend.inbox.requests import Capture, Guess
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, OPEN, REPLIED
 from backend.models import InboxGroup, InboxItem, InboxShingle
-from backend.notifications import enqueue
+from backend.notifications.operations import enqueue
 from backend.ratings.operations import Ratings, Subject
 from backend.ratings.states import INBOX as INBOX_SUBJECT
 from backend.tracking import CHINA_TZ, local_day

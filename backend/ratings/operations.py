@@ -30,7 +30,7 @@ from backend.crypto import FieldCipher
 from backend.errors import ApiError
 from backend.handoff.calendar import add_working_days
 from backend.models import Application, Rating, Rectification
-from backend.notifications import enqueue
+from backend.notifications.operations import enqueue
 from backend.ratings.levels import BAD, read_answer
 from backend.ratings.states import CALLED_BACK, OPEN, RECTIFIED
 from backend.resident_texts import ResidentTexts

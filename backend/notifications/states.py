@@ -1,5 +1,5 @@
 """Names shared by the notifications table (backend/models.py) and its operations
-(backend/notifications.py): the kinds and error codes of the contract
+(backend/notifications/operations.py): the kinds and error codes of the contract
 (backend/openapi.yaml) and the delivery states. A notice goes to the channel its
 conversation is on (`<channel>:<id>`), one of the contract's CHANNELS."""
 

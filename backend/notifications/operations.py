@@ -38,7 +38,7 @@ from backend.config import Settings
 from backend.crypto import FieldCipher
 from backend.errors import ApiError
 from backend.models import Notification
-from backend.notification_states import (
+from backend.notifications.states import (
     DEAD,
     DEFERRALS,
     DELIVERED,

@@ -1,0 +1,1 @@
+"""The notification outbox: messages for residents, kept until their channel delivered them."""
