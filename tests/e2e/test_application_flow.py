@@ -133,7 +133,7 @@ def test_a_field_can_be_corrected_before_confirming(stack: Stack):
     assert list_applications(stack, conversation_of(resident))[0]["tracking_number"]
 
 
-def test_invalid_answers_are_explained_and_three_fails_offer_a_person(stack: Stack):
+def test_invalid_answers_are_explained_and_three_fails_find_a_person(stack: Stack):
     resident = Resident(stack)
     resident.say("我要办老年证")
     resident.say("王秀英")
@@ -141,8 +141,11 @@ def test_invalid_answers_are_explained_and_three_fails_offer_a_person(stack: Sta
     assert "年满60岁" in resident.say(YOUNG_ID)
     # The name given was for that too-young person: asked again, then the ID number.
     resident.say("王秀英")
-    # The third unusable ID number.
-    assert "转人工" in resident.say("12345")
+    # The third unusable ID number: the form stops and a person is found (queued in
+    # office hours, a message asked for outside them — either way, at any hour).
+    stopped = resident.say("12345")
+    assert "我帮您找工作人员" in stopped
+    assert "前面还有" in stopped or "下一个就是您" in stopped or "下班时间" in stopped
     assert list_applications(stack, conversation_of(resident)) == []
 
 
