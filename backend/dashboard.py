@@ -29,7 +29,9 @@ from backend.tracking import CHINA_TZ, local_day
 Clock = Callable[[], datetime]
 
 ANSWERED = "answered"
-OUTCOMES: tuple[str, ...] = (ANSWERED, *CAPTURE_REASONS)
+# An answer given inside a form (a name, an ID number, 「对的」) is no question.
+FORM = "form"
+OUTCOMES: tuple[str, ...] = (ANSWERED, FORM, *CAPTURE_REASONS)
 # How the containment rate groups outcomes: a referral elsewhere is an answer.
 DIRECT = frozenset({ANSWERED, "out_of_scope"})
 CLARIFIED = frozenset({"clarified"})
@@ -104,7 +106,7 @@ class Dashboard:
         for offset in range((today - first).days + 1):
             day = first + timedelta(days=offset)
             counts = per_day[day]
-            total = sum(counts.values())
+            total = sum(counts.values()) - counts[FORM]
             direct = sum(counts[o] for o in DIRECT)
             clarified = sum(counts[o] for o in CLARIFIED)
             table.append(
@@ -141,7 +143,9 @@ class Dashboard:
             query = query.where(or_(Handoff.township == township, Handoff.township.is_(None)))
         handoffs = list((await session.scalars(query)).all())
         turns = await session.scalar(
-            select(func.coalesce(func.sum(TurnCount.count), 0)).where(TurnCount.day >= first)
+            select(func.coalesce(func.sum(TurnCount.count), 0)).where(
+                TurnCount.day >= first, TurnCount.outcome != FORM
+            )
         )
         waits = [
             (handoff.taken_at - handoff.requested_at).total_seconds() / 60

@@ -10,9 +10,9 @@ question inside a long one (「路灯坏了找哪个」 in 「我们村口那个
 bigrams or more: 「低保」 alone is in everything).
 
 Bigrams cannot see that 「今年过年社区发不发米发油嘛」 and 「春节慰问品啥时候发哦」 are one
-question; the resident who rephrases after 「能换个说法再问一次吗」 can: a conversation's
-next unanswered question within REPHRASE_MINUTES joins the group of its last
-(backend/inbox/operations.py).
+question; the resident who rephrases after 「能换个说法再问一次吗」 can: the assistant marks
+a captured turn that comes right after another captured turn of the conversation
+(`follows`), and it joins that turn's group (backend/inbox/operations.py).
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import unicodedata
 SIMILARITY = 0.5
 CONTAINMENT = 0.8
 MIN_CONTAINED = 4
-REPHRASE_MINUTES = 10
 # Spoken sentence endings and fillers that carry no meaning for grouping.
 _PARTICLES = re.compile(r"[嘛哈呢吗啊呀哦嘞噻撒喃咯哇吧呐唛嗦]+")
 _NOT_WORDS = re.compile(r"[\W_]+")

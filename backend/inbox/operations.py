@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.console.audit import Actor, add_entry
 from backend.crypto import FieldCipher
 from backend.errors import ApiError
-from backend.inbox.grouping import REPHRASE_MINUTES, shingles, similar
+from backend.inbox.grouping import shingles, similar
 from backend.inbox.requests import Capture, Guess
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, OPEN, REPLIED
 from backend.models import InboxGroup, InboxItem, InboxShingle
@@ -34,10 +34,6 @@ Clock = Callable[[], datetime]
 # and a question rarely shares many with more than a few groups.
 CANDIDATE_GROUPS = 20
 SHINGLE_HASH_LENGTH = 16
-# Questions that a rephrasing may follow, and the turns after which the assistant asked
-# for one (the fallback) or offered its guesses.
-QUESTION_REASONS = frozenset({"fallback", "clarified", "out_of_scope"})
-REPHRASE_ASKED = ("fallback", "clarified")
 STAFF_REPLY = "staff_reply"  # the notification kind of a staff answer
 
 
@@ -395,23 +391,18 @@ class Inbox:
         return item
 
     async def _rephrased_group(self, session: AsyncSession, capture: Capture) -> InboxGroup | None:
-        """The open group of the conversation's last question, when this one came soon
-        after the assistant asked to rephrase it or guessed (backend/inbox/grouping.py)."""
-        if capture.reason not in QUESTION_REASONS:
+        """The open group of the question this one follows right after (the resident
+        rephrasing what the assistant did not answer; backend/inbox/grouping.py)."""
+        if capture.follows is None:
             return None
-        since = capture.occurred_at - timedelta(minutes=REPHRASE_MINUTES)
         return await session.scalar(
             select(InboxGroup)
             .join(InboxItem, InboxItem.group_id == InboxGroup.id)
             .where(
+                InboxItem.capture_id == capture.follows,
                 InboxItem.conversation_id == capture.conversation_id,
-                InboxItem.reason.in_(REPHRASE_ASKED),
-                InboxItem.occurred_at >= since,
-                InboxItem.occurred_at <= capture.occurred_at,
                 InboxGroup.state == OPEN,
             )
-            .order_by(InboxItem.occurred_at.desc(), InboxItem.id.desc())
-            .limit(1)
         )
 
     async def _similar_group(

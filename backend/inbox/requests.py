@@ -46,6 +46,7 @@ class Capture:
     model: str | None
     reply: str | None
     township: str | None
+    follows: str | None = None
 
     @property
     def top_label(self) -> str | None:
@@ -130,6 +131,7 @@ def parse_capture(body: Any) -> Capture:
         model=optional_text(body, "model", max_length=MODEL_MAX),
         reply=optional_text(body, "reply", max_length=REPLY_MAX, multiline=True),
         township=township,
+        follows=None if body.get("follows") is None else capture_id(body.get("follows")),
     )
 
 

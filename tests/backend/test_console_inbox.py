@@ -291,27 +291,28 @@ async def test_a_question_with_control_characters_is_kept_not_refused(
 async def test_a_resident_rephrasing_after_the_fallback_stays_in_one_group(
     client: TestClient,
 ) -> None:
-    """A trial: one resident's three wordings of one question made three groups."""
-    wordings = ["今年过年社区发不发米发油嘛", "听说过年慰问有东西领 我们老年人领得到不"]
+    """A trial: one resident's three wordings of one question made three groups; a
+    second trial: a time window also joined an answer given four turns later."""
     resident = "wechat:elderly-resident"
-    first, again, later = [
-        await capture(client, words, conversation_id=resident, channel="wechat", occurred_at=at)
-        for words, at in (
-            (wordings[0], "2026-12-01T10:00:00+08:00"),
-            (wordings[1], "2026-12-01T10:02:00+08:00"),
-            (wordings[1], "2026-12-01T10:30:00+08:00"),
-        )
-    ]
-    other = await capture(
-        client,
-        "春节慰问品啥时候发",
-        conversation_id="rest:default:someone",
-        occurred_at="2026-12-01T10:03:00+08:00",
+    first = capture_body("今年过年社区发不发米发油嘛", channel="wechat", conversation_id=resident)
+    again = capture_body(
+        "听说过年慰问有东西领 我们老年人领得到不",
+        channel="wechat",
+        conversation_id=resident,
+        follows=first["capture_id"],
     )
-    assert first == again
-    # Half an hour later is a new question, unless its words resemble the group's first.
-    assert later != again
-    assert other != first  # another resident: no rephrasing to follow
+    later = capture_body("方便 你打嘛", channel="wechat", conversation_id=resident)  # no follows
+    groups = []
+    for body in (first, again, later):
+        response = await client.post("/inbox/items", json=body, headers=SERVICE_HEADERS)
+        groups.append((await response.json())["group_id"])
+    assert groups[0] == groups[1]
+    assert groups[2] != groups[0]  # answered turns came between: a new question
+    stranger = capture_body(
+        "春节慰问品啥时候发", conversation_id="rest:default:someone", follows=first["capture_id"]
+    )
+    response = await client.post("/inbox/items", json=stranger, headers=SERVICE_HEADERS)
+    assert (await response.json())["group_id"] != groups[0]  # not the same conversation
 
 
 async def test_a_short_question_inside_a_longer_one_joins_its_group(client: TestClient) -> None:

@@ -69,6 +69,7 @@ async def test_the_containment_rate_counts_referrals_as_answers(
             count("2026-12-01", "out_of_scope", 2),
             count("2026-12-01", "clarified", 1),
             count("2026-12-01", "fallback", 1, channel="rest"),
+            count("2026-12-01", "form", 7),  # answers inside forms: no questions
         ],
     )
     await make_account(client, "wang")
