@@ -33,6 +33,7 @@ from backend.handoff.states import (
     ROUTED_TO_STAFF,
     STAFF,
     WAITING,
+    WAITING_STATES,
 )
 from backend.models import Handoff, HandoffMessage, InboxItem
 from backend.notifications.operations import enqueue
@@ -165,7 +166,11 @@ class Handoffs:
             .order_by(Handoff.requested_at, Handoff.id)
         )
         if staff.township is not None:
-            query = query.where(or_(Handoff.township == staff.township, Handoff.township.is_(None)))
+            # The same rule as _visible: what is in the queue can be opened.
+            unplaced = Handoff.township.is_(None) & (
+                Handoff.state.in_(WAITING_STATES) | (Handoff.taken_by == staff.id)
+            )
+            query = query.where(or_(Handoff.township == staff.township, unplaced))
         async with self._sessions() as session:
             return [(handoff, count) for handoff, count in (await session.execute(query)).all()]
 
@@ -228,21 +233,20 @@ class Handoffs:
     async def hand_back(self, handoff_id: int, staff: Staff, who: Actor) -> Handoff:
         async with self._sessions() as session, session.begin():
             handoff = await self._for_update(session, handoff_id, staff)
-            if handoff.state == CLOSED:
-                raise conflict("这个对话已经结束了")
-            if handoff.state == ACTIVE and handoff.taken_by != staff.id and not staff.is_admin:
-                raise conflict("这个对话是别的同事在处理")
+            # Only the person who has the conversation ends it: a waiting resident (or a
+            # message left) is taken first, so that they are answered and told.
+            if handoff.state != ACTIVE:
+                raise conflict("请先接入这个对话，回复居民后再结束")
+            self._check_in_charge(handoff, staff)
             now = self._clock()
-            was_active = handoff.state == ACTIVE
             handoff.state, handoff.closed_at = CLOSED, now
             await self._settle_requests(session, handoff.conversation_id, now)
-            if was_active:
-                await self._notify(session, handoff, CLOSED_NOTICE, staff.display_name, now)
-                if self._ratings is not None:
-                    subject = Subject(
-                        HANDOFF_SUBJECT, str(handoff.id), handoff.conversation_id, handoff.township
-                    )
-                    await self._ratings.invite(session, subject, now)
+            await self._notify(session, handoff, CLOSED_NOTICE, staff.display_name, now)
+            if self._ratings is not None:
+                subject = Subject(
+                    HANDOFF_SUBJECT, str(handoff.id), handoff.conversation_id, handoff.township
+                )
+                await self._ratings.invite(session, subject, now)
             add_entry(session, who, "handoff_close", now, target=f"handoff:{handoff_id}")
             return handoff
 
@@ -260,8 +264,7 @@ class Handoffs:
             handoff = await self._for_update(session, handoff_id, staff)
             if handoff.state == CLOSED:
                 raise conflict("这个对话已经结束了")
-            if handoff.state == ACTIVE and handoff.taken_by != staff.id and not staff.is_admin:
-                raise conflict("这个对话是别的同事在处理")
+            self._check_in_charge(handoff, staff)
             if handoff.state == ACTIVE:
                 handoff.state = WAITING
             handoff.taken_by = handoff.taken_at = None
@@ -278,6 +281,17 @@ class Handoffs:
                 reason=f"转给 {target}",
             )
             return handoff
+
+    @staticmethod
+    def _check_in_charge(handoff: Handoff, staff: Staff) -> None:
+        """A conversation someone has, or that was forwarded to someone, is theirs to
+        pass on or end (admins may step in)."""
+        if staff.is_admin:
+            return
+        if handoff.state == ACTIVE and handoff.taken_by != staff.id:
+            raise conflict("这个对话是别的同事在处理")
+        if handoff.forwarded_to not in (None, staff.id):
+            raise conflict("这个对话转给了别的同事")
 
     @staticmethod
     async def _settle_requests(session: AsyncSession, conversation_id: str, now: datetime) -> None:
@@ -360,5 +374,5 @@ def _visible(handoff: Handoff, staff: Staff) -> bool:
     if staff.township is None or handoff.township == staff.township:
         return True
     return handoff.township is None and (
-        handoff.state in QUEUED_STATES or handoff.taken_by == staff.id
+        handoff.state in WAITING_STATES or handoff.taken_by == staff.id
     )

@@ -19,8 +19,10 @@ CLOSED = "closed"
 
 HANDOFF_STATES: tuple[str, ...] = (WAITING, AWAITING_MESSAGE, MESSAGE_LEFT, ACTIVE, CLOSED)
 OPEN_STATES: tuple[str, ...] = (WAITING, AWAITING_MESSAGE, MESSAGE_LEFT, ACTIVE)
-# In the staff queue, oldest first.
+# In the staff queue, oldest first, to be taken.
 QUEUED_STATES: tuple[str, ...] = (WAITING, MESSAGE_LEFT)
+# Not yet with anyone: in the shared pool (and the resident may still be leaving a message).
+WAITING_STATES: tuple[str, ...] = (WAITING, AWAITING_MESSAGE, MESSAGE_LEFT)
 # The resident's messages go to staff, not to the assistant.
 ROUTED_TO_STAFF: tuple[str, ...] = (AWAITING_MESSAGE, ACTIVE)
 

@@ -4,6 +4,7 @@ every replica, staff taking over, replying, forwarding and handing back."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -340,3 +341,53 @@ async def test_handing_back_settles_the_residents_requests_in_the_inbox(
         labels = connection.execute(text("SELECT resolved_label FROM inbox_items")).all()
     assert [label for (label,) in labels] == ["ask_human", "ask_human"]
     assert "没有符合条件的问题" in await (await client.get("/console/inbox")).text()
+
+
+async def test_a_conversation_forwarded_to_a_colleague_is_theirs_alone(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """A second trial: another township's staff forwarded it to their own township and
+    took it, or closed it while the resident's message was unanswered."""
+    clock.now = SATURDAY  # a message is left, the handoff waits for staff
+    _, ticket = await ask(client, "wechat:a")
+    await route(client, "wechat:a", "我家低保卡里的钱这个月没到")
+    page = f"/console/handoffs/{ticket['id']}"
+    li = await make_account(client, "li", township="牛佛镇")
+    await make_account(client, "dsp", township="大山铺镇")
+    await make_account(client, "boss", role="admin")
+    await log_in(client, "boss")
+    await post_form(client, f"{page}/forward", page, colleague=str(li.id))
+    client.session.cookie_jar.clear()
+    await log_in(client, "dsp")
+    assert (await post_form(client, f"{page}/forward", page, township="大山铺镇")).status == 409
+    assert (await post_form(client, f"{page}/close", page)).status == 409
+    assert (await post_form(client, f"{page}/take", page)).status == 409
+
+
+async def test_a_waiting_resident_is_taken_and_answered_before_being_closed(
+    client: TestClient, clock: FakeClock
+) -> None:
+    clock.now = TUESDAY_MORNING
+    _, ticket = await ask(client, "wechat:a")
+    page = f"/console/handoffs/{ticket['id']}"
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    refused = await post_form(client, f"{page}/close", page)
+    assert refused.status == 409 and "请先接入" in await refused.text()
+
+
+async def test_township_staff_can_open_every_handoff_their_queue_shows(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """A second trial: an unplaced handoff waiting for a message was listed, then 404."""
+    clock.now = SATURDAY
+    await ask(client, "wechat:a")  # awaiting the message, no place
+    clock.now = TUESDAY_MORNING
+    await ask(client, "wechat:b", township="何市镇")
+    await make_account(client, "niufo", township="牛佛镇")
+    await log_in(client, "niufo")
+    queue = await (await client.get("/console/handoffs")).text()
+    links = re.findall(r'href="(/console/handoffs/\d+)"', queue)
+    assert links
+    for link in links:
+        assert (await client.get(link)).status == 200, link
