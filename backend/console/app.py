@@ -75,6 +75,7 @@ def create_console(parent: web.Application) -> web.Application:
             security.sessions(settings),
             security.require_login,
             security.require_csrf_token,
+            security.html_errors,
         ]
     )
     console[LABELS] = read_labels()

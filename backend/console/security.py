@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
+import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import Session, get_session, session_middleware
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
@@ -29,6 +30,7 @@ from backend.api.common import SETTINGS, STORE
 from backend.config import Settings
 from backend.console.accounts import Staff
 from backend.console.keys import ACCOUNTS
+from backend.errors import ApiError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -197,6 +199,17 @@ async def require_csrf_token(request: web.Request, handler: Handler) -> web.Stre
     if not expected or not isinstance(sent, str) or not hmac.compare_digest(sent, expected):
         raise web.HTTPForbidden(text="页面已过期，请刷新后再操作")
     return await handler(request)
+
+
+@web.middleware
+async def html_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The store's refusals as a page, not JSON, inside the console."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        response = aiohttp_jinja2.render_template("error.html", request, {"message": error.message})
+        response.set_status(error.status)
+        return response
 
 
 @web.middleware

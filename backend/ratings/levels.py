@@ -7,6 +7,7 @@ anyone's guess."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -38,6 +39,9 @@ COMMENT_MAX = 500
 # Longest words first, so that 非常不满意 is not read as 不满意 or 满意.
 _WORDS = sorted(LEVEL_LABELS.items(), key=lambda item: -len(item[1]))
 _SEPARATORS = "\u3000 ，,。.、:：!！"
+SHORT_REPLY = 25
+_ASKED = re.compile(r"满不满意|满意[吗不没么?？]")
+_NEGATION = re.compile(r"[不没]")
 
 
 @dataclass(frozen=True)
@@ -47,11 +51,27 @@ class Answer:
 
 
 def read_answer(text: str) -> Answer | None:
-    """The rating a reply gives, or None when it is not one (it goes to the assistant)."""
+    """The rating a reply gives, or None when it is not one (it goes to the assistant).
+
+    A reply that opens with a level's words is one, whatever follows (the comment). In a
+    short reply (at most SHORT_REPLY characters) the words may stand anywhere — residents
+    lead in (「说实话 不满意…」, 「这回满意了」, 「还可以 基本满意嘛」) — unless they are
+    asked about (「满不满意」, 「满意吗」); 「不太满意」 and 「没有很满意」 are 不满意. The
+    whole reply is kept as the comment when it says more than the level.
+    """
     normal = unicodedata.normalize("NFKC", text).strip()
     for level, words in _WORDS:
         if normal.startswith(words):
             return Answer(level, _comment(normal[len(words) :]))
+    if len(normal) > SHORT_REPLY or _ASKED.search(normal):
+        return None
+    for level, words in _WORDS:
+        position = normal.find(words)
+        if position >= 0:
+            negated = level == SATISFIED and _NEGATION.search(
+                normal[max(0, position - 3) : position]
+            )
+            return Answer(DISSATISFIED if negated else level, _comment(normal))
     return None
 
 

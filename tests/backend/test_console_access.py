@@ -320,3 +320,11 @@ async def test_a_device_cookie_is_for_its_account_only_and_cannot_be_forged(
     name, nonce, mac = cookie.rsplit(".", 2)
     assert trusted_device(settings, f"{name}.{nonce}.{'0' * len(mac)}", "wang") is None
     assert trusted_device(settings, None, "wang") is None
+
+
+async def test_a_refusal_inside_the_console_is_a_page_not_json(client: TestClient) -> None:
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    response = await client.get("/console/handoffs/999")
+    assert response.status == 404
+    assert response.content_type == "text/html" and "没有这个转人工记录" in await response.text()

@@ -28,6 +28,19 @@ FRIDAY = datetime(2026, 12, 4, 10, 0, tzinfo=CHINA_TZ)
         ("非常满意", "very_satisfied", None),
         ("不满意 等了好久都没人理", "dissatisfied", "等了好久都没人理"),
         ("　非常不满意！", "very_dissatisfied", None),  # full-width space and mark
+        # Led in, in a short reply (a second trial lost these):
+        (
+            "说实话 不满意 说好打电话到现在都没打",
+            "dissatisfied",
+            "说实话 不满意 说好打电话到现在都没打",
+        ),
+        ("这回满意了 谢谢你们", "satisfied", "这回满意了 谢谢你们"),
+        (
+            "还可以 基本满意嘛 就是等了好几天",
+            "fairly_satisfied",
+            "还可以 基本满意嘛 就是等了好几天",
+        ),
+        ("不太满意", "dissatisfied", "不太满意"),
         ("非常不满意，态度不好", "very_dissatisfied", "态度不好"),
         ("不满意", "dissatisfied", None),
         ("满意", "satisfied", None),
@@ -45,7 +58,20 @@ def test_a_reply_is_read_as_a_level_and_a_comment(
     "reply",
     # A digit is a button pick, a household size, a menu choice: never a rating by itself
     # (a trial found each of these recorded as one). The invitation's buttons carry words.
-    ["1", "3", "4 等太久了", "5", "６", "13812345678", "低保咋个申请", "", "满不满意都行"],
+    [
+        "1",
+        "3",
+        "4 等太久了",
+        "5",
+        "６",
+        "13812345678",
+        "低保咋个申请",
+        "",
+        "满不满意都行",
+        "你们觉得我满意吗",
+        # A long message with a question in it goes to the assistant whole.
+        "上次办老年证我还是满意的 这回想问下低保要带啥子材料 我妈七十多了腿脚不方便",
+    ],
 )
 def test_anything_else_is_no_rating(reply: str) -> None:
     assert read_answer(reply) is None
