@@ -12,7 +12,7 @@ from backend.api.common import HANDOFFS, RATINGS, json_response, read_json
 from backend.contract import TOWNSHIPS
 from backend.errors import invalid_field
 from backend.handoff.operations import Ticket
-from backend.handoff.states import REASONS
+from backend.handoff.states import REQUESTED
 from backend.validation import conversation_id, json_object
 
 routes = web.RouteTableDef()
@@ -35,7 +35,7 @@ def ticket_body(ticket: Ticket) -> dict[str, Any]:
 async def request_handoff(request: web.Request) -> web.Response:
     body = json_object(await read_json(request), {"conversation_id", "reason", "township"})
     reason = body.get("reason")
-    if reason not in REASONS:
+    if reason not in REQUESTED:
         raise invalid_field("reason", "未知的原因")
     township = body.get("township")
     if township is not None and township not in TOWNSHIPS:

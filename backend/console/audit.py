@@ -39,7 +39,7 @@ ACTION_LABELS = {
     "application_transition": "变更办件状态",
     "rating_called_back": "差评已回访",
     "rating_rectified": "差评已整改",
-    "rating_message": "给差评居民发消息",
+    "handoff_reach_out": "主动联系居民（回访）",
     "handoff_take": "接入人工对话",
     "handoff_close": "结束人工对话",
     "handoff_forward": "转交人工对话",

@@ -26,6 +26,7 @@ from backend.handoff.states import (
     ACTIVE,
     AWAITING_MESSAGE,
     CLOSED,
+    FOLLOW_UP,
     MESSAGE_LEFT,
     OPEN_STATES,
     QUEUED_STATES,
@@ -229,6 +230,35 @@ class Handoffs:
             await self._notify(session, handoff, SAID, text, now)
             await session.flush()
             return message
+
+    async def reach_out(
+        self, conversation_id: str, township: str | None, staff: Staff, text: str, who: Actor
+    ) -> Handoff:
+        """A staff member writes to a resident first (to follow up a 差评): the
+        conversation becomes theirs, so that the resident's answers come to them, not to
+        the assistant, until they hand it back."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            handoff = await self._open(session, conversation_id)
+            if handoff is None:
+                handoff = Handoff(
+                    conversation_id=conversation_id,
+                    channel=conversation_id.partition(":")[0],
+                    township=township,
+                    reason=FOLLOW_UP,
+                    state=ACTIVE,
+                    requested_at=now,
+                )
+                session.add(handoff)
+                await session.flush()
+            elif handoff.state == ACTIVE and handoff.taken_by != staff.id:
+                raise conflict("这位居民正在和别的同事对话")
+            handoff.state, handoff.taken_by, handoff.taken_at = ACTIVE, staff.id, now
+            handoff.forwarded_to = None
+            self._say(session, handoff, STAFF, text, staff.display_name)
+            await self._notify(session, handoff, SAID, text, now)
+            add_entry(session, who, "handoff_reach_out", now, target=f"handoff:{handoff.id}")
+            return handoff
 
     async def hand_back(self, handoff_id: int, staff: Staff, who: Actor) -> Handoff:
         async with self._sessions() as session, session.begin():

@@ -34,8 +34,12 @@ STATE_LABELS = {
     CLOSED: "已结束",
 }
 
-REASONS: tuple[str, ...] = ("asked", "form_stopped")
-REASON_LABELS = {"asked": "居民要求", "form_stopped": "填表三次不成"}
+# Why a handoff began: the resident asked (or their form stopped, the Rasa server says
+# which), or a staff member reached out (to follow up a 差评).
+REQUESTED: tuple[str, ...] = ("asked", "form_stopped")
+FOLLOW_UP = "follow_up"
+REASONS: tuple[str, ...] = (*REQUESTED, FOLLOW_UP)
+REASON_LABELS = {"asked": "居民要求", "form_stopped": "填表三次不成", FOLLOW_UP: "工作人员回访"}
 
 RESIDENT = "resident"
 STAFF = "staff"

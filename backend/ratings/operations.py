@@ -42,8 +42,6 @@ INVITATION_DAYS = 7
 RATING_INVITE = "rating_invite"  # the notification kind
 FIRST, FOLLOW_UP = 1, 2
 NOTES_MAX = 1000
-MESSAGE_MAX = 500
-STAFF_REPLY = "staff_reply"  # the notification kind of a staff message
 
 
 @dataclass(frozen=True)
@@ -184,31 +182,6 @@ class Ratings:
         if task is None or not _visible(task, staff):
             raise task_not_found()
         return task
-
-    async def message(self, task_id: int, staff: Staff, text: str, who: Actor) -> None:
-        """A staff member writes to the resident of a 差评 on their channel (to arrange
-        the call-back when no phone number is known)."""
-        text = text.strip()
-        if not 2 <= len(text) <= MESSAGE_MAX:
-            raise ApiError(400, "invalid_field", f"请写 2–{MESSAGE_MAX} 个字")
-        now = self._clock()
-        async with self._sessions() as session, session.begin():
-            task = await session.get(
-                Rectification, task_id, options=[selectinload(Rectification.rating)]
-            )
-            if task is None or not _visible(task, staff):
-                raise task_not_found()
-            if task.rating.conversation_id.endswith(":erased"):
-                raise ApiError(409, "erased", "居民已删除聊天记录，无法再发消息")
-            await enqueue(
-                session,
-                self._cipher,
-                conversation_id=task.rating.conversation_id,
-                kind=STAFF_REPLY,
-                text=text,
-                now=now,
-            )
-            add_entry(session, who, "rating_message", now, target=f"rectification:{task_id}")
 
     def comment(self, rating: Rating) -> str | None:
         return None if rating.comment_enc is None else self._cipher.decrypt(rating.comment_enc)

@@ -7,7 +7,7 @@ from typing import Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from backend.api.common import RATINGS, STORE
+from backend.api.common import HANDOFFS, RATINGS, STORE
 from backend.console.display import for_staff
 from backend.console.security import STAFF
 from backend.console.views.auth import who
@@ -26,6 +26,7 @@ from backend.tracking import local_day
 routes = web.RouteTableDef()
 
 TASK = "{task_id:[0-9]{1,12}}"
+MESSAGE_MAX = 500
 
 
 def about(subject: str, ref: str) -> str:
@@ -87,6 +88,21 @@ async def task_page(request: web.Request) -> dict[str, Any]:
         raise web.HTTPNotFound(text="没有这个整改任务") from None
 
 
+async def _reach_out(request: web.Request, task_id: int, text: str) -> web.StreamResponse:
+    """Write to the resident of a 差评: a conversation with them opens in 人工服务, so
+    their answer comes back to staff."""
+    text = text.strip()
+    if not 2 <= len(text) <= MESSAGE_MAX:
+        raise ApiError(400, "invalid_field", f"请写 2–{MESSAGE_MAX} 个字")
+    rating = (await request.config_dict[RATINGS].task(task_id, request[STAFF])).rating
+    if rating.conversation_id.endswith(":erased"):
+        raise ApiError(409, "erased", "居民已删除聊天记录，无法再发消息")
+    handoff = await request.config_dict[HANDOFFS].reach_out(
+        rating.conversation_id, rating.township, request[STAFF], text, who(request)
+    )
+    raise web.HTTPSeeOther(f"/console/handoffs/{handoff.id}")
+
+
 @routes.post(f"/ratings/{TASK}")
 async def advance(request: web.Request) -> web.StreamResponse:
     form = await request.post()
@@ -95,8 +111,8 @@ async def advance(request: web.Request) -> web.StreamResponse:
     notes = str(form.get("notes", ""))
     try:
         if form.get("step") == "message":
-            await ratings.message(task_id, request[STAFF], str(form.get("text", "")), who(request))
-        elif form.get("step") == "called_back":
+            return await _reach_out(request, task_id, str(form.get("text", "")))
+        if form.get("step") == "called_back":
             await ratings.called_back(task_id, request[STAFF], notes, who(request))
         else:
             await ratings.rectified(task_id, request[STAFF], notes, who(request))

@@ -17,7 +17,7 @@ depends_on = None
 
 # Frozen copies of backend.handoff.states when this migration was written.
 STATES = ("waiting", "awaiting_message", "message_left", "active", "closed")
-REASONS = ("asked", "form_stopped")
+REASONS = ("asked", "form_stopped", "follow_up")
 # Notices gain two kinds: a person took the conversation, and handed it back.
 KINDS_BEFORE = ("staff_reply", "status_change", "handoff", "rating_invite")
 KINDS = (*KINDS_BEFORE, "handoff_taken", "handoff_closed")
