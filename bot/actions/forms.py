@@ -159,10 +159,10 @@ class ApplicationFormValidation(FormValidationAction):
         text = message.get("text") or ""
         intent = (message.get("intent") or {}).get("name")
         slots = self.answer_slots(domain)
-        if self.asks_for_another_application(text):
-            return []  # 「不对 我还是先办老年证」 read as a question: the triage switches
         if requested == "confirmed":
             return self.summary_events(tracker, slots)
+        if self.asks_for_another_application(text):
+            return []  # 「我还是先办老年证」 read as a question: the triage switches
         found = {} if requested in ACCOUNTS else reading.values_in(text, slots)
         # Values said in passing fill what is missing; changing a given one is for the
         # summary (「有事找我儿子138…」 in an account is not the applicant's phone).
@@ -221,16 +221,18 @@ class ApplicationFormValidation(FormValidationAction):
 
     def summary_events(self, tracker: Tracker, slots: list[str]) -> list[EventType]:
         """At the summary: every field corrected is taken, every field said to be wrong
-        without a new value is asked again; a message opening with a stop word declines
-        the application whatever follows it; other text is explained."""
+        without a new value is asked again; a message that declines (a stop word opening
+        it, "not now" anywhere) ends the application whatever the classifier read; other
+        text is explained."""
         message = tracker.latest_message
         intent = (message.get("intent") or {}).get("name")
         text = message.get("text") or ""
         correction = reading.correction_in(text, slots)
-        stops = validation.opens_with_stop(text)
-        if stops:
-            # 「不办了 房子的事我再商量下」 tells no new account: after a stop word only a
-            # field named or a value given is a correction.
+        declines = validation.declines(text)
+        if declines and not reading.marked_as_a_change(text):
+            # 「先不交 房子的事我再跟屋头商量下」 tells no new account: beside a decline only
+            # a field named, a value given, or an account said to be wrong or added to is
+            # a correction (「不对 后墙裂了 过两天怕要垮」).
             for slot in ACCOUNTS:
                 correction.values.pop(slot, None)
         # 「还有厨房那边也垮了一角 加上」 adds to the account the resident already gave.
@@ -245,11 +247,13 @@ class ApplicationFormValidation(FormValidationAction):
                 if slot in correction.values
             ]
             return changed + [SlotSet(slot, None) for slot in correction.asked_again]
-        if intent in INTERRUPTIONS:
-            return []  # the rules answer (「不办了」 read as cancel stops the form there)
-        if stops:
-            # Whatever the classifier read (a question, thanks, goodbye, no).
+        if intent in STOPS:
+            return []  # the rules stop the form (cancel) or find a person
+        if declines:
+            # Whatever the classifier read (a question, goodbye, this application again).
             return [SlotSet("confirmed", False)]  # validate_confirmed ends the form
+        if intent in INTERRUPTIONS or self.asks_for_another_application(text):
+            return []  # the rules answer (「不对 我还是先办老年证」: the triage switches)
         if "confirmed" in tracker.slots_to_validate():
             return []  # a plain yes or no, which the domain's mappings have read
         if intent in ("affirm", "deny") or understanding(message) == CONFIDENT:
@@ -343,9 +347,9 @@ class ApplicationFormValidation(FormValidationAction):
             # again with the new values before anything is submitted.
             return {"confirmed": None}
         text = tracker.latest_message.get("text") or ""
-        if value is False and validation.opens_with_stop(text):
-            # 「不办了 我先去镇上问问」: the form ends, and the application is left as a
-            # stop leaves it (action_submit_application).
+        if value is False and validation.declines(text):
+            # 「不办了 我先去镇上问问」, 「先不交哦 我去村上问下再说」: the form ends, and the
+            # application is left as a stop leaves it (action_submit_application).
             return {"confirmed": False, "requested_slot": None}
         # A yes holding a stop word (「好的 算了」) submits nothing either.
         if value is True and (validation.hesitates(text) or validation.says_stop(text)):

@@ -166,6 +166,12 @@ def adds_to_account(text: str) -> bool:
     return any(word in text for word in words["addition_words"])
 
 
+def marked_as_a_change(text: str) -> bool:
+    """「不对 …」, 「写错了 …」, 「还有 …」: the message says it corrects or adds."""
+    words = lexicon()
+    return any(word in text for word in (*words["correction_words"], *words["addition_words"]))
+
+
 def labelled_account(text: str, slots: Iterable[str]) -> dict[str, str]:
     """The whole account after its field label (「房屋情况：土墙房子，后墙裂了」)."""
     label = ACCOUNT_LABEL.match(text.strip())

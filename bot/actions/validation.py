@@ -199,6 +199,30 @@ def opens_with_stop(text: str) -> bool:
     return NOT_A_WORD.sub("", normalise_width(text)).startswith(openings)
 
 
+def declines(text: str) -> bool:
+    """At an application's summary: a stop word opening the message, or "not now" /
+    "don't want to" anywhere in it (「先不交哦 我去村上问下再说」, 「我妈说她不想办了」)."""
+    if opens_with_stop(text):
+        return True
+    words = lexicon()
+    text = normalise_width(text)
+    for phrase in words["not_declines"]:
+        text = text.replace(phrase, " ")
+    return any(refuses_with(text, word) for word in words["declines"])
+
+
+def refuses_with(text: str, word: str) -> bool:
+    """The word is said, not asked: 「交不交」, 「想不想办」 ask whether to (the character
+    before 不 comes again after it)."""
+    negation = word.find("不")
+    for match in re.finditer(re.escape(word), text):
+        at = match.start() + negation
+        asked = negation >= 0 and at > 0 and text[at - 1] == text[at + 1 : at + 2]
+        if not asked:
+            return True
+    return False
+
+
 def hesitates(text: str) -> bool:
     return any(word in text for word in lexicon()["hesitation"])
 
