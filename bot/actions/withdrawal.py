@@ -41,14 +41,31 @@ NO = re.compile(r"不|别|算了|莫|没")
 WITHDRAWAL = ProofQuestion("withdrawal_form", "withdrawal_number", "withdrawal_proof")
 
 
-def clearly_yes(text: str) -> bool:
-    """确认撤回, 对, 要得 … — not 「您好」, 「好的我再想想」, 「不确认」."""
+def clearly_yes(text: str, number: str | None = None) -> bool:
+    """确认撤回, 对, 要得, 「撤回DA…」 naming the number asked about — not 「您好」,
+    「好的我再想想」, 「不确认」, nor another application's number."""
+    text, named_another = without_the_number(text, number)
+    if named_another:
+        return False
     said = re.sub(r"[\s，,。.!！~～…嘛哈噻嗯]", "", text)
     if NO.search(said) or validation.hesitates(said):
         return False
     for word in sorted(validation.lexicon()["withdrawal_yes"], key=len, reverse=True):
         said = said.replace(word, "")
     return bool(text.strip()) and not said
+
+
+def without_the_number(text: str, number: str | None) -> tuple[str, bool]:
+    """The text without the tracking numbers that are `number` (however typed), and
+    whether it names another one."""
+    named_another = False
+
+    def dropped(match: re.Match[str]) -> str:
+        nonlocal named_another
+        named_another |= validation.tracking_number(match.group(0)) != number
+        return " "
+
+    return reading.TRACKING_NUMBER.sub(dropped, validation.normalise_width(text)), named_another
 
 
 def tracking_number_in(tracker: Tracker) -> str | None:
@@ -144,7 +161,9 @@ class ValidateWithdrawalForm(FormValidationAction):
         intent = (tracker.latest_message.get("intent") or {}).get("name")
         if requested == "withdrawal_confirmed":
             # Withdrawing cannot be undone online: anything but a clear yes keeps it.
-            return [SlotSet("withdrawal_confirmed", clearly_yes(text))]
+            # 「撤回DA…」 again, with the number asked about, is a yes.
+            number = tracker.get_slot("withdrawal_number")
+            return [SlotSet("withdrawal_confirmed", clearly_yes(text, number))]
         if requested not in ("withdrawal_number", "withdrawal_proof"):
             return []
         # 「DA… 尾号0042」: the number and the proof, whichever of the two was asked (after

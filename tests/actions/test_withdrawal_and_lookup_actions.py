@@ -321,6 +321,37 @@ async def test_the_withdrawal_is_confirmed_only_by_a_clear_yes(store, text, conf
     assert {e["name"]: e["value"] for e in events} == {"withdrawal_confirmed": confirmed}
 
 
+# A trial's 「撤回DA202612010003」 at 「确定要撤回办件 DA202612010003 吗？」 was read as no.
+@pytest.mark.parametrize(
+    "text, confirmed",
+    [
+        ("撤回{number}", True),
+        ("撤回 {number}", True),
+        ("确认撤回{spaced}", True),
+        ("{lower} 撤了吧", True),
+        ("撤回{other}", False),  # another application's number is not a yes to this one
+        ("不撤回{number}", False),
+        ("{number} 我再想想", False),
+    ],
+)
+async def test_the_withdrawal_said_again_with_its_number_is_a_yes(store, text, confirmed):
+    number = await submitted()
+    other = f"{number[:-4]}{(int(number[-4:]) + 1) % 10000:04d}"
+    spaced = f"{number[:2]} {number[2:10]} {number[10:]}"
+    said_text = text.format(number=number, other=other, spaced=spaced, lower=number.lower())
+    tracker = in_form(
+        "withdrawal_form",
+        "withdrawal_confirmed",
+        said_text,
+        withdrawal_number=number,
+        withdrawal_owned=True,
+    )
+    events = await withdrawal.ValidateWithdrawalForm().get_extraction_events(
+        CollectingDispatcher(), tracker, DOMAIN
+    )
+    assert {e["name"]: e["value"] for e in events} == {"withdrawal_confirmed": confirmed}
+
+
 @pytest.mark.parametrize(
     "requested, text, expected",
     [
