@@ -112,14 +112,28 @@ def test_cancelling_submits_nothing(stack: Stack):
     assert list_applications(stack, conversation_of(resident)) == []
 
 
-@pytest.mark.parametrize("stop", ["不办了 我先去镇上问问", "算了不办了 下次再说", "不办了哈 谢谢"])
+@pytest.mark.parametrize(
+    "stop",
+    [
+        "不办了 我先去镇上问问",
+        "算了不办了 下次再说",
+        "不办了哈 谢谢",
+        # A second trial's: read as corrections, and 「嗯嗯 要得」 then submitted.
+        "先不交哦 我去村上问下再说",
+        "我妈说她不想办了 等她自己去镇上",
+        "算了算了 先不申请了 过两天去镇上问清楚",
+    ],
+)
 def test_stopping_at_the_summary_with_words_after_it_submits_nothing(stack: Stack, stop: str):
     # A trial's 「不办了 我先去镇上问问」 was read as a correction of the summary.
     resident = Resident(stack)
     assert "请核对" in fill_elderly_card_form(resident)
-    assert "没有提交" in resident.say(stop)
+    stopped = resident.say(stop)
+    assert "没有提交" in stopped
+    # The second trial's stop was followed by the fallback in the same reply.
+    assert "没太听明白" not in stopped
     # The form is over: a yes now has nothing to submit.
-    resident.say("对的")
+    resident.say("嗯嗯 要得")
     assert list_applications(stack, conversation_of(resident)) == []
 
 

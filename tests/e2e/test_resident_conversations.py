@@ -93,6 +93,16 @@ def test_an_application_just_submitted_can_be_withdrawn_honestly(stack: Stack, w
     assert "已撤回" in resident.say("查进度")
 
 
+@pytest.mark.parametrize("again", ["撤回{number}", "撤回 {number} 嘛", "撤回"])
+def test_the_withdrawal_asked_again_at_its_confirmation_withdraws(stack: Stack, again: str):
+    # A second trial's 「撤回DA202612010003」 at 「确定要撤回…吗？」 was read as no.
+    resident = Resident(stack)
+    number = submitted_elderly_card(resident)
+    assert number in resident.say("哎呀 我是说不办了 咋个交上去了")
+    assert "已撤回" in resident.say(again.format(number=number))
+    assert list_applications(stack, conversation_of(resident))[0]["status"] == "withdrawn"
+
+
 def test_changing_ones_mind_keeps_the_application(stack: Stack):
     resident = Resident(stack)
     number = submitted_elderly_card(resident)
