@@ -15,9 +15,18 @@ unresolved. What a clarify offered is kept in memory for as long as a conversati
 session lasts, so a press that reaches another replica, or this one after a restart,
 is not resolved (the item stays in the inbox, nothing is lost).
 
+A captured item names the item of the conversation's turn just before it (`follows`)
+when that turn was captured too: the resident rephrasing after the fallback, a
+did-you-mean or a referral; the store puts it in that item's group. Any turn not
+captured in between (an answer, a form's question) breaks the chain. Like the
+did-you-mean's buttons, the last item is kept in memory per server for as long as a
+session lasts: a rephrasing that reaches another replica, or this one after a restart,
+follows nothing and is grouped by its words.
+
 Every turn, captured or not, is also reported to `on_turn` with how it ended
-(`answered`, or the capture reason): the dashboard's containment rate counts them
-(`rasa_runtime.turn_counts`).
+(`answered`; `form` when a form was active as the message came and no knowledge-base
+answer was given: a name, an ID number, 「对的」 are no questions; or the capture
+reason): the dashboard's containment rate counts them (`rasa_runtime.turn_counts`).
 
 Nothing here does I/O; `rasa_runtime.capture` writes what `TurnWatcher.observe` returns.
 """
@@ -52,6 +61,7 @@ REASONS = {
 }
 # How a turn that is not captured ended (backend/openapi.yaml, schema TurnCounts).
 ANSWERED = "answered"
+FORM_ANSWER = "form"
 CHANNELS = ("rest", "socketio", "wechat")
 FAQ_ANSWER_PREFIX = "utter_faq/"
 TOWNSHIP_SLOT = "township"
@@ -68,7 +78,8 @@ TOPICS_PER_SELECTOR = 5
 SELECTORS = ("faq", "out_of_scope")
 # The store's times are China Standard Time.
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
-# As long as Rasa keeps a conversation session open (session_expiration_time, domain.yml).
+# As long as Rasa keeps a conversation session open (session_expiration_time, domain.yml):
+# how long a did-you-mean's buttons can be pressed and a captured turn rephrased.
 CLARIFY_LIFETIME_SECONDS = 3600.0
 # Conversations followed at once; the longest idle is forgotten first.
 MAX_CONVERSATIONS = 10_000
@@ -88,6 +99,7 @@ class Capture:
     model: str | None
     reply: str
     township: str | None
+    follows: str | None = None
 
     @property
     def channel(self) -> str:
@@ -108,6 +120,7 @@ class Capture:
             "topics": [_guess(name, confidence) for name, confidence in self.topics],
             "reply": self.reply[:MAX_REPLY_CHARS],
             "township": self.township,
+            "follows": self.follows,
         }
         if self.model:
             body["model"] = self.model[:MAX_MODEL_CHARS]
@@ -153,6 +166,10 @@ class _Turn:
     # the title of the button of a previous clarify that this message pressed
     pressed: str | None = None
     pressed_capture: str | None = None
+    # a form was active when the message came (its answer is no question)
+    in_form: bool = False
+    # the item of the conversation's turn just before, when that turn was captured
+    follows: str | None = None
 
 
 @dataclass
@@ -163,10 +180,19 @@ class _Clarified:
 
 
 @dataclass
+class _Captured:
+    capture_id: str
+    at: float
+
+
+@dataclass
 class _Conversation:
     turn: _Turn | None = None
     clarified: _Clarified | None = None
     township: str | None = None
+    form: str | None = None
+    # the last turn's item, while it can be rephrased (None after a turn not captured)
+    captured: _Captured | None = None
 
 
 class TurnWatcher:
@@ -196,6 +222,8 @@ class TurnWatcher:
         elif kind == "slot" and event.get("name") == TOWNSHIP_SLOT:
             # Slots filled from the message hold a short form (牛佛) until validated.
             conversation.township = township_names().get(str(event.get("value") or ""))
+        elif kind == "active_loop":
+            conversation.form = event.get("name") or None
         elif kind == "bot" and conversation.turn is not None:
             _said(conversation.turn, event)
         elif kind == "action" and event.get("name") == "action_listen":
@@ -214,12 +242,18 @@ class TurnWatcher:
         return conversation
 
     def _started(self, conversation: _Conversation, event: Mapping[str, Any]) -> _Turn:
-        turn = _Turn(message=event)
+        turn = _Turn(message=event, in_form=conversation.form is not None)
         clarified, conversation.clarified = conversation.clarified, None
-        if clarified is not None and self._clock() - clarified.at <= CLARIFY_LIFETIME_SECONDS:
+        if clarified is not None and self._recent(clarified.at):
             turn.pressed = clarified.offered.get((event.get("text") or "").strip())
             turn.pressed_capture = clarified.capture_id
+        captured, conversation.captured = conversation.captured, None
+        if captured is not None and self._recent(captured.at):
+            turn.follows = captured.capture_id
         return turn
+
+    def _recent(self, at: float) -> bool:
+        return self._clock() - at <= CLARIFY_LIFETIME_SECONDS
 
     def _ended(self, sender: str, conversation: _Conversation) -> list[Item]:
         turn, conversation.turn = conversation.turn, None
@@ -231,11 +265,12 @@ class TurnWatcher:
             items.append(resolution)
         reason = next((why for why in REASONS.values() if why in turn.reasons), None)
         if self._on_turn is not None:
-            self._on_turn(TurnEnded(_channel(sender), _occurred_at(turn), reason or ANSWERED))
+            self._on_turn(TurnEnded(_channel(sender), _occurred_at(turn), _outcome(turn, reason)))
         if reason is None:
             return items
         capture = _capture(sender, turn, reason, conversation.township, self._model_name)
         items.append(capture)
+        conversation.captured = _Captured(capture.capture_id, self._clock())
         if reason == "clarified" and turn.offered:
             conversation.clarified = _Clarified(capture.capture_id, turn.offered, self._clock())
         return items
@@ -254,6 +289,14 @@ def is_channel_conversation(sender: str) -> bool:
 
 def _channel(sender: str) -> str:
     return sender.partition(":")[0]
+
+
+def _outcome(turn: _Turn, reason: str | None) -> str:
+    """The capture reason; else `form` for an answer to a form (a question answered
+    inside one is a question answered)."""
+    if reason is not None:
+        return reason
+    return FORM_ANSWER if turn.in_form and not turn.answers else ANSWERED
 
 
 def _occurred_at(turn: _Turn) -> float:
@@ -309,6 +352,7 @@ def _capture(
         model=model_name((message.get("metadata") or {}).get("model_id")),
         reply="\n".join(turn.replies),
         township=township,
+        follows=turn.follows,
     )
 
 
