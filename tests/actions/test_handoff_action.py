@@ -107,7 +107,7 @@ async def test_outside_office_hours_the_resident_is_asked_for_a_message_and_told
     responses, texts = await run(asked("wechat:o-evening"))
     assert responses == ["utter_handoff_leave_message"]
     assert re.fullmatch(
-        f"现在是下班时间，工作人员{OPENING}上班。请直接把您的事说一下，我转给工作人员，上班后回复您。",
+        f"现在工作人员不在岗，{OPENING}上班。请直接把您的事说一下，我转给工作人员，上班后回复您。",
         texts[0],
     ), texts[0]
     assert stored(closed, "wechat:o-evening") == ("awaiting_message", "asked", None)

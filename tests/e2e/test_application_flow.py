@@ -159,7 +159,7 @@ def test_invalid_answers_are_explained_and_three_fails_find_a_person(stack: Stac
     # office hours, a message asked for outside them — either way, at any hour).
     stopped = resident.say("12345")
     assert "我帮您找工作人员" in stopped
-    assert "前面还有" in stopped or "下一个就是您" in stopped or "下班时间" in stopped
+    assert "前面还有" in stopped or "下一个就是您" in stopped or "不在岗" in stopped
     assert list_applications(stack, conversation_of(resident)) == []
 
 
