@@ -219,3 +219,30 @@ async def test_a_bad_rating_of_a_reply_leads_to_the_question_and_its_resident(
     conversation = await (await client.get(sent.headers["Location"])).text()
     assert "方便 你下午打嘛" in conversation and "139****5678" in conversation
     assert "工作人员回访" in conversation
+
+
+async def test_after_a_rectification_the_follow_up_rating_counts_and_says_why(
+    client: TestClient, clock: FakeClock, raw_db: Engine
+) -> None:
+    clock.now = FRIDAY
+    await decided(client)
+    await route(client, "不满意")
+    ((task_id,),) = rows(raw_db, "SELECT id FROM rectifications")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = f"/console/ratings/{task_id}"
+    await post_form(client, page, page, step="called_back", notes="已回电")
+    await post_form(client, page, page, step="rectified", notes="已补办")
+    claimed = await client.post(
+        "/notifications/claim",
+        json={"channels": ["rest"], "limit": 50, "worker_id": "test-worker"},
+        headers=SERVICE_HEADERS,
+    )
+    invites = [
+        n["text"] for n in (await claimed.json())["notifications"] if n["kind"] == "rating_invite"
+    ]
+    assert len(invites) == 2 and "已经处理了" in invites[-1] and "已经处理了" not in invites[0]
+    await route(client, "满意")
+    response = await client.get("/console/dashboard/satisfaction.csv")
+    _, row = list(csv.reader(io.StringIO((await response.read()).decode("utf-8-sig"))))
+    assert row[3] == "1" and row[-1] == "100.0%"  # one service, rated 满意 after all
