@@ -106,16 +106,10 @@ class Handoffs:
                 async with session.begin():
                     existing = await self._open(session, conversation_id)
                     if existing is None:
-                        handoff = Handoff(
-                            conversation_id=conversation_id,
-                            channel=conversation_id.partition(":")[0],
-                            township=township,
-                            reason=reason,
-                            state=WAITING if office_open else AWAITING_MESSAGE,
-                            requested_at=now,
+                        state = WAITING if office_open else AWAITING_MESSAGE
+                        handoff = await _new_handoff(
+                            session, conversation_id, township, reason, state, now
                         )
-                        session.add(handoff)
-                        await session.flush()
                     else:
                         handoff = existing
             except IntegrityError:
@@ -241,16 +235,9 @@ class Handoffs:
         async with self._sessions() as session, session.begin():
             handoff = await self._open(session, conversation_id)
             if handoff is None:
-                handoff = Handoff(
-                    conversation_id=conversation_id,
-                    channel=conversation_id.partition(":")[0],
-                    township=township,
-                    reason=FOLLOW_UP,
-                    state=ACTIVE,
-                    requested_at=now,
+                handoff = await _new_handoff(
+                    session, conversation_id, township, FOLLOW_UP, ACTIVE, now
                 )
-                session.add(handoff)
-                await session.flush()
             elif handoff.state == ACTIVE and handoff.taken_by != staff.id:
                 raise conflict("这位居民正在和别的同事对话")
             handoff.state, handoff.taken_by, handoff.taken_at = ACTIVE, staff.id, now
@@ -396,6 +383,27 @@ class Handoffs:
             text=text,
             now=now,
         )
+
+
+async def _new_handoff(
+    session: AsyncSession,
+    conversation_id: str,
+    township: str | None,
+    reason: str,
+    state: str,
+    now: datetime,
+) -> Handoff:
+    handoff = Handoff(
+        conversation_id=conversation_id,
+        channel=conversation_id.partition(":")[0],
+        township=township,
+        reason=reason,
+        state=state,
+        requested_at=now,
+    )
+    session.add(handoff)
+    await session.flush()
+    return handoff
 
 
 def _visible(handoff: Handoff, staff: Staff) -> bool:
