@@ -12,6 +12,7 @@ import itertools
 import json
 import re
 import time
+import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
@@ -52,8 +53,12 @@ def post_json(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     request = urllib.request.Request(url, data=data, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.load(response)
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        # The channel's reason (e.g. stale_timestamp, replayed) says what went wrong.
+        raise AssertionError(f"{url}: {error.code} {error.read()[:300]!r}") from None
 
 
 class Resident:
