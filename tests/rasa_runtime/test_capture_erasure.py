@@ -5,48 +5,23 @@ before, and a store down when the resident asks only delays it."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_runtime import trackers
 from rasa_runtime.capture import ERASE_PATH, CaptureBroker
-from rasa_runtime.outbox import Backoff, Forwarder, Outbox, StoreEndpoint
+from rasa_runtime.outbox import Forwarder, Outbox, StoreEndpoint
 from rasa_runtime.trackers import ERASE_SLOT, EncryptedSQLTrackerStore
+from tests.rasa_runtime.capture_store import QUICK_RETRIES, TOKEN, delivered
 from tests.rasa_runtime.capture_turns import fallback_turn, out_of_scope_turn, streamed
-from tests.servers import StoreProcess, start_store
+from tests.servers import StoreProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = secrets.token_urlsafe(24)
-QUICK_RETRIES = Backoff(first_seconds=0.05, max_seconds=0.5)
-DELIVERY_LIMIT_SECONDS = 60
 LEAVING, STAYING = "wechat:oLeavingResident0001", "rest:staying-resident"
-
-
-@pytest.fixture
-def cipher(monkeypatch: pytest.MonkeyPatch) -> MultiFernet:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv("RASA_TRACKER_KEY", key)
-    monkeypatch.setattr(trackers, "_cipher", None)
-    return MultiFernet([Fernet(key)])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StoreProcess]:
-    folder = tmp_path / "store"
-    folder.mkdir()
-    store = start_store(folder, STORE_SERVICE_TOKEN=TOKEN)
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 def questions_of(store: StoreProcess, conversation: str) -> int:
@@ -54,14 +29,6 @@ def questions_of(store: StoreProcess, conversation: str) -> int:
         return db.execute(
             "SELECT count(*) FROM inbox_items WHERE conversation_id = ?", (conversation,)
         ).fetchone()[0]
-
-
-async def delivered(outbox: Outbox) -> None:
-    for _ in range(DELIVERY_LIMIT_SECONDS * 20):
-        if outbox.waiting() == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{outbox.waiting()} items still waiting")
 
 
 async def test_an_erasure_asked_while_the_store_is_down_reaches_it_and_nothing_after(

@@ -5,22 +5,20 @@ item does not hold back the others, and the file keeps no message readable."""
 from __future__ import annotations
 
 import asyncio
-import secrets
 import sqlite3
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
-from rasa_runtime import trackers
 from rasa_runtime.capture import CaptureBroker
-from rasa_runtime.outbox import Backoff, Forwarder, Outbox, StoreEndpoint
+from rasa_runtime.outbox import Forwarder, Outbox, StoreEndpoint
 from rasa_runtime.trackers import EncryptedSQLTrackerStore
+from tests.rasa_runtime.capture_store import QUICK_RETRIES, TOKEN, delivered
 from tests.rasa_runtime.capture_turns import (
     ELIGIBILITY,
     ELIGIBILITY_TITLE,
@@ -31,32 +29,10 @@ from tests.rasa_runtime.capture_turns import (
     out_of_scope_turn,
     streamed,
 )
-from tests.servers import StoreProcess, start_store
+from tests.servers import StoreProcess
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = secrets.token_urlsafe(24)
 # Short waits: the store comes back within the test, not after minutes.
-QUICK_RETRIES = Backoff(first_seconds=0.05, max_seconds=0.5)
-DELIVERY_LIMIT_SECONDS = 60
-
-
-@pytest.fixture
-def cipher(monkeypatch: pytest.MonkeyPatch) -> MultiFernet:
-    key = Fernet.generate_key().decode()
-    monkeypatch.setenv("RASA_TRACKER_KEY", key)
-    monkeypatch.setattr(trackers, "_cipher", None)
-    return MultiFernet([Fernet(key)])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StoreProcess]:
-    folder = tmp_path / "store"
-    folder.mkdir()
-    store = start_store(folder, STORE_SERVICE_TOKEN=TOKEN)
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 class RecordingOutbox(Outbox):
@@ -86,15 +62,6 @@ def publish(broker: CaptureBroker, turns: Iterable[list[Any]], sender: str) -> N
     for turn in turns:
         for event in streamed(turn, sender):
             broker.publish(event)
-
-
-async def delivered(outbox: Outbox) -> None:
-    """Waits until the forwarder has emptied the outbox."""
-    for _ in range(DELIVERY_LIMIT_SECONDS * 20):
-        if outbox.waiting() == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{outbox.waiting()} items still waiting")
 
 
 def stored_items(folder: Path) -> list[tuple[str, str, str | None]]:

@@ -7,22 +7,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-from cryptography.fernet import Fernet, MultiFernet
+from cryptography.fernet import MultiFernet
 from rasa.shared.core.events import Event
 
 from rasa_runtime.capture import CaptureBroker
-from rasa_runtime.outbox import MAX_COUNTS_PER_BATCH, Backoff, Forwarder, Outbox, StoreEndpoint
+from rasa_runtime.outbox import MAX_COUNTS_PER_BATCH, Forwarder, Outbox, StoreEndpoint
 from rasa_runtime.turn_counts import PATH, local_day
 from rasa_runtime.turns import CHINA_STANDARD_TIME
+from tests.rasa_runtime.capture_store import QUICK_RETRIES, TOKEN, delivered
 from tests.rasa_runtime.capture_turns import (
     ELIGIBILITY,
     ELIGIBILITY_TITLE,
@@ -35,11 +33,8 @@ from tests.rasa_runtime.capture_turns import (
     out_of_scope_turn,
     streamed,
 )
-from tests.servers import StoreProcess, start_store
+from tests.servers import StoreProcess
 
-TOKEN = secrets.token_urlsafe(24)
-QUICK_RETRIES = Backoff(first_seconds=0.05, max_seconds=0.5)
-DELIVERY_LIMIT_SECONDS = 60
 # Never reached: the forwarder of a test that reads the outbox itself.
 NOWHERE = "http://127.0.0.1:9"
 # Flushed by the tests themselves, never by the clock.
@@ -47,22 +42,6 @@ NEVER = 3600.0
 
 LATE_EVENING = datetime(2026, 12, 3, 23, 59, 58, tzinfo=CHINA_STANDARD_TIME).timestamp()
 JUST_AFTER_MIDNIGHT = datetime(2026, 12, 4, 0, 0, 1, tzinfo=CHINA_STANDARD_TIME).timestamp()
-
-
-@pytest.fixture
-def cipher() -> MultiFernet:
-    return MultiFernet([Fernet(Fernet.generate_key())])
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StoreProcess]:
-    folder = tmp_path / "store"
-    folder.mkdir()
-    store = start_store(folder, STORE_SERVICE_TOKEN=TOKEN)
-    try:
-        yield store
-    finally:
-        store.stop()
 
 
 def broker_for(outbox: Outbox, store_url: str = NOWHERE) -> CaptureBroker:
@@ -93,14 +72,6 @@ def stored_counts(folder: Path) -> dict[tuple[str, str, str], int]:
     with sqlite3.connect(folder / "store.db") as db:
         rows = db.execute("SELECT day, channel, outcome, count FROM turn_counts").fetchall()
     return {(day, channel, outcome): count for day, channel, outcome, count in rows}
-
-
-async def delivered(outbox: Outbox) -> None:
-    for _ in range(DELIVERY_LIMIT_SECONDS * 20):
-        if outbox.waiting() == 0:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{outbox.waiting()} items still waiting")
 
 
 def test_every_turn_is_counted_by_how_it_ended(tmp_path: Path, cipher: MultiFernet) -> None:
