@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 import yaml
 from rasa.core.channels.channel import register
+from residents import rest_says, wechat_says
 from sanic import Sanic
 from test_webchat_channel import ALLOWED, SESSION_KEY, raw_socket
 from wechat_harness import (
@@ -30,7 +31,6 @@ from wechat_harness import (
     eventually,
     make_channel,
     new_openid,
-    platform,
     serve_app,
 )
 from wechat_platform import SimulatedApi
@@ -102,22 +102,10 @@ class Assistant:
     http: aiohttp.ClientSession
 
     async def wechat_says(self, openid: str, text: str) -> str:
-        """The passive reply to a resident's WeChat message."""
-        wechat = platform()
-        query, body = wechat.text(openid, text, uuid.uuid4().int % 10**12)
-        async with self.http.post(
-            f"{self.url}/webhooks/wechat/webhook", params=query, data=body
-        ) as response:
-            assert response.status == 200
-            reply = wechat.read_reply(await response.text())
-        assert reply is not None
-        return reply["Content"]
+        return await wechat_says(self.http, self.url, openid, text)
 
     async def rest_says(self, sender: str, text: str) -> list[dict[str, Any]]:
-        body = {"sender": sender, "message": text}
-        async with self.http.post(f"{self.url}/webhooks/rest/webhook", json=body) as response:
-            assert response.status == 200
-            return await response.json()
+        return await rest_says(self.http, self.url, sender, text)
 
 
 @asynccontextmanager

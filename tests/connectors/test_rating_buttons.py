@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from rasa.core.channels.channel import UserMessage, register
+from residents import rest_says, wechat_says
 from sanic import Sanic
 from test_webchat_channel import ALLOWED, SESSION_KEY, raw_socket
 from wechat_harness import (
@@ -32,7 +33,6 @@ from wechat_harness import (
     StubAgent,
     make_channel,
     new_openid,
-    platform,
     serve_app,
 )
 from wechat_platform import SimulatedApi
@@ -139,21 +139,10 @@ class Assistant:
         return [message.text for message in self.rasa.calls]
 
     async def wechat_says(self, openid: str, text: str) -> str:
-        wechat = platform()
-        query, body = wechat.text(openid, text, uuid.uuid4().int % 10**12)
-        async with self.http.post(
-            f"{self.url}/webhooks/wechat/webhook", params=query, data=body
-        ) as response:
-            assert response.status == 200
-            reply = wechat.read_reply(await response.text())
-        assert reply is not None
-        return reply["Content"]
+        return await wechat_says(self.http, self.url, openid, text)
 
     async def rest_says(self, sender: str, text: str) -> list[dict[str, Any]]:
-        body = {"sender": sender, "message": text}
-        async with self.http.post(f"{self.url}/webhooks/rest/webhook", json=body) as response:
-            assert response.status == 200
-            return await response.json()
+        return await rest_says(self.http, self.url, sender, text)
 
 
 @asynccontextmanager
