@@ -1,4 +1,4 @@
-"""The misspellings list the tokenizer reads (no model needed)."""
+"""The misspellings list the tokenizer reads, and the copy each model carries."""
 
 from __future__ import annotations
 
@@ -35,3 +35,38 @@ def test_a_pair_that_would_move_positions_is_refused(tmp_path):
     path.write_text("misspellings:\n  老年正证: 老年证\n", encoding="utf-8")
     with pytest.raises(ValueError):
         load_misspellings(str(path))
+
+
+def test_a_model_tokenizes_with_the_list_it_was_trained_with(model_path, monkeypatch):
+    """A replica pulls models from the model server: its own disk's list may be older or
+    missing, and must not be read."""
+    from rasa.core.agent import Agent
+
+    import bot.nlu.tokenizer as tokenizer
+
+    def disk_is_not_read(path: str) -> dict[str, str]:
+        raise AssertionError(f"read {path} from disk")
+
+    monkeypatch.setattr(tokenizer, "load_misspellings", disk_is_not_read)
+    agent = Agent.load(str(model_path))
+    component = next(
+        node
+        for node in agent.processor.graph_runner._instantiated_nodes.values()
+        if isinstance(getattr(node, "_component", None), tokenizer.SpellingJiebaTokenizer)
+    )._component
+    from rasa.shared.nlu.training_data.message import Message
+
+    tokens = component.tokenize(Message(data={"text": "抵保咋个申情"}), "text")
+    assert "低保" in [token.text for token in tokens]
+
+
+def test_the_models_fingerprint_follows_the_lists_content(tmp_path):
+    from bot.nlu.tokenizer import SpellingJiebaTokenizer
+
+    listing = tmp_path / "misspellings.yml"
+    listing.write_text("misspellings:\n  抵保: 低保\n", encoding="utf-8")
+    config = {"dictionary_path": str(ROOT / "bot" / "data" / "dictionary"),
+              "misspellings_path": str(listing)}  # fmt: skip
+    before = SpellingJiebaTokenizer.fingerprint_addon(config)
+    listing.write_text("misspellings:\n  抵保: 低保\n  申情: 申请\n", encoding="utf-8")
+    assert SpellingJiebaTokenizer.fingerprint_addon(config) != before
