@@ -9,6 +9,9 @@ Commands (all read the store's settings from the environment, backend/config.py)
                    (backend/retention.py; applications are kept while it is unset)
   create-admin     create a console admin (--username, --display-name); the password
                    is read from STORE_ADMIN_PASSWORD or asked for twice, never echoed
+  import-model     register `make train`'s model (--file): live when no model is, or
+                   when the live one was also built from the repository alone
+                   (backend/learning/registry.py)
 """
 
 from __future__ import annotations
@@ -21,13 +24,14 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 
 from backend.api.access_log import PseudonymousAccessLogger
 from backend.app import create_app
-from backend.config import ConfigError, Settings
+from backend.config import REPO_ROOT, ConfigError, Settings
 from backend.console.accounts import Accounts, Staff
 from backend.console.audit import Actor
 from backend.console.roles import ADMIN
@@ -35,6 +39,7 @@ from backend.crypto import FieldCipher
 from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.errors import ApiError
 from backend.keys import rotate_keys
+from backend.learning.registry import Registry, repository_state
 from backend.log import configure_logging
 from backend.retention import purge, purge_conversations
 from backend.store import utc_now
@@ -60,12 +65,13 @@ def main(argv: list[str] | None = None) -> int:
         "command",
         nargs="?",
         default="serve",
-        choices=("serve", "rotate-keys", "purge", "create-admin"),
+        choices=("serve", "rotate-keys", "purge", "create-admin", "import-model"),
     )
     parser.add_argument("--host", help="overrides STORE_HOST (serve)")
     parser.add_argument("--port", type=int, help="overrides STORE_PORT (serve)")
     parser.add_argument("--username", help="the new admin's login name (create-admin)")
     parser.add_argument("--display-name", help="the new admin's name as shown (create-admin)")
+    parser.add_argument("--file", type=Path, help="the model file (import-model)")
     args = parser.parse_args(argv)
     os.umask(PRIVATE_UMASK)
     configure_logging()
@@ -78,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         serve(settings, args.host, args.port)
     elif args.command == "create-admin":
         return create_admin(settings, args.username, args.display_name)
+    elif args.command == "import-model":
+        return import_model(settings, args.file)
     elif args.command == "rotate-keys":
         count = asyncio.run(_maintain(settings, rotate_keys))
         logger.info("rotate-keys: %d rows re-encrypted with the newest key", count)
@@ -137,6 +145,21 @@ def create_admin(settings: Settings, username: str | None, display_name: str | N
 def _ask_password() -> str | None:
     first = getpass.getpass("新管理员的密码（至少 10 个字符）: ")
     return first if getpass.getpass("再输一遍: ") == first else None
+
+
+def import_model(settings: Settings, path: Path | None) -> int:
+    if path is None or not path.is_file():
+        print("import-model: --file must name a model file", file=sys.stderr)
+        return 2
+    manifest = {"file": path.name, **repository_state(REPO_ROOT)}
+
+    async def task(sessions: Any, _cipher: FieldCipher) -> Any:
+        registry = Registry(sessions, settings.models_dir, utc_now)
+        return await registry.import_repository_model(path, manifest)
+
+    model = asyncio.run(_maintain(settings, task))
+    logger.info("import-model: model %d (%s) is %s", model.id, model.sha256[:12], model.state)
+    return 0
 
 
 async def _maintain(settings: Settings, task: MaintenanceTask) -> int:

@@ -14,14 +14,17 @@ from backend.api.common import (
     DASHBOARD,
     HANDOFFS,
     INBOX,
+    KNOWLEDGE,
     NOTIFICATIONS,
     OPENAPI_SPEC,
     RATINGS,
+    REGISTRY,
     SETTINGS,
     STORE,
+    TRAINING,
 )
 from backend.api.middleware import auth_middleware, error_middleware
-from backend.config import Settings
+from backend.config import REPO_ROOT, Settings
 from backend.console.app import mount_console
 from backend.crypto import FieldCipher
 from backend.dashboard import Dashboard
@@ -29,6 +32,9 @@ from backend.db import create_async_db_engine, session_factory, upgrade_database
 from backend.handoff.calendar import OfficeHours, parse_periods
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
+from backend.learning.answers import KnowledgeBase
+from backend.learning.registry import Registry
+from backend.learning.runs import Training
 from backend.notifications.operations import DeliveryPolicy, Notifications
 from backend.ratings.operations import Deadlines, Ratings
 from backend.resident_texts import ResidentTexts
@@ -60,6 +66,10 @@ def _database(clock: Clock) -> Callable[[web.Application], AsyncIterator[None]]:
         app[HANDOFFS] = Handoffs(sessions, cipher, hours, clock, ratings)
         app[RATINGS] = ratings
         app[DASHBOARD] = Dashboard(sessions, clock, settings.due_working_days)
+        registry = Registry(sessions, settings.models_dir, clock)
+        app[REGISTRY] = registry
+        app[TRAINING] = Training(sessions, cipher, registry, clock)
+        app[KNOWLEDGE] = KnowledgeBase(sessions, cipher, REPO_ROOT, clock)
         app[NOTIFICATIONS] = Notifications(
             sessions, cipher, DeliveryPolicy.from_settings(settings), clock
         )

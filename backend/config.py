@@ -17,7 +17,9 @@ STORE_OFFICE_HOURS (when staff answer
 handoffs, on China's working days: backend/handoff/calendar.py); STORE_CONSOLE_* and
 STORE_LOGIN_* (the staff console's sessions and login throttling, see
 backend/console/); STORE_RASA_URL and RASA_API_TOKEN (the console reads conversations from
-the Rasa server's HTTP API).
+the Rasa server's HTTP API); STORE_TRAINER_TOKEN (the training worker's routes, which
+upload models: unset, training is off) and STORE_MODELS_DIR (where model files are kept,
+var/store-models by default).
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class Settings:
     callback_working_days: int = 1
     rectify_working_days: int = 15
     rasa_token: str | None = field(default=None, repr=False)
+    trainer_token: str | None = field(default=None, repr=False)
+    models_dir: Path = REPO_ROOT / "var" / "store-models"
     # A failed delivery is tried again after base * 2^(attempts - 1) seconds, at most
     # max; a notice is dead after max_attempts failures or max_age_days. A resident who
     # cannot be reached now (WeChat's 48-hour window, a closed widget) is looked for
@@ -101,6 +105,10 @@ class Settings:
         if service_token == staff_token:
             # With equal tokens the action server could act as staff.
             raise ConfigError("STORE_STAFF_TOKEN must differ from STORE_SERVICE_TOKEN")
+        trainer_token = _optional_secret(env, "STORE_TRAINER_TOKEN")
+        if trainer_token in (service_token, staff_token):
+            # The service token is every replica's: with it one could upload a model.
+            raise ConfigError("STORE_TRAINER_TOKEN must differ from the other tokens")
         return cls(
             database_url=database_url_from_env(env),
             host=env.get("STORE_HOST", "127.0.0.1"),
@@ -155,6 +163,8 @@ class Settings:
                 env, "STORE_RECTIFY_WORKING_DAYS", cls.rectify_working_days, minimum=1
             ),
             rasa_token=env.get("RASA_API_TOKEN", "").strip() or None,
+            trainer_token=trainer_token,
+            models_dir=_path(env, "STORE_MODELS_DIR", cls.models_dir),
             notice_max_attempts=_int(
                 env, "STORE_NOTICE_MAX_ATTEMPTS", cls.notice_max_attempts, minimum=1
             ),
@@ -215,6 +225,18 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     if len(value) < MIN_SECRET_LENGTH:
         raise ConfigError(f"{name} must be at least {MIN_SECRET_LENGTH} characters long")
     return value
+
+
+def _optional_secret(env: Mapping[str, str], name: str) -> str | None:
+    return _secret(env, name) if env.get(name, "").strip() else None
+
+
+def _path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    path = Path(value)
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def _fernet_keys(env: Mapping[str, str], name: str) -> str:

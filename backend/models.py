@@ -32,6 +32,7 @@ from backend.contract import CAPTURE_REASONS, SERVICE_TYPES
 from backend.handoff.states import HANDOFF_STATES
 from backend.handoff.states import REASONS as HANDOFF_REASONS
 from backend.inbox.states import INBOX_GROUP_STATES
+from backend.learning.states import ANSWER_STATES, MODEL_ACTIONS, MODEL_STATES, ORIGINS, RUN_STATES
 from backend.lifecycle import STATUSES
 from backend.notifications.states import CHANNELS as NOTIFICATION_CHANNELS
 from backend.notifications.states import KINDS as NOTIFICATION_KINDS
@@ -453,3 +454,95 @@ class TurnBatch(Base):
 
     batch_id = Column(String(64), primary_key=True)
     received_at = Column(UTCDateTime, nullable=False, index=True)
+
+
+class KnowledgeAnswer(Base):
+    """An FAQ answer written in the console: a new topic (a new label, which waits for an
+    admin's approval) or a new text for a topic the repository has. Merged into the
+    training data of the next run; source and review date are required like the
+    repository's."""
+
+    __tablename__ = "knowledge_answers"
+    __table_args__ = (CheckConstraint(_in("state", ANSWER_STATES), name="state"),)
+
+    id = Column(Integer, primary_key=True)
+    topic = Column(String(100), nullable=False, unique=True)  # faq/<topic>
+    title = Column(String(30), nullable=False)
+    text = Column(Text, nullable=False)
+    source = Column(String(300), nullable=False)
+    reviewed = Column(Date, nullable=False)
+    new_label = Column(Boolean, nullable=False)
+    state = Column(String(16), nullable=False)
+    written_by = Column(String(64), nullable=False)
+    written_at = Column(UTCDateTime, nullable=False)
+    approved_by = Column(String(64), nullable=True)
+    approved_at = Column(UTCDateTime, nullable=True)
+    # The inbox group whose questions it answers, when drafted there.
+    group_id = Column(Integer, ForeignKey("inbox_groups.id", ondelete="SET NULL"), nullable=True)
+
+
+class TrainedModel(Base):
+    """A model the replicas can be given: its file (by content hash, the model server's
+    ETag), what it was trained on and how it scored."""
+
+    __tablename__ = "trained_models"
+    __table_args__ = (
+        CheckConstraint(_in("state", MODEL_STATES), name="state"),
+        CheckConstraint(_in("origin", ORIGINS), name="origin"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    sha256 = Column(String(64), nullable=False, unique=True)
+    size = Column(Integer, nullable=False)
+    origin = Column(String(16), nullable=False)
+    state = Column(String(16), nullable=False, index=True)
+    created_at = Column(UTCDateTime, nullable=False)
+    created_by = Column(String(64), nullable=False)
+    # JSON: git commit and digests of the repository data and the console data file.
+    manifest = Column(Text, nullable=False)
+    # JSON: the held-out scores of this model and of the live one, and the gate's verdict.
+    comparison = Column(Text, nullable=True)
+    gate_allowed = Column(Boolean, nullable=True)
+
+
+class ModelEvent(Base):
+    """Who put which model live, when, instead of which, and why the gate was overridden."""
+
+    __tablename__ = "model_events"
+    __table_args__ = (CheckConstraint(_in("action", MODEL_ACTIONS), name="action"),)
+
+    id = Column(Integer, primary_key=True)
+    model_id = Column(Integer, ForeignKey("trained_models.id"), nullable=False)
+    previous_model_id = Column(Integer, ForeignKey("trained_models.id"), nullable=True)
+    action = Column(String(16), nullable=False)
+    at = Column(UTCDateTime, nullable=False, index=True)
+    by = Column(String(64), nullable=False)
+    override_reason = Column(String(200), nullable=True)
+
+
+class TrainingRun(Base):
+    """One request to train: queued by an admin, claimed by the worker under a lease
+    (renewed by its progress reports; a run whose worker died is queued again), with its
+    progress, log and the console data file frozen when it was queued."""
+
+    __tablename__ = "training_runs"
+    __table_args__ = (CheckConstraint(_in("state", RUN_STATES), name="state"),)
+
+    id = Column(Integer, primary_key=True)
+    state = Column(String(16), nullable=False, index=True)
+    stage = Column(String(16), nullable=True)
+    percent = Column(Integer, nullable=False, default=0)
+    requested_by = Column(String(64), nullable=False)
+    requested_at = Column(UTCDateTime, nullable=False)
+    started_at = Column(UTCDateTime, nullable=True)
+    finished_at = Column(UTCDateTime, nullable=True)
+    worker = Column(String(64), nullable=True)
+    lease_until = Column(UTCDateTime, nullable=True)
+    attempts = Column(Integer, nullable=False, default=0)
+    log = Column(Text, nullable=False, default="")
+    error = Column(String(300), nullable=True)
+    # The console examples and answers (residents' words, masked): encrypted.
+    console_data_enc = Column(Text, nullable=False)
+    # JSON: which examples (inbox item ids, labels) and answers (topics) it holds.
+    contents = Column(Text, nullable=False)
+    model_id = Column(Integer, ForeignKey("trained_models.id"), nullable=True)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import rasa
+import rasa.core.agent as rasa_agent
 from rasa.core.actions.action import RemoteAction
 from rasa.core.processor import MessageProcessor
 from rasa.shared.core.events import Event
 
-from rasa_runtime import action_calls, speedups
+from rasa_runtime import action_calls, model_pulls, speedups
 
 WRITTEN_FOR = "3.6.21"
 
@@ -32,7 +33,7 @@ class UnexpectedRasa(RuntimeError):
 
 @dataclass(frozen=True)
 class Replacement:
-    owner: type
+    owner: Any  # a class or a module
     attribute: str
     replacement: Any
     # Rasa's function, taken before anything is replaced, and the hash of its source.
@@ -40,7 +41,7 @@ class Replacement:
     original_sha256: str
 
 
-def _replacing(owner: type, attribute: str, replacement: Any, sha256: str) -> Replacement:
+def _replacing(owner: Any, attribute: str, replacement: Any, sha256: str) -> Replacement:
     return Replacement(owner, attribute, replacement, owner.__dict__[attribute], sha256)
 
 
@@ -62,6 +63,12 @@ REPLACEMENTS = (
         "run",
         action_calls.run_remote_action,
         "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
+    ),
+    _replacing(
+        rasa_agent,
+        "_update_model_from_server",
+        model_pulls.update_model_from_server,
+        "677a9cee565c4c588bbf325f85936bf0ddef53b63cf899abd31a7d1c8c92e888",
     ),
 )
 

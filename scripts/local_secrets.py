@@ -24,6 +24,7 @@ def fernet_key() -> str:
 GENERATORS = {
     "STORE_SERVICE_TOKEN": token,
     "STORE_STAFF_TOKEN": token,
+    "STORE_TRAINER_TOKEN": token,
     "STORE_HASH_KEY": token,
     "STORE_ENCRYPTION_KEY": fernet_key,
     "RASA_API_TOKEN": token,

@@ -30,9 +30,13 @@ PYTHON = str(ROOT / ".venv" / "bin" / "python")
 # The status store has its own dependency set (backend/requirements.lock) and venv.
 STORE_PYTHON = str(ROOT / ".venv-store" / "bin" / "python")
 
+# The trainer's token lets its holder upload the model every replica loads: only the
+# training worker and the store have it.
+TRAINER_TOKEN = "STORE_TRAINER_TOKEN"
 STORE_SECRETS = frozenset(
-    {"STORE_SERVICE_TOKEN", "STORE_STAFF_TOKEN", "STORE_HASH_KEY", "STORE_ENCRYPTION_KEY"}
-)
+    {"STORE_SERVICE_TOKEN", "STORE_STAFF_TOKEN", "STORE_HASH_KEY", "STORE_ENCRYPTION_KEY",
+     TRAINER_TOKEN}
+)  # fmt: skip
 # PostgreSQL and Redis URLs may carry passwords.
 STORE_DATABASE = frozenset({"DATABASE_URL"})
 RASA_SECRETS = frozenset(
@@ -64,6 +68,13 @@ SERVICES: dict[str, Service] = {
         (STORE_PYTHON, "-m", "backend", "create-admin", "--username", "{username}"),
         STORE_SECRETS | STORE_DATABASE,
     ),
+    # `make train`'s model into the store's registry (live unless the console's is).
+    "import-model": Service(
+        (STORE_PYTHON, "-m", "backend", "import-model", "--file", "{model}"),
+        STORE_SECRETS | STORE_DATABASE,
+    ),
+    # The training worker (trainer/): data from the store, models back to it.
+    "trainer": Service((PYTHON, "-m", "trainer"), frozenset({TRAINER_TOKEN})),
     "actions": Service(
         (PYTHON, "-m", "bot.actions.server", "--port", "{actions_port}"),
         frozenset({"STORE_SERVICE_TOKEN", ACTION_SERVER_TOKEN}),
@@ -72,7 +83,8 @@ SERVICES: dict[str, Service] = {
         (PYTHON, "-m", "rasa_runtime.serve", "--model", "{model}", "--interface", "127.0.0.1",
          "--port", "{rasa_port}", "--credentials", "{credentials}",
          "--endpoints", "{endpoints}", "--enable-api"),
-        # The store's service token: captured turns go to its inbox (rasa_runtime/capture.py).
+        # The store's service token: captured turns go to its inbox (rasa_runtime/capture.py)
+        # and models are pulled from its model server (endpoints*.yml).
         RASA_SECRETS | RASA_INFRASTRUCTURE | WECHAT_SECRETS
         | {ACTION_SERVER_TOKEN, "STORE_SERVICE_TOKEN"},
     ),

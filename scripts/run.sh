@@ -33,10 +33,15 @@ wait_for() { # name, url
 set -a && . var/secrets.env && set +a
 
 STORE_RASA_URL=http://127.0.0.1:5005 start store store
-SANIC_HOST=127.0.0.1 start actions actions actions_port=5055
-start rasa rasa model=bot/models rasa_port=5005 credentials=credentials.yml endpoints=endpoints.yml
-
 wait_for store http://127.0.0.1:5100/health
+# Rasa pulls its model from the store (endpoints.yml): `make train`'s model goes live
+# there unless a model trained in the console is live.
+model=$(ls -t bot/models/*.tar.gz | head -1)
+.venv/bin/python scripts/processes.py import-model model="$model" >>var/log/store.log 2>&1
+SANIC_HOST=127.0.0.1 start actions actions actions_port=5055
+start rasa rasa model="$model" rasa_port=5005 credentials=credentials.yml endpoints=endpoints.yml
+start trainer trainer
+
 wait_for actions http://127.0.0.1:5055/health
 wait_for rasa http://127.0.0.1:5005/webhooks/rest/
 
@@ -48,7 +53,8 @@ cat <<MSG
   action server  http://127.0.0.1:5055
   status store   http://127.0.0.1:5100  (API: /openapi.yaml; staff token in var/secrets.env)
   web widget     http://127.0.0.1:5100/demo/  (the district page stand-in)
-  staff console  http://127.0.0.1:5100/console/  (first admin: make admin USERNAME=…)
+  staff console  http://127.0.0.1:5100/console/  (first admin: make admin USERNAME=…;
+                 训练与模型: retrain from what staff reviewed, activate, roll back)
   logs           var/log/
 MSG
 

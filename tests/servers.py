@@ -77,6 +77,17 @@ class Stack:
         private_log(log).close()
         self.services[name] = Service(kind, command, health_url, log)
 
+    def import_model(self, model: Path) -> None:
+        """`make run`'s step: the model into the store's registry, live if none is."""
+        subprocess.run(
+            processes.command("import-model", model=str(model)),
+            cwd=ROOT,
+            env=processes.environment("import-model", self.env),
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+
     @property
     def rasa_url(self) -> str:
         return self.rasa_urls[0]
@@ -106,6 +117,9 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
         "STORE_URL": f"http://127.0.0.1:{store_port}",
         "STORE_SERVICE_TOKEN": secrets.token_urlsafe(24),
         "STORE_STAFF_TOKEN": secrets.token_urlsafe(24),
+        "STORE_TRAINER_TOKEN": secrets.token_urlsafe(24),
+        "STORE_MODELS_DIR": str(folder / "store-models"),
+        "MODEL_SERVER_URL": f"http://127.0.0.1:{store_port}/models/active",
         "STORE_HASH_KEY": secrets.token_urlsafe(24),
         "STORE_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "RASA_API_TOKEN": secrets.token_urlsafe(24),
@@ -117,11 +131,16 @@ def stack_environment(folder: Path, store_port: int) -> dict[str, str]:
     }
 
 
-def embedded_endpoints(folder: Path) -> Path:
-    """The project's endpoints.yml with this stack's action server and SQLite file."""
+def embedded_endpoints(folder: Path, model_server: bool = False) -> Path:
+    """The project's endpoints.yml with this stack's action server and SQLite file; the
+    model is the file given to Rasa unless it is to come from the store's model server."""
     config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
     config["action_endpoint"]["url"] = "${ACTION_ENDPOINT_URL}"
     config["tracker_store"]["db"] = str(folder / "tracker.db")
+    if model_server:
+        config["models"]["url"] = "${MODEL_SERVER_URL}"
+    else:
+        del config["models"]
     path = folder / "endpoints.yml"
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     path.chmod(0o600)
@@ -136,12 +155,15 @@ def running_stack(
     extra_env: dict[str, str] | None = None,
     endpoints: Path | None = None,
     rasa_replicas: int = 1,
+    model_server: bool = False,
 ) -> Iterator[Stack]:
     """Start store, action server and Rasa with the given channels; stop them after.
 
     Without `endpoints`, conversations go to SQLite in `folder` (the embedded default);
     an endpoints file may read the action server's URL from ACTION_ENDPOINT_URL.
     Several Rasa replicas need shared trackers and locks (the production profile).
+    When the endpoints pull models from the store (`models:`, as `make run` and the
+    production profile do), `model` is imported into the store's registry first.
     """
     store_port, actions_port = free_port(), free_port()
     rasa_ports = [free_port() for _ in range(rasa_replicas)]
@@ -155,7 +177,7 @@ def running_stack(
     (folder / "credentials.yml").write_text(credentials, encoding="utf-8")
     (folder / "credentials.yml").chmod(0o600)
     if endpoints is None:
-        endpoints = embedded_endpoints(folder)
+        endpoints = embedded_endpoints(folder, model_server)
     stack = Stack(
         folder=folder,
         store_url=f"http://127.0.0.1:{store_port}",
@@ -173,6 +195,8 @@ def running_stack(
         )  # fmt: skip
         stack.add(f"rasa-{i}", "rasa", rasa, f"http://127.0.0.1:{port}/webhooks/rest/")
     try:
+        if "models" in yaml.safe_load(endpoints.read_text(encoding="utf-8")):
+            stack.import_model(model)
         stack.start(*stack.services)
         yield stack
     finally:

@@ -10,6 +10,7 @@ from backend.api import (
     handoffs,
     health,
     inbox,
+    learning,
     metrics,
     notifications,
     pages,
@@ -26,4 +27,5 @@ def setup_routes(app: web.Application) -> None:
     app.add_routes(metrics.routes)
     app.add_routes(erasure.routes)
     app.add_routes(notifications.routes)
+    app.add_routes(learning.routes)
     app.add_routes(pages.routes)

@@ -14,6 +14,9 @@ from backend.dashboard import Dashboard
 from backend.errors import ApiError
 from backend.handoff.operations import Handoffs
 from backend.inbox.operations import Inbox
+from backend.learning.answers import KnowledgeBase
+from backend.learning.registry import Registry
+from backend.learning.runs import Training
 from backend.notifications.operations import Notifications
 from backend.ratings.operations import Ratings
 from backend.store import Store
@@ -26,6 +29,9 @@ HANDOFFS = web.AppKey("handoffs", Handoffs)
 RATINGS = web.AppKey("ratings", Ratings)
 DASHBOARD = web.AppKey("dashboard", Dashboard)
 NOTIFICATIONS = web.AppKey("notifications", Notifications)
+KNOWLEDGE = web.AppKey("knowledge", KnowledgeBase)
+REGISTRY = web.AppKey("registry", Registry)
+TRAINING = web.AppKey("training", Training)
 OPENAPI_SPEC = web.AppKey("openapi_spec", bytes)
 
 

@@ -19,6 +19,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 PUBLIC_PATHS = frozenset({"/health", "/openapi.yaml", "/demo/"})
 STAFF_PREFIX = "/staff/"
+# The training worker's routes: its own token (it uploads models every replica loads).
+TRAINER_PREFIX = "/training/"
 # The console signs staff in with its own sessions (backend/console/security.py).
 CONSOLE_PREFIX = "/console/"
 
@@ -74,8 +76,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if path in PUBLIC_PATHS or path.startswith(CONSOLE_PREFIX):
         return await handler(request)
     settings = request.app[SETTINGS]
-    expected = settings.staff_token if path.startswith(STAFF_PREFIX) else settings.service_token
-    if not constant_time_equals(_bearer_token(request), expected):
+    expected = settings.service_token
+    if path.startswith(STAFF_PREFIX):
+        expected = settings.staff_token
+    elif path.startswith(TRAINER_PREFIX):
+        expected = settings.trainer_token
+    if expected is None or not constant_time_equals(_bearer_token(request), expected):
         error = ApiError(401, "unauthorized", "缺少或无效的访问令牌")
         error.headers["WWW-Authenticate"] = "Bearer"
         raise error

@@ -26,6 +26,7 @@ from backend.console.views import (
     dashboard,
     handoffs,
     inbox,
+    learning,
     ratings,
 )
 from backend.contract import CHANNELS, TOWNSHIPS
@@ -37,6 +38,14 @@ HERE = Path(__file__).resolve().parent
 PREFIX = "/console/"
 
 CHANNEL_LABELS = {"rest": "接口", "socketio": "网页", "wechat": "微信"}
+# What a refused training-page action means, for the admin (the codes of the ApiErrors).
+LEARNING_ERRORS = {
+    "training_busy": "已经有一次训练在排队或进行中，请等它结束。",
+    "gate_refused": "这个模型比正在使用的差：要启用，请写明理由。",
+    "already_active": "这个模型已经在使用了。",
+    "nothing_to_roll_back": "没有可以回退到的上一个模型。",
+    "not_found": "没有找到，请刷新后再试。",
+}
 REASON_LABELS = {
     "fallback": "没听懂",
     "clarified": "猜了几个（您是不是想问）",
@@ -95,9 +104,11 @@ def create_console(parent: web.Application) -> web.Application:
         ROLE_LABELS=ROLE_LABELS,
         ACTION_LABELS=ACTION_LABELS,
         TOWNSHIPS=TOWNSHIPS,
+        LEARNING_ERRORS=LEARNING_ERRORS,
     )
     console.cleanup_ctx.append(_services(parent))
-    for module in (auth, dashboard, inbox, handoffs, applications, ratings, accounts, audit):
+    modules = (auth, dashboard, inbox, handoffs, applications, ratings, learning, accounts, audit)
+    for module in modules:
         console.add_routes(module.routes)
     assets = console.router.add_static("/static/", HERE / "static", append_version=True)
     environment.globals["static"] = lambda name: str(assets.url_for(filename=name))

@@ -43,6 +43,12 @@ ACTION_LABELS = {
     "handoff_take": "接入人工对话",
     "handoff_close": "结束人工对话",
     "handoff_forward": "转交人工对话",
+    "answer_written": "编写问答",
+    "answer_approved": "批准新问答（新增标签）",
+    "training_queued": "开始训练模型",
+    "model_activated": "启用模型",
+    "model_activated_override": "越过比较结果启用模型",
+    "model_rolled_back": "回退模型",
 }
 
 

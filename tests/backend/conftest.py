@@ -7,6 +7,7 @@ reachable the PostgreSQL variants fail: a silently skipped backend is an unteste
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -22,6 +23,7 @@ from store_helpers import (
     SERVICE_TOKEN,
     STAFF_TOKEN,
     TABLES,
+    TRAINER_TOKEN,
     WINDOW_SECONDS,
     FakeClock,
     new_postgresql_database,
@@ -74,11 +76,13 @@ def raw_db(database_url: str, sync_engines: dict[str, Engine]) -> Engine:
 
 
 @pytest.fixture
-def settings(database_url: str) -> Settings:
+def settings(database_url: str, tmp_path: Path) -> Settings:
     return Settings(
         database_url=database_url,
         service_token=SERVICE_TOKEN,
         staff_token=STAFF_TOKEN,
+        trainer_token=TRAINER_TOKEN,
+        models_dir=tmp_path / "models",
         encryption_key=Fernet.generate_key().decode(),
         hash_key="hash-key-for-tests-0123456789",
         proof_max_failures=MAX_FAILURES,

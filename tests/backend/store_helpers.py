@@ -21,6 +21,7 @@ from backend.config import Settings
 PG_ADMIN_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
 SERVICE_TOKEN = "service-token-for-tests-0123456789"
 STAFF_TOKEN = "staff-token-for-tests-0123456789"
+TRAINER_TOKEN = "trainer-token-for-tests-0123456789"
 SERVICE_HEADERS = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
 STAFF_HEADERS = {"Authorization": f"Bearer {STAFF_TOKEN}"}
 MAX_FAILURES = 3
@@ -45,6 +46,10 @@ DETAILS = {
 
 # Emptied before each test, children first.
 TABLES = (
+    "training_runs",
+    "model_events",
+    "trained_models",
+    "knowledge_answers",
     "turn_counts",
     "turn_batches",
     "rectifications",

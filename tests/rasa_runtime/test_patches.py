@@ -18,6 +18,9 @@ PINNED = {
     "RemoteAction._validate_action_result": "f8cdb4be6812396167ced74161b2ccd65c5ea676ad86d7d359d8c322d9d8dc42",
     "Event.resolve_by_type": "b5cf570fa7f286c7059ec73d8880528d03a78b28cf4e80285a46079c0fa65968",
     "RemoteAction.run": "ccabf6f1160d527a157fad5bd285ce69e8221b1bcad23f8a61499b4360a1c17e",
+    "rasa.core.agent._update_model_from_server": (
+        "677a9cee565c4c588bbf325f85936bf0ddef53b63cf899abd31a7d1c8c92e888"
+    ),
     "MessageProcessor._run_action": "6d383d0179ef1187639887289168959a5a82f94e6949e4e27bb83b2165094995",
     "MessageProcessor.handle_message": "0c41d4780d2d46769ef2ae2b3f450b88d2602e916590e8be9975aa474db9f7f4",
 }

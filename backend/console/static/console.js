@@ -82,8 +82,39 @@ function followConversation() {
   window.setInterval(poll, 3000);
 }
 
+// A training run: its stage, progress and log while it runs; the page reloads when it
+// ends, to show the comparison or the error.
+function followTraining() {
+  const card = document.getElementById("run-progress");
+  if (!card || !["queued", "running"].includes(card.dataset.state)) return;
+  const poll = async () => {
+    try {
+      const response = await fetch(card.dataset.url, { credentials: "same-origin" });
+      if (response.status === 401) {
+        window.location.reload();
+        return;
+      }
+      if (!response.ok) return;
+      const run = await response.json();
+      if (run.state !== card.dataset.state && !["queued", "running"].includes(run.state)) {
+        window.location.reload();
+        return;
+      }
+      card.dataset.state = run.state;
+      document.getElementById("run-state").textContent = run.state_label;
+      document.getElementById("run-stage").textContent = run.stage_label;
+      document.getElementById("run-percent").value = run.percent;
+      document.getElementById("run-log").textContent = run.log_tail;
+    } catch (error) {
+      // Offline for a moment: the next poll catches up.
+    }
+  };
+  window.setInterval(poll, 3000);
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   drawPerDay();
   drawTurns();
   followConversation();
+  followTraining();
 });

@@ -20,7 +20,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from multidict import MultiMapping
 
-from backend.api.common import INBOX, STORE
+from backend.api.common import INBOX, KNOWLEDGE, STORE
 from backend.console.display import for_staff, plain
 from backend.console.keys import AUDIT, CONVERSATIONS, LABELS
 from backend.console.security import STAFF
@@ -29,6 +29,7 @@ from backend.contract import CAPTURE_REASONS, CHANNELS, TOWNSHIPS
 from backend.errors import ApiError
 from backend.inbox.operations import GroupRow, Handling, InboxFilters
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, INBOX_GROUP_STATES, OPEN, REPLIED
+from backend.learning.answers import AnswerText, answer_from
 from backend.models import InboxItem
 from backend.tracking import local_day
 
@@ -41,7 +42,6 @@ SAMPLES = 10
 CONTEXTS = 3  # samples shown with the conversation around them
 EXPORT_LIMIT = 5000
 DRAFT_TOPIC = re.compile(r"[a-z][a-z0-9_]{2,40}")
-ANSWER_MAX = 200  # the knowledge base's limit for an answer
 SHARED_GROUP = "这组问题里也有其他乡镇或没说乡镇的居民，请区里的同事处理。"
 
 
@@ -192,15 +192,13 @@ def _draft(form: MultiMapping[Any], known: set[str], today: date) -> dict[str, s
         )
     if f"faq/{topic}" in known:
         raise ApiError(400, "invalid_field", "已经有这个问答了，请用“归入”")
-    reviewed = _day(str(form.get("reviewed", "")))
-    if reviewed is None or reviewed > today:
-        raise ApiError(400, "invalid_field", "核对日期要填，且不能晚于今天")
+    answer = answer_from({**form, "topic": f"faq/{topic}"}, today)
     return {
-        "topic": f"faq/{topic}",
-        "title": _text(form, "title", 30),
-        "answer": _text(form, "answer", ANSWER_MAX),
-        "source": _text(form, "source", 300),
-        "reviewed": reviewed.isoformat(),
+        "topic": answer.topic,
+        "title": answer.title,
+        "answer": answer.text,
+        "source": answer.source,
+        "reviewed": answer.reviewed.isoformat(),
     }
 
 
@@ -223,11 +221,27 @@ def handling_from(
     raise ApiError(400, "invalid_field", "未知的操作")
 
 
+async def known_labels(request: web.Request) -> set[str]:
+    """The assistant's labels and the topics answered in the console since."""
+    answers = await request.config_dict[KNOWLEDGE].answers()
+    return {label.name for label in request.config_dict[LABELS]} | {a.topic for a in answers}
+
+
+def drafted_answer(draft: dict[str, str]) -> AnswerText:
+    return AnswerText(
+        draft["topic"],
+        draft["title"],
+        draft["answer"],
+        draft["source"],
+        date.fromisoformat(draft["reviewed"]),
+    )
+
+
 @routes.post("/inbox/{group_id:[0-9]{1,12}}")
 async def handle_group(request: web.Request) -> web.StreamResponse:
     group_id = int(request.match_info["group_id"])
     staff = request[STAFF]
-    known = {label.name for label in request.config_dict[LABELS]}
+    known = await known_labels(request)
     today = local_day(request.config_dict[STORE].clock())
     inbox = request.config_dict[INBOX]
     try:
@@ -238,6 +252,10 @@ async def handle_group(request: web.Request) -> web.StreamResponse:
             raise ApiError(403, "shared_group", SHARED_GROUP)
         handling = handling_from(await request.post(), staff.township, known, today)
         await inbox.handle(group_id, handling, who(request))
+        if handling.draft is not None:
+            await request.config_dict[KNOWLEDGE].write(
+                drafted_answer(handling.draft), who(request), group_id=group_id
+            )
     except ApiError as refused:
         if refused.status == 404:
             raise web.HTTPNotFound(text="没有这组问题") from None

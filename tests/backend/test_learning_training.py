@@ -1,0 +1,255 @@
+"""Training data from the console and training runs: what staff reviewed becomes
+examples and answers, checked against the repository's data before a run is queued;
+runs are done one at a time by the worker under a lease that survives its death."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+from console_helpers import log_in, make_account, post_form
+from learning_helpers import ADMIN, TRAINER_HEADERS, claim, queue_run, scores, upload
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from store_helpers import SERVICE_HEADERS, FakeClock, capture_body
+
+from backend.api.common import INBOX, KNOWLEDGE, REGISTRY, TRAINING
+from backend.config import REPO_ROOT
+from backend.errors import ApiError
+from backend.inbox.operations import Handling
+from backend.inbox.states import ASSIGNED
+from backend.learning.answers import AnswerText
+from backend.learning.runs import LEASE_SECONDS
+from backend.learning.training_data import ANNOTATION, HELDOUT_GLOB, RepositoryData
+
+ELDERLY = "faq/elderly_card_eligibility"
+KNOWN_EXAMPLE = "多大岁数能办老年证"  # in bot/data under ELDERLY
+ID_NUMBER = "510304195503120042"
+
+
+def first_heldout_question() -> str:
+    path = sorted(REPO_ROOT.glob(HELDOUT_GLOB))[0]
+    block = yaml.safe_load(path.read_text(encoding="utf-8"))["nlu"][0]
+    line = block["examples"].splitlines()[0]
+    return ANNOTATION.sub(r"\1", line.strip()[2:])
+
+
+async def captured(client: TestClient, question: str) -> int:
+    response = await client.post(
+        "/inbox/items", json=capture_body(question), headers=SERVICE_HEADERS
+    )
+    assert response.status == 201
+    return (await response.json())["group_id"]
+
+
+async def assign(client: TestClient, question: str, label: str) -> int:
+    group = await captured(client, question)
+    await client.app[INBOX].handle(group, Handling(ASSIGNED, label=label), ADMIN)
+    return group
+
+
+async def test_assigned_questions_and_confirmed_picks_become_masked_examples(
+    client: TestClient,
+) -> None:
+    await assign(client, f"老人卡咋个弄 我身份证{ID_NUMBER} [急]", ELDERLY)
+    picked = capture_body("低保的钱好久到账", reason="clarified")
+    await client.post("/inbox/items", json=picked, headers=SERVICE_HEADERS)
+    await client.post(
+        f"/inbox/items/{picked['capture_id']}/resolution",
+        json={"label": "faq/subsistence_eligibility"},
+        headers=SERVICE_HEADERS,
+    )
+    snapshot, repository = await client.app[KNOWLEDGE].snapshot()
+    by_label = {example.label: example for example in snapshot.examples}
+    assert set(by_label) == {ELDERLY, "faq/subsistence_eligibility"}
+    assert ID_NUMBER not in by_label[ELDERLY].text and "【急】" in by_label[ELDERLY].text
+    document = yaml.safe_load(snapshot.console_data(repository))
+    blocks = {block["intent"]: block["examples"] for block in document["nlu"]}
+    assert blocks["faq/subsistence_eligibility"] == "- 低保的钱好久到账\n"
+    assert "responses" not in document
+
+
+async def test_examples_the_model_has_contradicts_or_is_tested_on_are_left_out_with_a_reason(
+    client: TestClient,
+) -> None:
+    await assign(client, KNOWN_EXAMPLE, ELDERLY)  # duplicate
+    await assign(client, "老年证办理条件！", "faq/subsistence_eligibility")  # contradiction
+    await assign(client, first_heldout_question(), "greet")  # held out
+    await assign(client, "我屋头老人想办那个优待卡卡", ELDERLY)  # new: kept
+    snapshot, _ = await client.app[KNOWLEDGE].snapshot()
+    assert [e.text for e in snapshot.examples] == ["我屋头老人想办那个优待卡卡"]
+    flags = sorted(flag for _, flag in snapshot.flagged)
+    assert flags == ["contradiction", "duplicate", "heldout"]
+
+
+async def test_a_new_topic_needs_an_admins_approval_before_it_is_trained(
+    client: TestClient,
+) -> None:
+    group = await captured(client, "养老金资格认证在手机上咋个弄")
+    draft = {"topic": "faq/pension_certification", "title": "养老金资格认证", "answer": "用“四川e社保”刷脸认证。", "source": "人社部 社会保险待遇资格认证经办规程", "reviewed": "2026-11-30"}  # fmt: skip
+    await client.app[INBOX].handle(
+        group, Handling("drafted", label=draft["topic"], draft=draft), ADMIN
+    )
+    knowledge = client.app[KNOWLEDGE]
+    await knowledge.write(
+        AnswerText(draft["topic"], draft["title"], draft["answer"], draft["source"], date(2026, 11, 30)),
+        ADMIN,
+        group_id=group,
+    )  # fmt: skip
+    snapshot, _ = await knowledge.snapshot()
+    assert snapshot.examples == [] and [flag for _, flag in snapshot.flagged] == ["waiting"]
+    assert [a.topic for a in snapshot.waiting_answers] == [draft["topic"]]
+    await knowledge.approve(draft["topic"], ADMIN)
+    snapshot, repository = await knowledge.snapshot()
+    assert [e.label for e in snapshot.examples] == [draft["topic"]]
+    response = yaml.safe_load(snapshot.console_data(repository))["responses"]
+    metadata = response["utter_faq/pension_certification"][0]["metadata"]
+    assert metadata == {
+        "title": "养老金资格认证",
+        "source": draft["source"],
+        "reviewed": "2026-11-30",
+    }
+
+
+async def test_an_edited_answer_keeps_the_repositorys_buttons(client: TestClient) -> None:
+    topic = "faq/subsistence_eligibility"
+    knowledge = client.app[KNOWLEDGE]
+    await knowledge.write(
+        AnswerText(topic, "低保条件", "新的答案。", "民政部 最低生活保障审核确认办法", date(2026, 11, 30)),
+        ADMIN,
+    )  # fmt: skip
+    snapshot, repository = await knowledge.snapshot()
+    (response,) = yaml.safe_load(snapshot.console_data(repository))["responses"][f"utter_{topic}"]
+    assert response["text"] == "新的答案。"
+    assert response["buttons"] == repository.responses[f"utter_{topic}"][0]["buttons"]
+
+
+@pytest.mark.parametrize("missing", ["title", "text", "source"])
+def test_an_answer_without_its_source_or_text_cannot_be_saved(missing: str) -> None:
+    fields = {
+        "topic": "faq/x",
+        "title": "t",
+        "text": "a",
+        "source": "s",
+        "reviewed": date(2026, 1, 1),
+    }
+    with pytest.raises(ApiError):
+        AnswerText(**{**fields, missing: ""})
+
+
+async def test_staff_write_answers_in_the_console_with_source_and_date(
+    client: TestClient, raw_db: Engine
+) -> None:
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    form = {"topic": "faq/subsistence_eligibility", "title": "低保条件", "answer": "答案", "source": "民政部文件", "reviewed": "2026-11-30"}  # fmt: skip
+    for broken in (
+        {"source": ""},
+        {"reviewed": ""},
+        {"reviewed": "2999-01-01"},
+        {"topic": "faq/made_up"},
+    ):
+        refused = await post_form(
+            client, "/console/answers", "/console/answers", **{**form, **broken}
+        )
+        assert refused.status == 400, broken
+    saved = await post_form(client, "/console/answers", "/console/answers", **form)
+    assert saved.status == 303
+    with raw_db.connect() as connection:
+        assert connection.execute(text("SELECT topic, state FROM knowledge_answers")).all() == [
+            ("faq/subsistence_eligibility", "approved")
+        ]
+
+
+async def test_one_run_at_a_time_and_the_worker_gets_its_data(client: TestClient) -> None:
+    await assign(client, "我屋头老人想办那个优待卡卡", ELDERLY)
+    run_id = await queue_run(client)
+    with pytest.raises(ApiError) as busy:
+        await queue_run(client)
+    assert busy.value.code == "training_busy"
+    response = await claim(client)
+    run = (await response.json())["run"]
+    assert run["id"] == run_id and run["live_model"] is None
+    assert "我屋头老人想办那个优待卡卡" in run["console_data"]
+    assert (await claim(client, "worker-2")).status == 204  # one at a time
+
+
+async def test_the_trainers_routes_need_the_trainers_own_token(client: TestClient) -> None:
+    for headers in ({}, SERVICE_HEADERS):
+        response = await client.post("/training/claim", json={}, headers=headers)
+        assert response.status == 401
+
+
+async def test_a_run_whose_worker_died_is_queued_again_once_then_failed(
+    client: TestClient, clock: FakeClock
+) -> None:
+    run_id = await queue_run(client)
+    assert (await claim(client, "dies-1")).status == 200
+    clock.advance(LEASE_SECONDS + 1)
+    late = await client.post(
+        f"/training/runs/{run_id}/progress", json={"stage": "train"}, headers=TRAINER_HEADERS
+    )
+    assert late.status == 409  # the lease is gone
+    assert (await claim(client, "dies-2")).status == 200  # queued again
+    clock.advance(LEASE_SECONDS + 1)
+    assert (await claim(client, "worker-3")).status == 204
+    run = await client.app[TRAINING].run(run_id)
+    assert run.state == "failed" and "重新开始" in run.error
+
+
+async def test_progress_renews_the_lease_and_the_log_is_kept(
+    client: TestClient, clock: FakeClock
+) -> None:
+    run_id = await queue_run(client)
+    await claim(client)
+    for step in range(3):
+        clock.advance(LEASE_SECONDS - 10)
+        response = await client.post(
+            f"/training/runs/{run_id}/progress",
+            json={"stage": "train", "percent": 30 * step, "log": f"epoch {step}\n"},
+            headers=TRAINER_HEADERS,
+        )
+        assert response.status == 200
+    run = await client.app[TRAINING].run(run_id)
+    assert (run.stage, run.percent, run.log) == ("train", 60, "epoch 0\nepoch 1\nepoch 2\n")
+
+
+async def test_a_failed_run_leaves_the_live_model_alone(client: TestClient, tmp_path) -> None:
+    path = tmp_path / "live.tar.gz"
+    path.write_bytes(b"live")
+    live = await client.app[REGISTRY].import_repository_model(path, {})
+    run_id = await queue_run(client)
+    run = (await (await claim(client)).json())["run"]
+    assert run["live_model"]["id"] == live.id
+    response = await client.post(
+        f"/training/runs/{run_id}/fail",
+        json={"stage": "validate", "error": "训练数据校验没通过：domain 缺少回答", "log": "..."},
+        headers=TRAINER_HEADERS,
+    )
+    assert response.status == 200
+    assert (await client.app[TRAINING].run(run_id)).state == "failed"
+    assert (await client.app[REGISTRY].active()).id == live.id
+
+
+async def test_the_verdict_is_recorded_with_the_model(client: TestClient) -> None:
+    run_id = await queue_run(client)
+    await claim(client)
+    model_id = await upload(client, run_id, b"model bytes")
+    response = await client.post(
+        f"/training/runs/{run_id}/finish",
+        json={"candidate": scores(0.93), "live": scores(0.90)},
+        headers=TRAINER_HEADERS,
+    )
+    assert (await response.json())["gate"]["allowed"] is True
+    model = await client.app[REGISTRY].model(model_id)
+    assert model.gate_allowed is True and model.state == "candidate"
+    assert (await client.app[TRAINING].run(run_id)).state == "trained"
+
+
+def test_the_repository_data_reads_labels_and_heldout_questions() -> None:
+    repository = RepositoryData.read(REPO_ROOT)
+    assert ELDERLY in repository.labels_of[KNOWN_EXAMPLE]
+    assert repository.knows("greet") and not repository.knows("faq/made_up")
+    assert len(repository.heldout) > 100
