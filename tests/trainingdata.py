@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-import yaml
+from trainer import checks
+
+# The training worker reads training data the same way (trainer/checks.py).
+load, plain = checks.load, checks.plain
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "bot" / "data"
@@ -15,42 +17,20 @@ CONTRACT = ROOT.parent / "shared" / "spec" / "intents.md"
 # Labels added to the contract are listed in the README's table ("Labels added …").
 ADDED_LABELS = ROOT / "README.md"
 
-# [text](entity) or [text]{"entity": ...}: keep the text, drop the markup.
-ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
-
-
-def plain(example: str) -> str:
-    return ANNOTATION.sub(r"\1", example)
-
 
 def yaml_files(folder: Path = DATA) -> list[Path]:
     return sorted(folder.rglob("*.yml"))
 
 
-def load(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-
-
 def examples_by_label(files: list[Path] | None = None) -> dict[str, list[str]]:
     """Annotated examples per label (intent or faq/<topic>) across the given files."""
-    labels: dict[str, list[str]] = defaultdict(list)
-    for path in files if files is not None else yaml_files():
-        for block in load(path).get("nlu") or []:
-            if "intent" in block:
-                labels[block["intent"]].extend(
-                    line[2:].strip()
-                    for line in block["examples"].splitlines()
-                    if line.strip().startswith("- ")
-                )
-    return dict(labels)
+    chosen = files if files is not None else yaml_files()
+    return checks.examples_by_label(load(path) for path in chosen)
 
 
 def responses() -> dict[str, list[dict[str, Any]]]:
     """Every response defined in the domain or beside the training data."""
-    found = dict(load(ROOT / "domain.yml").get("responses") or {})
-    for path in yaml_files():
-        found.update(load(path).get("responses") or {})
-    return found
+    return checks.responses_of([load(ROOT / "domain.yml"), *map(load, yaml_files())])
 
 
 def added_labels_table() -> str:

@@ -24,6 +24,14 @@ from tests.trainingdata import (
     responses,
     yaml_files,
 )
+from trainer.checks import (
+    MAX_ANSWER_CHARS,
+    MAX_REFERRAL_CHARS,
+    answer_problems,
+    knowledge_base_problems,
+    texts_under_several_labels,
+    unanswered_labels,
+)
 
 INTENTS, TOPICS, ENTITIES = contract_labels()
 EXAMPLES = examples_by_label()
@@ -56,7 +64,6 @@ REFERRAL_TOPICS = {
     "other",
 }
 MIN_REFERRAL_EXAMPLES = 12
-MAX_REFERRAL_LENGTH = 120
 # The only numbers a referral may give: national hotlines (and the 交管12123 app).
 NATIONAL_NUMBERS = {"12345", "95598", "12329", "12123"}
 
@@ -92,12 +99,17 @@ def test_every_label_has_enough_varied_examples(label):
 
 
 def test_no_example_is_given_two_labels():
-    owners: dict[str, set[str]] = {}
-    for label, examples in EXAMPLES.items():
-        for example in examples:
-            owners.setdefault(plain(example), set()).add(label)
-    clashes = {text: labels for text, labels in owners.items() if len(labels) > 1}
-    assert not clashes
+    assert not texts_under_several_labels(EXAMPLES)
+
+
+def test_every_retrieval_label_has_its_answer():
+    assert not unanswered_labels(EXAMPLES, responses())
+
+
+def test_the_training_worker_would_train_on_the_repository_data():
+    """The worker refuses a run whose merged data breaks a rule: never the repository's."""
+    documents = [load(ROOT / "domain.yml"), *map(load, yaml_files())]
+    assert not knowledge_base_problems(documents, datetime.date.today())
 
 
 def test_every_entity_is_carried_by_inform_examples():
@@ -107,22 +119,19 @@ def test_every_entity_is_carried_by_inform_examples():
 
 
 def check_one_reviewed_sourced_short_answer(topic: str, max_length: int) -> dict:
-    variations = responses()[f"utter_{topic}"]
+    name = f"utter_{topic}"
+    variations = responses()[name]
     assert len(variations) == 1
     answer = variations[0]
-    assert 0 < len(answer["text"]) <= max_length
-    metadata = answer["metadata"]
-    assert metadata["source"].strip()
-    reviewed = datetime.date.fromisoformat(str(metadata["reviewed"]))
-    assert reviewed <= datetime.date.today()
+    assert not answer_problems(name, answer, datetime.date.today(), max_length)
     # The title is offered as a "did you mean" button, so it must lead back here.
-    assert metadata["title"] in {plain(e) for e in EXAMPLES[topic]}
+    assert answer["metadata"]["title"] in {plain(e) for e in EXAMPLES[topic]}
     return answer
 
 
 @pytest.mark.parametrize("topic", TOPICS)
 def test_every_topic_has_one_reviewed_sourced_short_answer(topic):
-    check_one_reviewed_sourced_short_answer(topic, 200)
+    check_one_reviewed_sourced_short_answer(topic, MAX_ANSWER_CHARS)
 
 
 def test_out_of_scope_is_a_retrieval_intent_with_the_referral_topics():
@@ -140,7 +149,7 @@ def test_every_referral_topic_has_enough_varied_examples(topic):
 
 @pytest.mark.parametrize("topic", REFERRALS)
 def test_every_referral_is_reviewed_sourced_short_and_ends_with_12345(topic):
-    answer = check_one_reviewed_sourced_short_answer(topic, MAX_REFERRAL_LENGTH)
+    answer = check_one_reviewed_sourced_short_answer(topic, MAX_REFERRAL_CHARS)
     text = answer["text"]
     # No invented local phone numbers: only national hotlines.
     assert set(re.findall(r"[0-9]{3,}", text)) <= NATIONAL_NUMBERS, text
