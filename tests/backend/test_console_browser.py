@@ -8,28 +8,31 @@ Without chromium the tests fail rather than skip: the console is untested otherw
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from browser_helpers import (
+    Console,
+    fill,
+    no_console_errors,
+    page_fits,
+    running_console,
+    screen,
+    wait_for,
+)
 from cryptography.fernet import Fernet
-from selenium.common.exceptions import NoSuchElementException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 from store_helpers import SERVICE_TOKEN, STAFF_TOKEN, application_body, capture_body
 
 from backend.api.common import STORE
-from backend.app import RunningServer, start_server
 from backend.config import Settings
 from backend.console.accounts import Accounts
 from backend.console.audit import Actor
@@ -42,29 +45,6 @@ ARTIFACTS = ROOT / "artifacts" / "console"
 OFFICE = (1366, 768)
 TABLET = (768, 1024)
 PASSWORD = "browser test password"
-WAIT_SECONDS = 20
-
-
-@dataclass
-class Console:
-    url: str
-    loop: asyncio.AbstractEventLoop
-    server: RunningServer
-
-    def run(self, coroutine: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(60)
-
-    def api(self, path: str, body: dict[str, Any], token: str = SERVICE_TOKEN) -> Any:
-        request = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body).encode(),
-            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            raise AssertionError(f"{path}: {error.code} {error.read().decode()}") from None
 
 
 @pytest.fixture(scope="module")
@@ -80,23 +60,14 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         # message instead, which the test covers too).
         office_hours="00:00-23:59",
     )
-    loop = asyncio.new_event_loop()
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
-    server = asyncio.run_coroutine_threadsafe(start_server(settings, port=0), loop).result(60)
-    console = Console(server.url, loop, server)
-    store = server.runner.app[STORE]
-    accounts = Accounts(
-        store.sessions, store.cipher, ThrottlePolicy.for_logins(settings), store.clock
-    )
-    setup = Actor(None, "test-setup", None)
-    console.run(accounts.create("chief", "周主任", PASSWORD, "admin", None, setup))
-    try:
+    with running_console(settings) as console:
+        store = console.server.runner.app[STORE]
+        accounts = Accounts(
+            store.sessions, store.cipher, ThrottlePolicy.for_logins(settings), store.clock
+        )
+        setup = Actor(None, "test-setup", None)
+        console.run(accounts.create("chief", "周主任", PASSWORD, "admin", None, setup))
         yield console
-    finally:
-        console.run(server.stop())
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -109,40 +80,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         driver.quit()
 
 
-def screen(driver: WebDriver, size: tuple[int, int]) -> None:
-    driver.execute_cdp_cmd(
-        "Emulation.setDeviceMetricsOverride",
-        {"width": size[0], "height": size[1], "deviceScaleFactor": 1, "mobile": False},
-    )
-
-
 def shot(driver: WebDriver, name: str) -> None:
     driver.save_screenshot(str(ARTIFACTS / f"{name}.png"))
-
-
-def wait_for(driver: WebDriver, condition: Any) -> Any:
-    # A page being replaced by the next one makes its elements stale for a moment.
-    return WebDriverWait(
-        driver, WAIT_SECONDS, ignored_exceptions=(NoSuchElementException, WebDriverException)
-    ).until(condition)
-
-
-def page_fits(driver: WebDriver) -> bool:
-    """Nothing sticks out sideways (tables scroll inside their own box)."""
-    return driver.execute_script(
-        "return document.documentElement.scrollWidth <= window.innerWidth + 1"
-    )
-
-
-def no_console_errors(driver: WebDriver) -> list[str]:
-    """Errors the page logged (a refused script or style, a failed request)."""
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
-
-
-def fill(driver: WebDriver, selector: str, text: str) -> None:
-    field = driver.find_element(By.CSS_SELECTOR, selector)
-    field.clear()
-    field.send_keys(text)
 
 
 def log_in(driver: WebDriver, console: Console) -> None:

@@ -18,28 +18,16 @@ from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
 from tests.connectors.wechat_platform import SimulatedPlatform
+from tests.e2e.databases import fresh_databases
 from tests.e2e.rest import Resident, RestClient, post_json, tracking_number_in
 from tests.e2e.test_handoff_flow import handed_to_a_person_and_back
 from tests.servers import Stack, running_stack
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=postgres connect_timeout=5"
-
 
 @pytest.fixture(scope="module")
-def databases() -> Iterator[tuple[str, str]]:
-    admin = psycopg2.connect(PG_ADMIN)
-    admin.autocommit = True
-    names = (f"trackers_{uuid.uuid4().hex[:10]}", f"store_{uuid.uuid4().hex[:10]}")
-    with admin.cursor() as cursor:
-        for name in names:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    try:
+def databases() -> Iterator[tuple[str, ...]]:
+    with fresh_databases("trackers", "store") as names:
         yield names
-    finally:
-        with admin.cursor() as cursor:
-            for name in names:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 # An AppID of this run's own: the channel's Redis keys are per account.
