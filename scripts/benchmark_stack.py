@@ -73,6 +73,8 @@ def running_assistant(
 def _endpoints(folder: Path, actions_port: int, capture: bool) -> Path:
     """The project's endpoints.yml with this run's action server and tracker file."""
     config = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
+    # The model given to Rasa, not the store's model server (benchmark_learning.py uses it).
+    del config["models"]
     if not capture:
         del config["event_broker"]
     config["action_endpoint"]["url"] = f"http://127.0.0.1:{actions_port}/webhook"
