@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.servers import Stack, running_stack
+from trainer.evaluation import Parser, label_of
+
+# The tests' parser is the training worker's: one way to load and read a model.
+__all__ = ["Parser", "label_of"]
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "bot" / "models"
@@ -29,38 +30,6 @@ def model_path() -> Path:
     """The model trained on bot/data only; `make train` retrains only when data changed."""
     subprocess.run(["make", "--no-print-directory", "train"], cwd=ROOT, check=True)
     return newest_model()
-
-
-class Parser:
-    """Parses text with the trained model, as the Rasa server's NLU does."""
-
-    def __init__(self, model: Path) -> None:
-        from rasa.core.agent import Agent
-        from rasa.utils.log_utils import configure_structlog
-
-        # Without this, every parse is logged at debug level with the raw text.
-        configure_structlog(logging.WARNING)
-        self._loop = asyncio.new_event_loop()
-        self.agent = Agent.load(str(model))
-
-    def parse(self, text: str, with_tokens: bool = False) -> dict[str, Any]:
-        from rasa.core.channels.channel import UserMessage
-
-        coroutine = self.agent.processor.parse_message(
-            UserMessage(text), only_output_properties=not with_tokens
-        )
-        return self._loop.run_until_complete(coroutine)
-
-    def label(self, text: str) -> str:
-        """The contract's label: the intent, or `faq/<topic>` for the retrieval intent."""
-        return label_of(self.parse(text))
-
-
-def label_of(parse: dict[str, Any]) -> str:
-    intent = parse["intent"]["name"]
-    if intent == "faq":
-        return parse["response_selector"]["faq"]["response"]["intent_response_key"]
-    return intent
 
 
 @pytest.fixture(scope="session")

@@ -5,9 +5,9 @@ from __future__ import annotations
 import jieba
 import pytest
 
-from tests.conftest import Parser
-from tests.nlu.test_heldout_accuracy import RESIDENTS, decision
+from tests.nlu.test_heldout_accuracy import RESIDENTS
 from tests.trainingdata import examples_by_label, plain
+from trainer.evaluation import Parser, decision
 
 # Words jieba's own dictionary splits, so a token proves the user dictionary is loaded.
 DICTIONARY_WORDS = ["三多寨镇", "老年正", "高龄津贴"]
