@@ -240,3 +240,21 @@ def running_store(
         yield store
     finally:
         store.stop()
+
+
+@contextmanager
+def training_worker(stack: Stack) -> Iterator[subprocess.Popen]:
+    """`python -m trainer` as `make run` starts it, polling every second."""
+    env = {
+        **processes.environment("trainer", stack.env),
+        "TRAINER_POLL_SECONDS": "1",
+        "TRAINER_WORKSPACES": str(stack.folder / "training"),
+    }
+    with private_log(stack.folder / "trainer.log") as log:
+        worker = subprocess.Popen(
+            processes.command("trainer"), cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield worker
+    finally:
+        processes.stop(worker, timeout=20)

@@ -79,6 +79,25 @@ class StaffConsole:
             assert response.status == 200, f"{path}: {response.status}"
             return await response.text()
 
+    async def inbox_group(self, question: str) -> int | None:
+        """The open inbox group whose sample is `question`, if it has arrived."""
+        found = re.search(
+            rf'href="/console/inbox/(\d+)">{re.escape(question)}<',
+            await self.page("/console/inbox"),
+        )
+        return int(found.group(1)) if found else None
+
+    async def submit(self, path: str, page: str, **fields: str) -> str:
+        """A form that must be accepted (a redirect); where it leads."""
+        response = await self._post(path, page, **fields)
+        assert response.status == 303, f"{path} refused: {response.status}"
+        return response.headers["Location"]
+
+    async def json(self, path: str) -> Any:
+        async with self._http.get(self._url + path) as response:
+            assert response.status == 200, f"{path}: {response.status}"
+            return await response.json()
+
     async def _act(self, handoff_id: int, action: str, **fields: str) -> None:
         page = f"/console/handoffs/{handoff_id}"
         response = await self._post(f"{page}/{action}", page, **fields)

@@ -18,7 +18,7 @@ from cryptography.fernet import Fernet
 
 from tests.conftest import ROOT
 from tests.connectors.wechat_platform import SimulatedPlatform
-from tests.e2e.databases import fresh_databases
+from tests.e2e.production import fresh_databases, production_environment
 from tests.e2e.rest import Resident, RestClient, post_json, tracking_number_in
 from tests.e2e.test_handoff_flow import handed_to_a_person_and_back
 from tests.servers import Stack, running_stack
@@ -48,17 +48,8 @@ def production(
     trackers, store = databases
     env = {
         **WECHAT,
-        "TRACKER_DB_HOST": "127.0.0.1",
-        "TRACKER_DB_PORT": "5432",
-        "TRACKER_DB_NAME": trackers,
-        "TRACKER_DB_USER": "postgres",
-        "TRACKER_DB_PASSWORD": "",
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": "6379",
-        "CHANNELS_REDIS_URL": "redis://127.0.0.1:6379/0",
-        "REST_CLIENT_SECRETS": f"{INTEGRATION.name}={INTEGRATION.secret}",
+        **production_environment(trackers, store, INTEGRATION),
         "WEBCHAT_ALLOWED_ORIGINS": "https://www.example.gov.cn",
-        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:5432/{store}",
     }
     folder = tmp_path_factory.mktemp("production")
     channels = (ROOT / "credentials.production.yml").read_text(encoding="utf-8")
