@@ -83,9 +83,14 @@ class TrainerSettings:
     def rasa_environment(self, env: Mapping[str, str] = os.environ) -> dict[str, str]:
         """The environment of the rasa subprocesses: the repository importable (the
         tokenizer is bot.nlu.tokenizer), no telemetry (nothing may reach the internet),
-        and the worker's token left out (rasa has no use for it)."""
+        the cache budget of `make train`, and the worker's token left out (rasa has no
+        use for it)."""
         python_path = [str(self.root), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
         return {
+            # The run's log is for the admin: library deprecations and TensorFlow's
+            # informational lines would bury Rasa's own.
+            "PYTHONWARNINGS": "ignore::DeprecationWarning",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
             **{key: value for key, value in env.items() if key != "STORE_TRAINER_TOKEN"},
             "PYTHONPATH": os.pathsep.join(dict.fromkeys(python_path)),
             "RASA_TELEMETRY_ENABLED": "false",
