@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from bot.actions.plain_time import CHINA_TIME
+
 MAX_ANSWER_CHARS = 200
 # Referrals (utter_out_of_scope/<matter>) say only where to go, so they are shorter.
 MAX_REFERRAL_CHARS = 120
@@ -64,6 +66,12 @@ def responses_of(documents: Documents) -> dict[str, list[dict[str, Any]]]:
     for document in documents:
         found.update(document.get("responses") or {})
     return found
+
+
+def china_today() -> datetime.date:
+    """Today where staff review answers: the console dates a review in China's time, so
+    an answer reviewed this morning in China is not "in the future" on a UTC host."""
+    return datetime.datetime.now(CHINA_TIME).date()
 
 
 def answer_limit(name: str) -> int | None:

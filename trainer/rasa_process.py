@@ -1,9 +1,9 @@
 """Running rasa as a subprocess whose output becomes the run's log, and reading a
 percent from `rasa train`'s output.
 
-Rasa's progress bars (tqdm) redraw one line with carriage returns: each redraw is a
-fragment ending in "\r". Only the bar's last state, ended by "\n" when it closes, is a
-log line; the redraws only move the percent.
+Rasa's progress bars (tqdm) redraw one line with carriage returns, pipe or not: each
+redraw is a fragment ending in "\r". Only the bar's last state, ended by "\n" when it
+closes, is a log line; the redraws only move the percent.
 """
 
 from __future__ import annotations
@@ -50,18 +50,12 @@ def _split(text: str) -> list[Fragment]:
     return parts
 
 
-def is_progress_bar(text: str) -> bool:
-    return text.lstrip().startswith("Epochs:")
-
-
 def log_lines(source: Iterator[Fragment]) -> Iterator[str]:
-    """The fragments worth keeping in the log: every line but a progress bar's redraws."""
+    """The fragments worth keeping in the log: every line but a progress bar's redraws
+    (epochs, trackers, actions), which end in a carriage return."""
     for text, end in source:
-        if not text.strip():
-            continue
-        if is_progress_bar(text) and end != "\n":
-            continue
-        yield text.rstrip()
+        if text.strip() and end != "\r":
+            yield text.rstrip()
 
 
 class TrainingProgress:

@@ -9,7 +9,6 @@ dropped, and an unreachable store is asked again later.
 
 from __future__ import annotations
 
-import datetime
 import fcntl
 import itertools
 import logging
@@ -268,7 +267,7 @@ class Worker:
             raise RunFailed(VALIDATION_FAILED + rasa_failure_reason(lines, space))
         reporter.advance(0.8)
         documents = [checks.load(space.domain), *checks.read_documents(space.data)]
-        problems = checks.knowledge_base_problems(documents, datetime.date.today())
+        problems = checks.knowledge_base_problems(documents, checks.china_today())
         for problem in problems:
             reporter.note(f"数据问题：{problem}")
         if problems:

@@ -16,7 +16,8 @@ TRAINING_OUTPUT = (
     + "".join("\r" + BAR.format(percent=done * 100 // 40, done=done) for done in range(0, 41, 10))
     + "\n2026-12-01 06:48:30 INFO  rasa.engine.training.hooks  - Finished training component "
     "'DIETClassifier'.\n"
-    "\x1b[92mYour Rasa model is trained and saved at 'run-7.tar.gz'.\x1b[0m\n"
+    + "".join(f"\rProcessed trackers: {n}it [00:00, ?it/s, # examples={n}]" for n in range(50))
+    + "\n\x1b[92mYour Rasa model is trained and saved at 'run-7.tar.gz'.\x1b[0m\n"
 )
 
 
@@ -31,13 +32,16 @@ def test_fragments_are_the_same_however_the_output_arrives(size: int):
     assert list(fragments(iter(chunked(TRAINING_OUTPUT, size)))) == expected
 
 
-def test_a_progress_bar_is_logged_once_in_its_final_state():
+def test_each_progress_bar_is_logged_once_in_its_final_state():
     lines = list(log_lines(fragments(iter(chunked(TRAINING_OUTPUT, 5)))))
     bars = [line for line in lines if line.startswith("Epochs")]
     assert bars == [BAR.format(percent=100, done=40)]
+    assert [line for line in lines if line.startswith("Processed")] == [
+        "Processed trackers: 49it [00:00, ?it/s, # examples=49]"
+    ]
     assert lines[-1] == "Your Rasa model is trained and saved at 'run-7.tar.gz'."
     assert not [line for line in lines if "\x1b" in line or "\r" in line]
-    assert len(lines) == 5
+    assert len(lines) == 6
 
 
 def test_a_crlf_split_between_reads_is_one_line_end():
