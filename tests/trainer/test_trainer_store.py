@@ -8,13 +8,18 @@ from __future__ import annotations
 import datetime
 import hashlib
 import io
+import os
+import signal
+import subprocess
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
+from scripts import processes
 from tests.servers import StoreProcess, running_store
 from tests.staff_console import StaffConsole, create_admin
 from trainer.client import LeaseLost, StoreClient
@@ -107,3 +112,38 @@ async def test_a_queued_run_is_claimed_reported_on_given_a_model_and_finished(
     with pytest.raises(LeaseLost):
         client.progress(claim.run_id, "upload", 100, "")
     assert client.claim("host:1") is None
+
+
+def test_the_worker_process_polls_and_stops_on_sigterm(store: StoreProcess, tmp_path: Path):
+    env = {
+        **processes.environment("trainer", store.stack.env),
+        "TRAINER_POLL_SECONDS": "0.2",
+        "TRAINER_WORKSPACES": str(tmp_path / "training"),
+    }
+    log = tmp_path / "trainer.log"
+    with log.open("wb") as output:
+        worker = subprocess.Popen(
+            processes.command("trainer"), cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while "training worker polling" not in log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(1)  # a few polls, each answered "nothing queued"
+        assert worker.poll() is None, log.read_text()
+        # The lowest priority: the live assistant on the same cores keeps answering.
+        assert os.getpriority(os.PRIO_PROCESS, worker.pid) == 19
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        status = worker.wait(timeout=30)
+    assert status == 0, log.read_text()
+    assert "stopping" in log.read_text()
+
+
+def test_without_its_token_the_worker_says_so_and_exits():
+    env = processes.environment("trainer", {"PATH": os.environ["PATH"]})
+    result = subprocess.run(
+        processes.command("trainer"), cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "STORE_TRAINER_TOKEN is not set" in result.stderr
