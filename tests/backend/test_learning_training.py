@@ -253,3 +253,29 @@ def test_the_repository_data_reads_labels_and_heldout_questions() -> None:
     assert ELDERLY in repository.labels_of[KNOWN_EXAMPLE]
     assert repository.knows("greet") and not repository.knows("faq/made_up")
     assert len(repository.heldout) > 100
+
+
+async def test_the_training_pages_are_for_admins_and_show_runs_and_models(
+    client: TestClient, tmp_path
+) -> None:
+    path = tmp_path / "live.tar.gz"
+    path.write_bytes(b"live")
+    await client.app[REGISTRY].import_repository_model(path, {})  # no git details known
+    await assign(client, "我屋头老人想办那个优待卡卡", ELDERLY)
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    assert (await client.get("/console/learning")).status == 403
+    await client.post("/console/logout", data={})
+    await make_account(client, "zhou", role="admin")
+    await log_in(client, "zhou")
+    page = await (await client.get("/console/learning")).text()
+    assert ELDERLY in page and "代码库（make train）" in page and "正在使用" in page
+    started = await post_form(client, "/console/learning/train", "/console/learning")
+    assert started.status == 303
+    run_page = started.headers["Location"]
+    assert "排队中" in await (await client.get(run_page)).text()
+    status = await (await client.get(f"{run_page}/status.json")).json()
+    assert status["state"] == "queued" and status["percent"] == 0
+    again = await post_form(client, "/console/learning/train", "/console/learning")
+    assert again.headers["Location"].endswith("error=training_busy")
+    assert "已经有一次训练" in await (await client.get(again.headers["Location"])).text()
