@@ -12,6 +12,10 @@ from aiohttp.abc import AbstractAccessLogger
 
 from personaldata.masks import pseudonym
 
+# Polls that found nothing: every replica asks for a new model every 10 s and the
+# training worker for a run every 5 s — a day of them would bury the requests that matter.
+QUIET_POLLS = frozenset({("/models/active", 304), ("/training/claim", 204)})
+
 
 def loggable_target(request: web.BaseRequest) -> str:
     """The path with every query value replaced by its pseudonym."""
@@ -23,6 +27,8 @@ def loggable_target(request: web.BaseRequest) -> str:
 
 class PseudonymousAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        if (request.path, response.status) in QUIET_POLLS:
+            return
         self.logger.info(
             '%s "%s %s" %s %.3fs',
             request.remote,

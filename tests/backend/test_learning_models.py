@@ -110,3 +110,26 @@ async def test_rollback_restores_the_previous_model_and_a_second_goes_further_ba
         await registry.rollback(ADMIN)
     assert refused.value.code == "nothing_to_roll_back"
     assert (await registry.active()).id == first
+
+
+def test_polls_that_found_nothing_stay_out_of_the_access_log(caplog) -> None:
+    import logging
+
+    from aiohttp import web
+    from aiohttp.test_utils import make_mocked_request
+
+    from backend.api.access_log import PseudonymousAccessLogger
+
+    logger = PseudonymousAccessLogger(logging.getLogger("access-test"), "")
+    with caplog.at_level(logging.INFO, logger="access-test"):
+        for method, path, status in (
+            ("GET", "/models/active", 304),
+            ("POST", "/training/claim", 204),
+            ("GET", "/models/active", 200),
+            ("POST", "/training/claim", 200),
+        ):
+            logger.log(make_mocked_request(method, path), web.Response(status=status), 0.001)
+    assert [record.getMessage().split('"')[1] for record in caplog.records] == [
+        "GET /models/active",
+        "POST /training/claim",
+    ]
