@@ -243,12 +243,14 @@ def running_store(
 
 
 @contextmanager
-def training_worker(stack: Stack) -> Iterator[subprocess.Popen]:
-    """`python -m trainer` as `make run` starts it, polling every second."""
+def training_worker(stack: Stack, **variables: str) -> Iterator[subprocess.Popen]:
+    """`python -m trainer` as `make run` starts it, polling every second; `variables`
+    (TRAINER_REPOSITORY …) are added to its environment."""
     env = {
         **processes.environment("trainer", stack.env),
         "TRAINER_POLL_SECONDS": "1",
         "TRAINER_WORKSPACES": str(stack.folder / "training"),
+        **variables,
     }
     with private_log(stack.folder / "trainer.log") as log:
         worker = subprocess.Popen(

@@ -35,8 +35,9 @@ class TrainerSettings:
     request_timeout_seconds: float = 30.0
     # A model is tens of megabytes: its transfer gets longer than a JSON call.
     transfer_timeout_seconds: float = 300.0
-    # The repository whose bot/data, domain.yml and config.yml are trained; rasa runs here
-    # because the config's dictionary and misspellings paths are relative to it.
+    # The checkout whose bot/data, domain.yml and config.yml are trained (TRAINER_REPOSITORY:
+    # a deployment may train from a checkout it pulls, apart from the running code); rasa
+    # runs there because the config's dictionary and misspellings paths are relative to it.
     root: Path = ROOT
     workspaces: Path = ROOT / "var" / "training"
     rasa: Path = RASA
@@ -69,6 +70,7 @@ class TrainerSettings:
             transfer_timeout_seconds=_number(
                 env, "TRAINER_TRANSFER_TIMEOUT_SECONDS", cls.transfer_timeout_seconds
             ),
+            root=_path(env, "TRAINER_REPOSITORY", cls.root),
             workspaces=_path(env, "TRAINER_WORKSPACES", cls.workspaces),
             rasa=_path(env, "TRAINER_RASA", cls.rasa),
             niceness=int(_number(env, "TRAINER_NICENESS", cls.niceness)),
