@@ -38,6 +38,7 @@ benchmark: train
 	$(BIN)/python scripts/benchmark_capture.py
 	$(BIN)/python scripts/benchmark_handoff.py
 	.venv-store/bin/python scripts/benchmark_console.py
+	$(BIN)/python scripts/benchmark_learning.py
 
 # The first staff-console admin of the embedded setup: make admin USERNAME=zhou
 admin: venv
