@@ -21,6 +21,10 @@ MAX_NUMBER_DIGITS = 15
 MAX_STRING_LENGTH = 4096
 
 _STRUCTURE = re.compile(r'["\\\[\]{}]')
+# A lone UTF-16 surrogate is a valid JSON escape (\ud800) but no character: it cannot be
+# stored or encrypted. The widget's socket.io and signed REST integrations let one
+# through; refused, a resident's question would be lost, so it becomes U+FFFD.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def invalid_json(message: str = "请求体不是有效的 JSON") -> ApiError:
@@ -43,6 +47,20 @@ def parse_json_body(raw: bytes) -> Any:
         raise invalid_json() from exc
     if _has_long_string(value):
         raise invalid_json(f"JSON 文本过长（每项最多 {MAX_STRING_LENGTH} 个字符）")
+    return _without_lone_surrogates(value)
+
+
+def _without_lone_surrogates(value: Any) -> Any:
+    """Recursion is safe here: the nesting was bounded before parsing."""
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {
+            _without_lone_surrogates(key): _without_lone_surrogates(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [_without_lone_surrogates(item) for item in value]
     return value
 
 

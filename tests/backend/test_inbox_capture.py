@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -11,6 +12,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from store_helpers import SERVICE_HEADERS, STAFF_HEADERS, assert_matches_schema, capture_body
+
+from backend.api.common import STORE
 
 ID_NUMBER = "510304195503120042"
 
@@ -143,3 +146,20 @@ async def test_only_a_did_you_mean_can_be_resolved(client: TestClient) -> None:
         headers=SERVICE_HEADERS,
     )
     assert unknown.status == 404
+
+
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udfff", "\\ude00\\ud83d"])
+async def test_a_lone_surrogate_in_a_residents_words_is_kept_not_a_server_error(
+    client: TestClient, raw_db: Engine, escape: str
+) -> None:
+    """A valid JSON escape that is no character (the widget lets one through): refused or
+    failing, the capture outbox would hold every later question, count and erasure."""
+    body = capture_body("低保PLACEHOLDER咋个办")
+    raw = json.dumps(body).replace("PLACEHOLDER", escape).encode()
+    response = await client.post(
+        "/inbox/items", data=raw, headers={**SERVICE_HEADERS, "Content-Type": "application/json"}
+    )
+    assert response.status == 201, await response.text()
+    with raw_db.connect() as connection:
+        stored = connection.execute(text("SELECT text_enc FROM inbox_items")).scalar()
+    assert client.app[STORE].cipher.decrypt(stored).startswith("低保\ufffd")
