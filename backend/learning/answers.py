@@ -88,10 +88,11 @@ class KnowledgeBase:
         return RepositoryData.read(self._root)
 
     async def write(
-        self, answer: AnswerText, who: Actor, *, group_id: int | None = None
+        self, answer: AnswerText, who: Actor, *, approved: bool, group_id: int | None = None
     ) -> KnowledgeAnswer:
-        """Create or replace the console's answer for a topic. A topic the repository
-        does not know waits for an admin; a new text for a known topic does not."""
+        """Create or replace the console's answer for a topic. What residents will be told
+        goes into training only once an admin approved it (written by an admin, it is):
+        the gate scores understanding, not what an answer says."""
         new_label = not self.repository().knows(answer.topic)
         now = self._clock()
         async with self._sessions() as session, session.begin():
@@ -104,15 +105,13 @@ class KnowledgeBase:
             row.title, row.text, row.source = answer.title, answer.text, answer.source
             row.reviewed, row.new_label = answer.reviewed, new_label
             row.written_by, row.written_at = who.username, now
-            already_approved = row.state == APPROVED and row.approved_by is not None
-            row.state = APPROVED if not new_label or already_approved else PROPOSED
-            if not new_label:
-                row.approved_by, row.approved_at = None, None
+            row.state = APPROVED if approved else PROPOSED
+            row.approved_by, row.approved_at = (who.username, now) if approved else (None, None)
             add_entry(session, who, "answer_written", now, target=answer.topic)
             return row
 
     async def approve(self, topic: str, who: Actor) -> KnowledgeAnswer:
-        """An admin adds the topic's label to the model's label set."""
+        """An admin accepts the answer's text (and a new topic's label) for training."""
         now = self._clock()
         async with self._sessions() as session, session.begin():
             row = await session.scalar(
@@ -123,6 +122,18 @@ class KnowledgeBase:
             row.state, row.approved_by, row.approved_at = APPROVED, who.username, now
             add_entry(session, who, "answer_approved", now, target=topic)
             return row
+
+    async def delete(self, topic: str, who: Actor) -> None:
+        """An admin withdraws a console answer: the repository's text applies again."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            row = await session.scalar(
+                select(KnowledgeAnswer).where(KnowledgeAnswer.topic == topic).with_for_update()
+            )
+            if row is None:
+                raise ApiError(404, "not_found", "没有这个问答")
+            await session.delete(row)
+            add_entry(session, who, "answer_deleted", now, target=topic)
 
     async def answers(self) -> list[KnowledgeAnswer]:
         async with self._sessions() as session:

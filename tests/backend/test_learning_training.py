@@ -96,6 +96,7 @@ async def test_a_new_topic_needs_an_admins_approval_before_it_is_trained(
     await knowledge.write(
         AnswerText(draft["topic"], draft["title"], draft["answer"], draft["source"], date(2026, 11, 30)),
         ADMIN,
+        approved=False,  # drafted by staff
         group_id=group,
     )  # fmt: skip
     snapshot, _ = await knowledge.snapshot()
@@ -119,6 +120,7 @@ async def test_an_edited_answer_keeps_the_repositorys_buttons(client: TestClient
     await knowledge.write(
         AnswerText(topic, "低保条件", "新的答案。", "民政部 最低生活保障审核确认办法", date(2026, 11, 30)),
         ADMIN,
+        approved=True,
     )  # fmt: skip
     snapshot, repository = await knowledge.snapshot()
     (response,) = yaml.safe_load(snapshot.console_data(repository))["responses"][f"utter_{topic}"]
@@ -139,7 +141,7 @@ def test_an_answer_without_its_source_or_text_cannot_be_saved(missing: str) -> N
         AnswerText(**{**fields, missing: ""})
 
 
-async def test_staff_write_answers_in_the_console_with_source_and_date(
+async def test_staff_write_answers_that_wait_for_an_admin_before_training(
     client: TestClient, raw_db: Engine
 ) -> None:
     await make_account(client, "wang")
@@ -150,6 +152,10 @@ async def test_staff_write_answers_in_the_console_with_source_and_date(
         {"reviewed": ""},
         {"reviewed": "2999-01-01"},
         {"topic": "faq/made_up"},
+        # Only knowledge-base answers: not the greeting, the complaint answer or a referral.
+        {"topic": "greet"},
+        {"topic": "complain"},
+        {"topic": "out_of_scope/other"},
     ):
         refused = await post_form(
             client, "/console/answers", "/console/answers", **{**form, **broken}
@@ -159,8 +165,26 @@ async def test_staff_write_answers_in_the_console_with_source_and_date(
     assert saved.status == 303
     with raw_db.connect() as connection:
         assert connection.execute(text("SELECT topic, state FROM knowledge_answers")).all() == [
-            ("faq/subsistence_eligibility", "approved")
+            ("faq/subsistence_eligibility", "proposed")
         ]
+    snapshot, repository = await client.app[KNOWLEDGE].snapshot()
+    assert "responses" not in yaml.safe_load(snapshot.console_data(repository))
+    await client.app[KNOWLEDGE].approve("faq/subsistence_eligibility", ADMIN)
+    snapshot, repository = await client.app[KNOWLEDGE].snapshot()
+    assert "utter_faq/subsistence_eligibility" in snapshot.console_data(repository)
+    await client.app[KNOWLEDGE].delete("faq/subsistence_eligibility", ADMIN)
+    assert await client.app[KNOWLEDGE].answers() == []
+
+
+async def test_township_staff_cannot_rewrite_the_districts_answers(
+    client: TestClient, raw_db: Engine
+) -> None:
+    await make_account(client, "niufo", township="牛佛镇")
+    await log_in(client, "niufo")
+    form = {"topic": "faq/subsistence_eligibility", "title": "低保条件", "answer": "答案", "source": "民政部文件", "reviewed": "2026-11-30"}  # fmt: skip
+    refused = await post_form(client, "/console/answers", "/console/answers", **form)
+    assert refused.status == 403
+    assert await client.app[KNOWLEDGE].answers() == []
 
 
 async def test_one_run_at_a_time_and_the_worker_gets_its_data(client: TestClient) -> None:

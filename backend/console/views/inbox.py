@@ -254,7 +254,10 @@ async def handle_group(request: web.Request) -> web.StreamResponse:
         await inbox.handle(group_id, handling, who(request))
         if handling.draft is not None:
             await request.config_dict[KNOWLEDGE].write(
-                drafted_answer(handling.draft), who(request), group_id=group_id
+                drafted_answer(handling.draft),
+                who(request),
+                approved=staff.is_admin,
+                group_id=group_id,
             )
     except ApiError as refused:
         if refused.status == 404:

@@ -12,7 +12,8 @@ from aiohttp import web
 
 from backend.api.common import KNOWLEDGE, REGISTRY, STORE, TRAINING
 from backend.console.keys import LABELS
-from backend.console.security import admin_only
+from backend.console.labels import Label
+from backend.console.security import STAFF, admin_only
 from backend.console.views.auth import who
 from backend.errors import ApiError
 from backend.learning.answers import ANSWER_MAX, answer_from
@@ -166,6 +167,17 @@ async def rollback(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/learning")
 
 
+@routes.post("/learning/answers/delete")
+@admin_only
+async def delete_answer(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    try:
+        await request.config_dict[KNOWLEDGE].delete(str(form.get("topic", "")), who(request))
+    except ApiError as refused:
+        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
+    raise web.HTTPSeeOther("/console/learning")
+
+
 @routes.post("/learning/answers/approve")
 @admin_only
 async def approve_answer(request: web.Request) -> web.StreamResponse:
@@ -177,11 +189,18 @@ async def approve_answer(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/learning")
 
 
+def faq_topics(request: web.Request) -> list[Label]:
+    """The knowledge base's answers: only they may be rewritten in the console (the
+    assistant's other words — greetings, the complaint answer, referrals — live in the
+    repository, reviewed with the code)."""
+    return [label for label in request.config_dict[LABELS] if label.name.startswith("faq/")]
+
+
 async def _answers_context(request: web.Request, error: str | None = None) -> dict[str, Any]:
     return {
         "nav": "answers",
         "answers": await request.config_dict[KNOWLEDGE].answers(),
-        "topics": [label for label in request.config_dict[LABELS] if label.name.startswith("faq/")],
+        "topics": faq_topics(request),
         "error": error,
         "ANSWER_MAX": ANSWER_MAX,
     }
@@ -197,13 +216,17 @@ async def answers_page(request: web.Request) -> dict[str, Any]:
 async def write_answer(request: web.Request) -> web.StreamResponse:
     """A new text for a topic the assistant answers; it goes live with the next model."""
     form = await request.post()
-    known = {label.name for label in request.config_dict[LABELS]}
+    staff = request[STAFF]
+    known = {label.name for label in faq_topics(request)}
+    known |= {a.topic for a in await request.config_dict[KNOWLEDGE].answers()}
     today = local_day(request.config_dict[STORE].clock())
     try:
+        if staff.township is not None:
+            raise ApiError(403, "district_only", "全区的问答请区里的同事修改")
         answer = answer_from(form, today)
         if answer.topic not in known:
             raise ApiError(400, "invalid_field", "请从列表里选一个问答")
-        await request.config_dict[KNOWLEDGE].write(answer, who(request))
+        await request.config_dict[KNOWLEDGE].write(answer, who(request), approved=staff.is_admin)
     except ApiError as refused:
         context = await _answers_context(request, refused.message)
         response = aiohttp_jinja2.render_template("answers.html", request, context)
