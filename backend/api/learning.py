@@ -114,9 +114,13 @@ async def upload_model(request: web.Request) -> web.Response:
 async def finish(request: web.Request) -> web.Response:
     body = await _body(request)
     candidate, live = body.get("candidate"), body.get("live")
+    if body.get("model_id") is not None and not isinstance(body["model_id"], int):
+        raise ApiError(400, "invalid_field", "model_id 应为整数", field="model_id")
     if not _evaluation(candidate) or not (live is None or _evaluation(live)):
         raise ApiError(400, "invalid_field", "评分格式不对", field="candidate")
-    verdict = await request.app[TRAINING].finish(_run_id(request), candidate, live)
+    verdict = await request.app[TRAINING].finish(
+        _run_id(request), candidate, live, body.get("model_id")
+    )
     return json_response({"gate": verdict})
 
 
@@ -124,6 +128,7 @@ def _evaluation(value: Any) -> bool:
     return (
         isinstance(value, dict)
         and isinstance(value.get("accuracy"), (int, float))
+        and 0 <= value["accuracy"] <= 1  # NaN fails too: it would pass every comparison
         and isinstance(value.get("labels"), dict)
         and all(
             isinstance(score, dict)

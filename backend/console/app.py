@@ -41,7 +41,8 @@ CHANNEL_LABELS = {"rest": "接口", "socketio": "网页", "wechat": "微信"}
 # What a refused training-page action means, for the admin (the codes of the ApiErrors).
 LEARNING_ERRORS = {
     "training_busy": "已经有一次训练在排队或进行中，请等它结束。",
-    "gate_refused": "这个模型比正在使用的差：要启用，请写明理由。",
+    "gate_refused": "这个模型没有通过比较（比正在使用的差，或没有评分）：要启用，请写明理由。",
+    "run_ended": "这次训练已经结束了。",
     "already_active": "这个模型已经在使用了。",
     "nothing_to_roll_back": "没有可以回退到的上一个模型。",
     "not_found": "没有找到，请刷新后再试。",

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
@@ -62,8 +63,8 @@ class Registry:
                         raise ApiError(413, "payload_too_large", "模型文件过大")
                     digest.update(chunk)
                     file.write(chunk)
-            if size == 0:
-                raise ApiError(400, "invalid_body", "模型文件是空的")
+            if not is_model_archive(Path(temporary)):
+                raise ApiError(400, "invalid_body", "不是 Rasa 模型文件")
             os.replace(temporary, self._folder / f"{digest.hexdigest()}.tar.gz")
         finally:
             Path(temporary).unlink(missing_ok=True)
@@ -151,9 +152,11 @@ class Registry:
             live = await self.active_in(session)
             if live is not None and live.id == model.id:
                 raise ApiError(409, "already_active", "这个模型已经在使用了")
-            refused = model.gate_allowed is False
+            # Not scored against the live model (built outside a console run) counts as
+            # refused: only a written reason puts it live.
+            refused = model.gate_allowed is not True
             if refused and not override_reason:
-                raise ApiError(409, "gate_refused", "这个模型比正在使用的差：要启用，请写明理由")
+                raise ApiError(409, "gate_refused", "这个模型没有通过比较：要启用，请写明理由")
             reason = override_reason if refused else None
             event = await self._make_live(session, model, live, ACTIVATE, who.username, reason)
             action = "model_activated_override" if refused else "model_activated"
@@ -211,6 +214,16 @@ class Registry:
         session.add(event)
         await session.flush()
         return event
+
+
+def is_model_archive(path: Path) -> bool:
+    """A gzipped tar with Rasa's model metadata: what a replica can load at all (a file
+    that is not one would leave a restarted replica with no model)."""
+    try:
+        with tarfile.open(path, "r:gz") as archive:
+            return any(name.rsplit("/", 1)[-1] == "metadata.json" for name in archive.getnames())
+    except (tarfile.TarError, OSError, EOFError):
+        return False
 
 
 def repository_state(root: Path) -> dict[str, Any]:

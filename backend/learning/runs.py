@@ -52,6 +52,10 @@ class Training:
     ) -> TrainingRun:
         """Freeze the console's data into a new run; one run at a time."""
         now = self._clock()
+        # Settled on its own: a run whose worker died shows as waiting again (or failed)
+        # even when this request is refused because of it.
+        async with self._sessions() as session, session.begin():
+            await self._recover_abandoned(session, now)
         async with self._sessions() as session, session.begin():
             busy = await session.scalar(
                 select(TrainingRun.id).where(TrainingRun.state.in_((QUEUED, RUNNING))).limit(1)
@@ -133,13 +137,17 @@ class Training:
             return model.id
 
     async def finish(
-        self, run_id: int, candidate: dict[str, Any], live: dict[str, Any] | None
+        self,
+        run_id: int,
+        candidate: dict[str, Any],
+        live: dict[str, Any] | None,
+        model_id: int | None = None,
     ) -> dict[str, Any]:
         """Record both models' scores and the gate's verdict; the run is done."""
         async with self._sessions() as session, session.begin():
             run = await self._leased(session, run_id)
-            if run.model_id is None:
-                raise ApiError(409, "no_model", "还没有上传模型")
+            if run.model_id is None or model_id not in (None, run.model_id):
+                raise ApiError(409, "no_model", "这次训练没有上传这个模型")
             model = await session.get(TrainedModel, run.model_id)
             verdict = gate.compare(candidate, live)
             model.comparison = json.dumps(
@@ -149,6 +157,19 @@ class Training:
             run.state, run.stage, run.percent = TRAINED, STAGES[-1], 100
             run.finished_at = self._clock()
             return verdict
+
+    async def cancel(self, run_id: int, who: Actor) -> None:
+        """An admin stops a run: a queued one is never trained, a running one's worker
+        is refused its next report (409) and stops; the live model is untouched."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            run = await session.get(TrainingRun, run_id, with_for_update=True)
+            if run is None:
+                raise ApiError(404, "not_found", "没有这次训练")
+            if run.state not in (QUEUED, RUNNING):
+                raise ApiError(409, "run_ended", "这次训练已经结束了")
+            run.state, run.error, run.finished_at = FAILED, f"已由 {who.username} 取消", now
+            add_entry(session, who, "training_cancelled", now, target=f"training_run:{run.id}")
 
     async def runs(self, limit: int = 20) -> list[TrainingRun]:
         async with self._sessions() as session:

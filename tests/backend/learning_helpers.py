@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
+import tarfile
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -33,6 +36,21 @@ def scores(accuracy: float = 0.9, **labels: tuple[int, int]) -> dict[str, Any]:
     }
 
 
+def model_archive(tag: bytes) -> bytes:
+    """A small stand-in of a model file, shaped as Rasa's (a gzipped tar with its
+    metadata), the same bytes for the same tag."""
+    buffer = io.BytesIO()
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as zipped,
+        tarfile.open(fileobj=zipped, mode="w") as archive,
+    ):
+        content = json.dumps({"tag": tag.decode()}).encode()
+        member = tarfile.TarInfo("metadata.json")
+        member.size = len(content)
+        archive.addfile(member, io.BytesIO(content))
+    return buffer.getvalue()
+
+
 async def queue_run(client: TestClient) -> int:
     snapshot, repository = await client.app[KNOWLEDGE].snapshot()
     run = await client.app[TRAINING].queue(snapshot, repository, ADMIN)
@@ -59,7 +77,7 @@ async def trained_model(
     """A run queued, claimed, uploaded and finished: the new model's id and the verdict."""
     run_id = await queue_run(client)
     assert (await claim(client)).status == 200
-    model_id = await upload(client, run_id, content)
+    model_id = await upload(client, run_id, model_archive(content))
     response = await client.post(
         f"/training/runs/{run_id}/finish",
         json={"candidate": candidate, "live": live},

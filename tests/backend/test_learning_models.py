@@ -4,11 +4,20 @@ gate, the admin's override (logged), rollback, and models built by `make train`.
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
 from aiohttp.test_utils import TestClient
-from learning_helpers import ADMIN, scores, trained_model
+from learning_helpers import (
+    ADMIN,
+    TRAINER_HEADERS,
+    claim,
+    model_archive,
+    queue_run,
+    scores,
+    trained_model,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from store_helpers import SERVICE_HEADERS, STAFF_HEADERS
@@ -103,7 +112,7 @@ async def test_rollback_restores_the_previous_model_and_a_second_goes_further_ba
     etag = (await active_model(client))[2]
     await registry.rollback(ADMIN)
     status, body, _ = await active_model(client, etag)
-    assert (status, body) == (200, b"second")
+    assert (status, body) == (200, model_archive(b"second"))
     await registry.rollback(ADMIN)
     assert (await registry.active()).id == first
     with pytest.raises(ApiError) as refused:
@@ -133,3 +142,52 @@ def test_polls_that_found_nothing_stay_out_of_the_access_log(caplog) -> None:
         "GET /models/active",
         "POST /training/claim",
     ]
+
+
+async def test_a_model_never_compared_goes_live_only_with_a_reason(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A repository build has no comparison with the live model: not a free pass."""
+    registry = client.app[REGISTRY]
+    live = await import_repository_model(client, tmp_path, b"live")
+    console_model, _ = await trained_model(client, b"console", scores(0.95), scores(0.9))
+    await registry.activate(console_model, ADMIN, None)
+    with pytest.raises(ApiError) as refused:
+        await registry.activate(live, ADMIN, None)
+    assert refused.value.code == "gate_refused"
+    await registry.activate(live, ADMIN, "回到代码库的模型")
+    assert (await registry.active()).id == live
+
+
+async def test_what_is_not_a_model_file_is_refused_and_not_kept(
+    client: TestClient, tmp_path: Path
+) -> None:
+    run_id = await queue_run(client)
+    await claim(client)
+    for content in (b"", b"not a model at all", model_archive(b"x")[:40]):
+        response = await client.put(
+            f"/training/runs/{run_id}/model",
+            data=content,
+            headers={**TRAINER_HEADERS, "X-Data-Manifest": "{}"},
+        )
+        assert response.status == 400
+    assert list((tmp_path / "models").glob("*")) == []
+
+
+@pytest.mark.parametrize("accuracy", [float("nan"), 1.5, -0.1])
+async def test_scores_out_of_range_are_refused(client: TestClient, accuracy: float) -> None:
+    run_id = await queue_run(client)
+    await claim(client)
+    await client.put(
+        f"/training/runs/{run_id}/model",
+        data=model_archive(b"m"),
+        headers={**TRAINER_HEADERS, "X-Data-Manifest": "{}"},
+    )
+    candidate = json.dumps(scores(0.9)).replace('"accuracy": 0.9', f'"accuracy": {accuracy}')
+    body = '{"candidate": ' + candidate.replace("nan", "NaN") + ', "live": null}'
+    response = await client.post(
+        f"/training/runs/{run_id}/finish",
+        data=body,
+        headers={**TRAINER_HEADERS, "Content-Type": "application/json"},
+    )
+    assert response.status == 400

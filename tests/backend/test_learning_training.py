@@ -10,7 +10,15 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 from console_helpers import log_in, make_account, post_form
-from learning_helpers import ADMIN, TRAINER_HEADERS, claim, queue_run, scores, upload
+from learning_helpers import (
+    ADMIN,
+    TRAINER_HEADERS,
+    claim,
+    model_archive,
+    queue_run,
+    scores,
+    upload,
+)
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from store_helpers import SERVICE_HEADERS, FakeClock, capture_body
@@ -260,7 +268,7 @@ async def test_a_failed_run_leaves_the_live_model_alone(client: TestClient, tmp_
 async def test_the_verdict_is_recorded_with_the_model(client: TestClient) -> None:
     run_id = await queue_run(client)
     await claim(client)
-    model_id = await upload(client, run_id, b"model bytes")
+    model_id = await upload(client, run_id, model_archive(b"model bytes"))
     response = await client.post(
         f"/training/runs/{run_id}/finish",
         json={"candidate": scores(0.93), "live": scores(0.90)},
@@ -303,3 +311,33 @@ async def test_the_training_pages_are_for_admins_and_show_runs_and_models(
     again = await post_form(client, "/console/learning/train", "/console/learning")
     assert again.headers["Location"].endswith("error=training_busy")
     assert "已经有一次训练" in await (await client.get(again.headers["Location"])).text()
+
+
+async def test_a_run_whose_worker_died_waits_again_and_an_admin_can_cancel_it(
+    client: TestClient, clock: FakeClock
+) -> None:
+    """No worker alive to claim again: the run shows as waiting, not as training, and
+    the admin's cancel frees the queue."""
+    first = await queue_run(client)
+    await claim(client, "dies")
+    clock.advance(LEASE_SECONDS + 1)
+    with pytest.raises(ApiError):
+        await queue_run(client)
+    assert (await client.app[TRAINING].run(first)).state == "queued"
+    await client.app[TRAINING].cancel(first, ADMIN)
+    assert await queue_run(client) != first
+
+
+async def test_an_admin_cancels_a_run_and_its_worker_is_refused_after(
+    client: TestClient,
+) -> None:
+    run_id = await queue_run(client)
+    await claim(client)
+    await client.app[TRAINING].cancel(run_id, ADMIN)
+    response = await client.post(
+        f"/training/runs/{run_id}/progress", json={"stage": "train"}, headers=TRAINER_HEADERS
+    )
+    assert response.status == 409
+    run = await client.app[TRAINING].run(run_id)
+    assert run.state == "failed" and "取消" in run.error
+    await queue_run(client)  # the queue is free again

@@ -107,6 +107,17 @@ async def run_page(request: web.Request) -> dict[str, Any]:
     }
 
 
+@routes.post("/learning/runs/{run_id:[0-9]{1,12}}/cancel")
+@admin_only
+async def cancel_run(request: web.Request) -> web.StreamResponse:
+    run_id = int(request.match_info["run_id"])
+    try:
+        await request.config_dict[TRAINING].cancel(run_id, who(request))
+    except ApiError as refused:
+        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
+    raise web.HTTPSeeOther(f"/console/learning/runs/{run_id}")
+
+
 @routes.get("/learning/runs/{run_id:[0-9]{1,12}}/status.json")
 @admin_only
 async def run_status(request: web.Request) -> web.StreamResponse:
