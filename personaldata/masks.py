@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-# An 18-character resident ID number, or a mainland mobile number, standing alone in text.
-ID_NUMBER_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])[0-9]{17}[0-9Xx](?![0-9A-Za-z])")
-MOBILE_IN_TEXT = re.compile(r"(?<![0-9])(?:\+?86[- ]?)?1[3-9][0-9]{9}(?![0-9])")
+# An 18-character resident ID number, or a mainland mobile number, in text as people
+# write them: digits full-width or not (\d), in groups split by a space or a dash, after
+# a letter (「ID510304…」), a mobile with +86 or 0086 before it.
+ID_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ \-]?){17}[\dXxＸｘ](?![\dA-Za-z])")
+MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|＋|00)?86[ \-]?)?[1１][3-9３-９]\d(?:[ \-]?\d){8}(?!\d)")
 
 
 def mask_id_number(value: str) -> str:

@@ -302,3 +302,27 @@ def test_the_backoff_doubles_and_is_capped() -> None:
     assert policy.subject_retry_after([now] * 10_000, now) == 900
     # Counted from the latest failure: 100 s after it, 412 s of 512 remain.
     assert policy.subject_retry_after([now] * 11, now + timedelta(seconds=100)) == 412
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "510304195503120042",
+        "510304 19550312 0042",
+        "510-304-1955-0312-0042",
+        "ID510304195503120042",
+        "５１０３０４１９５５０３１２００４２",
+        "13812345678",
+        "138 1234 5678",
+        "138-1234-5678",
+        "+86 13812345678",
+        "008613812345678",
+        "１３８１２３４５６７８",
+    ],
+)
+def test_numbers_are_masked_as_residents_write_them(written: str) -> None:
+    """Spaced, dashed, full-width, prefixed: each leaves only its ends readable."""
+    masked = mask_personal_data(f"我的号码是{written}，记一下")
+    digits = sum(c.isdigit() for c in masked)
+    assert "*" in masked and digits <= 11, masked
+    assert masked.startswith("我的号码是") and masked.endswith("，记一下")
