@@ -240,6 +240,9 @@ class InboxItem(Base):
     # A did-you-mean the resident answered by picking a topic: a confirmed example.
     resolved_label = Column(String(100), nullable=True)
     resolved_at = Column(UTCDateTime, nullable=True)
+    # An admin kept it out of training (a wrong did-you-mean press, a stray question in
+    # an assigned group).
+    training_excluded = Column(Boolean, nullable=False, default=False, server_default=text("false"))
 
     group = relationship("InboxGroup")
 

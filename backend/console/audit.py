@@ -48,6 +48,7 @@ ACTION_LABELS = {
     "answer_deleted": "撤下控制台改的问答",
     "training_queued": "开始训练模型",
     "training_cancelled": "取消训练",
+    "example_excluded": "不让某条问题用于训练",
     "model_activated": "启用模型",
     "model_activated_override": "越过比较结果启用模型",
     "model_rolled_back": "回退模型",

@@ -22,6 +22,7 @@ from backend.learning.states import APPROVED, PROPOSED
 from backend.learning.training_data import (
     ASK_HUMAN,
     DID_YOU_MEAN,
+    HANDOFF_REASON,
     INBOX,
     Answer,
     Example,
@@ -135,6 +136,17 @@ class KnowledgeBase:
             await session.delete(row)
             add_entry(session, who, "answer_deleted", now, target=topic)
 
+    async def exclude_example(self, item_id: int, who: Actor) -> None:
+        """An admin keeps one question out of every training (a wrong button pressed, a
+        question that does not belong to its group's topic); the question stays."""
+        now = self._clock()
+        async with self._sessions() as session, session.begin():
+            item = await session.get(InboxItem, item_id, with_for_update=True)
+            if item is None:
+                raise ApiError(404, "not_found", "没有这条问题")
+            item.training_excluded = True
+            add_entry(session, who, "example_excluded", now, target=f"inbox_item:{item_id}")
+
     async def answers(self) -> list[KnowledgeAnswer]:
         async with self._sessions() as session:
             return list(
@@ -149,11 +161,19 @@ class KnowledgeBase:
                 select(InboxItem.id, InboxItem.text_enc, InboxGroup.label, InboxItem.resolved_label)
                 .join(InboxGroup, InboxItem.group_id == InboxGroup.id)
                 .where(
-                    (InboxGroup.state.in_((ASSIGNED, DRAFTED)) & InboxGroup.label.is_not(None))
+                    # A group's topic is its questions' label, but not of a request for a
+                    # person in it, nor of a question a resident already resolved.
+                    (
+                        InboxGroup.state.in_((ASSIGNED, DRAFTED))
+                        & InboxGroup.label.is_not(None)
+                        & (InboxItem.reason != HANDOFF_REASON)
+                        & InboxItem.resolved_label.is_(None)
+                    )
                     | (
                         InboxItem.resolved_label.is_not(None)
                         & (InboxItem.resolved_label != ASK_HUMAN)
-                    )
+                    ),
+                    InboxItem.training_excluded.is_(False),
                 )
                 .order_by(InboxItem.id)
             )

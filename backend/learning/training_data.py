@@ -27,6 +27,7 @@ import yaml
 from personaldata.masks import mask_personal_data
 
 ASK_HUMAN = "ask_human"  # a handoff settled, not a reading of the question
+HANDOFF_REASON = "handoff"  # a request for a person in a group is not the group's topic
 INBOX, DID_YOU_MEAN = "inbox", "did_you_mean"
 DUPLICATE, CONTRADICTION, HELDOUT, UNKNOWN_LABEL, WAITING = (
     "duplicate",
@@ -43,6 +44,7 @@ FLAG_TEXT = {
     WAITING: "新问答还没批准",
 }
 HELDOUT_GLOB = "tests/nlu/heldout*.yml"
+INVISIBLE = frozenset({"Cc", "Cf", "Co", "Cs"})
 # [text](entity) or [text]{...}: the repository's annotation markup.
 ANNOTATION = re.compile(r"\[([^\]]+)\](?:\([^)]*\)|\{[^}]*\})")
 
@@ -54,8 +56,10 @@ def normalized(text: str) -> str:
 
 
 def training_text(text: str) -> str:
-    """A resident's words as a training example: personal numbers masked, one line, and
-    no brackets Rasa would read as entity markup."""
+    """A resident's words as a training example: no invisible characters (zero-width,
+    bidi, control: they hide what a reviewer reads and split numbers the masking must
+    see), personal numbers masked, one line, no brackets Rasa would read as markup."""
+    text = "".join(c for c in text if unicodedata.category(c) not in INVISIBLE)
     text = " ".join(mask_personal_data(text).split())
     return text.translate(str.maketrans("[](){}", "【】（）｛｝"))
 

@@ -341,3 +341,57 @@ async def test_an_admin_cancels_a_run_and_its_worker_is_refused_after(
     run = await client.app[TRAINING].run(run_id)
     assert run.state == "failed" and "取消" in run.error
     await queue_run(client)  # the queue is free again
+
+
+async def test_a_request_for_a_person_in_an_assigned_group_is_not_its_topics_example(
+    client: TestClient,
+) -> None:
+    group = await captured(client, "社保卡掉了咋个补办嘛")
+    asked = capture_body("社保卡掉了咋个补 帮我找个真人嘛", reason="handoff")
+    await client.post("/inbox/items", json=asked, headers=SERVICE_HEADERS)
+    await client.app[INBOX].handle(
+        group, Handling(ASSIGNED, label="faq/social_security_card"), ADMIN
+    )
+    snapshot, _ = await client.app[KNOWLEDGE].snapshot()
+    assert [e.text for e in snapshot.examples] == ["社保卡掉了咋个补办嘛"]
+
+
+async def test_an_admin_keeps_a_wrong_press_out_of_training_and_invisible_marks_go(
+    client: TestClient,
+) -> None:
+    pressed = capture_body("征地的补偿款\u200b啥时候\u202e打到卡上", reason="clarified")
+    await client.post("/inbox/items", json=pressed, headers=SERVICE_HEADERS)
+    await client.post(
+        f"/inbox/items/{pressed['capture_id']}/resolution",
+        json={"label": "faq/medical_insurance_contribution"},
+        headers=SERVICE_HEADERS,
+    )
+    knowledge = client.app[KNOWLEDGE]
+    (example,) = (await knowledge.snapshot())[0].examples
+    assert example.text == "征地的补偿款啥时候打到卡上"
+    await make_account(client, "zhou", role="admin")
+    await log_in(client, "zhou")
+    page = await (await client.get("/console/learning")).text()
+    assert example.text in page and "居民点选" in page
+    excluded = await post_form(
+        client, f"/console/learning/examples/{example.item_id}/exclude", "/console/learning"
+    )
+    assert excluded.status == 303
+    assert (await knowledge.snapshot())[0].examples == []
+
+
+async def test_an_approved_new_topic_is_offered_for_assigning(client: TestClient) -> None:
+    knowledge = client.app[KNOWLEDGE]
+    answer = AnswerText("faq/spring_festival_visit", "春节慰问", "春节前乡镇会走访困难群众。", "区民政局通知", date(2026, 11, 30))  # fmt: skip
+    await knowledge.write(answer, ADMIN, approved=True)
+    group = await captured(client, "过年社区发不发米发油")
+    await make_account(client, "wang")
+    await log_in(client, "wang")
+    page = await (await client.get(f"/console/inbox/{group}")).text()
+    assert 'value="faq/spring_festival_visit"' in page
+    assigned = await post_form(
+        client, f"/console/inbox/{group}", f"/console/inbox/{group}",
+        action="assign", label="faq/spring_festival_visit",
+    )  # fmt: skip
+    assert assigned.status == 303
+    assert [e.label for e in (await knowledge.snapshot())[0].examples] == [answer.topic]

@@ -23,6 +23,7 @@ from multidict import MultiMapping
 from backend.api.common import INBOX, KNOWLEDGE, STORE
 from backend.console.display import for_staff, plain
 from backend.console.keys import AUDIT, CONVERSATIONS, LABELS
+from backend.console.labels import Label
 from backend.console.security import STAFF
 from backend.console.views.auth import who
 from backend.contract import CAPTURE_REASONS, CHANNELS, TOWNSHIPS
@@ -30,6 +31,7 @@ from backend.errors import ApiError
 from backend.inbox.operations import GroupRow, Handling, InboxFilters
 from backend.inbox.states import ASSIGNED, DISMISSED, DRAFTED, INBOX_GROUP_STATES, OPEN, REPLIED
 from backend.learning.answers import AnswerText, answer_from
+from backend.learning.states import APPROVED
 from backend.models import InboxItem
 from backend.tracking import local_day
 
@@ -154,7 +156,13 @@ async def _group_context(request: web.Request, group_id: int) -> dict[str, Any]:
             for item in items[:CONTEXTS]
         )
     )
-    labels = request.config_dict[LABELS]
+    # A topic an admin approved in the console is offered too, before it reaches git.
+    approved = [
+        Label(a.topic, a.title)
+        for a in await request.config_dict[KNOWLEDGE].answers()
+        if a.state == APPROVED and a.new_label
+    ]
+    labels = (*request.config_dict[LABELS], *approved)
     return {
         "group": group,
         "items": [_item(item, cipher) for item in items],

@@ -178,6 +178,17 @@ async def rollback(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/console/learning")
 
 
+@routes.post("/learning/examples/{item_id:[0-9]{1,12}}/exclude")
+@admin_only
+async def exclude_example(request: web.Request) -> web.StreamResponse:
+    item_id = int(request.match_info["item_id"])
+    try:
+        await request.config_dict[KNOWLEDGE].exclude_example(item_id, who(request))
+    except ApiError as refused:
+        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
+    raise web.HTTPSeeOther("/console/learning")
+
+
 @routes.post("/learning/answers/delete")
 @admin_only
 async def delete_answer(request: web.Request) -> web.StreamResponse:
