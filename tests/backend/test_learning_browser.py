@@ -141,7 +141,8 @@ def test_an_admin_trains_compares_activates_and_rolls_back(
     WebDriverWait(browser, TRAINING_SECONDS).until(
         lambda d: d.find_element(By.ID, "run-stage").text == "训练"
     )
-    WebDriverWait(browser, 120).until(
+    # The worker notes the command when rasa starts (after any other training's lock).
+    WebDriverWait(browser, TRAINING_SECONDS).until(
         lambda d: "rasa train" in d.find_element(By.ID, "run-log").text
     )
     assert int(browser.find_element(By.ID, "run-percent").get_attribute("value")) < 100
