@@ -9,7 +9,9 @@ import re
 # write them: digits full-width or not (\d), in groups split by a space or a dash, after
 # a letter (「ID510304…」), a mobile with +86 or 0086 before it.
 ID_NUMBER_IN_TEXT = re.compile(r"(?<!\d)(?:\d[ \-]?){17}[\dXxＸｘ](?![\dA-Za-z])")
-MOBILE_IN_TEXT = re.compile(r"(?<!\d)(?:(?:\+|＋|00)?86[ \-]?)?[1１][3-9３-９]\d(?:[ \-]?\d){8}(?!\d)")
+MOBILE_IN_TEXT = re.compile(
+    r"(?<!\d)(?:(?:\+|＋|00)?86[ \-]?)?[1１][3-9３-９]\d(?:[ \-]?\d){8}(?!\d)"
+)
 
 
 def mask_id_number(value: str) -> str:
