@@ -115,11 +115,7 @@ class KnowledgeBase:
         """An admin accepts the answer's text (and a new topic's label) for training."""
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            row = await session.scalar(
-                select(KnowledgeAnswer).where(KnowledgeAnswer.topic == topic).with_for_update()
-            )
-            if row is None:
-                raise ApiError(404, "not_found", "没有这个问答")
+            row = await _locked_answer(session, topic)
             row.state, row.approved_by, row.approved_at = APPROVED, who.username, now
             add_entry(session, who, "answer_approved", now, target=topic)
             return row
@@ -128,11 +124,7 @@ class KnowledgeBase:
         """An admin withdraws a console answer: the repository's text applies again."""
         now = self._clock()
         async with self._sessions() as session, session.begin():
-            row = await session.scalar(
-                select(KnowledgeAnswer).where(KnowledgeAnswer.topic == topic).with_for_update()
-            )
-            if row is None:
-                raise ApiError(404, "not_found", "没有这个问答")
+            row = await _locked_answer(session, topic)
             await session.delete(row)
             add_entry(session, who, "answer_deleted", now, target=topic)
 
@@ -194,3 +186,12 @@ class KnowledgeBase:
             for a in await self.answers()
         ]  # fmt: skip
         return check(candidates, answers, repository), repository
+
+
+async def _locked_answer(session: AsyncSession, topic: str) -> KnowledgeAnswer:
+    row = await session.scalar(
+        select(KnowledgeAnswer).where(KnowledgeAnswer.topic == topic).with_for_update()
+    )
+    if row is None:
+        raise ApiError(404, "not_found", "没有这个问答")
+    return row

@@ -5,7 +5,8 @@ the model history. 问答 (all staff): answers written in the console."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, NoReturn
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -155,60 +156,49 @@ async def console_data(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _back_to_learning(action: Awaitable[Any]) -> NoReturn:
+    """Do an admin's action, then show the page again, with the refusal's code if any."""
+    try:
+        await action
+    except ApiError as refused:
+        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
+    raise web.HTTPSeeOther("/console/learning")
+
+
 @routes.post("/learning/models/{model_id:[0-9]{1,12}}/activate")
 @admin_only
 async def activate(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     reason = str(form.get("reason", "")).strip()[:OVERRIDE_REASON_MAX] or None
     model_id = int(request.match_info["model_id"])
-    try:
-        await request.config_dict[REGISTRY].activate(model_id, who(request), reason)
-    except ApiError as refused:
-        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
-    raise web.HTTPSeeOther("/console/learning")
+    await _back_to_learning(request.config_dict[REGISTRY].activate(model_id, who(request), reason))
 
 
 @routes.post("/learning/rollback")
 @admin_only
 async def rollback(request: web.Request) -> web.StreamResponse:
-    try:
-        await request.config_dict[REGISTRY].rollback(who(request))
-    except ApiError as refused:
-        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
-    raise web.HTTPSeeOther("/console/learning")
+    await _back_to_learning(request.config_dict[REGISTRY].rollback(who(request)))
 
 
 @routes.post("/learning/examples/{item_id:[0-9]{1,12}}/exclude")
 @admin_only
 async def exclude_example(request: web.Request) -> web.StreamResponse:
     item_id = int(request.match_info["item_id"])
-    try:
-        await request.config_dict[KNOWLEDGE].exclude_example(item_id, who(request))
-    except ApiError as refused:
-        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
-    raise web.HTTPSeeOther("/console/learning")
+    await _back_to_learning(request.config_dict[KNOWLEDGE].exclude_example(item_id, who(request)))
 
 
 @routes.post("/learning/answers/delete")
 @admin_only
 async def delete_answer(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    try:
-        await request.config_dict[KNOWLEDGE].delete(str(form.get("topic", "")), who(request))
-    except ApiError as refused:
-        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
-    raise web.HTTPSeeOther("/console/learning")
+    topic = str((await request.post()).get("topic", ""))
+    await _back_to_learning(request.config_dict[KNOWLEDGE].delete(topic, who(request)))
 
 
 @routes.post("/learning/answers/approve")
 @admin_only
 async def approve_answer(request: web.Request) -> web.StreamResponse:
-    form = await request.post()
-    try:
-        await request.config_dict[KNOWLEDGE].approve(str(form.get("topic", "")), who(request))
-    except ApiError as refused:
-        raise web.HTTPSeeOther(f"/console/learning?error={refused.code}") from None
-    raise web.HTTPSeeOther("/console/learning")
+    topic = str((await request.post()).get("topic", ""))
+    await _back_to_learning(request.config_dict[KNOWLEDGE].approve(topic, who(request)))
 
 
 def faq_topics(request: web.Request) -> list[Label]:
